@@ -1,0 +1,207 @@
+"""The ``planner`` command line (typer + rich).
+
+Errors the planner raises on purpose become one line on stderr and exit code 2.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from collections.abc import Callable
+from functools import wraps
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from planner.errors import PlannerError
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="Plan evacuation corridors and exchanges under ceasefire terms.",
+    pretty_exceptions_enable=False,
+)
+osm_app = typer.Typer(no_args_is_help=True, help="Prepare and inspect OpenStreetMap road graphs.")
+app.add_typer(osm_app, name="osm")
+
+out = Console()
+err = Console(stderr=True)
+
+
+def _one_line_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
+    @wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except PlannerError as exc:
+            msg = " ".join(str(exc).split())
+            err.print(f"[bold red]error:[/] {msg}", highlight=False, markup=True, soft_wrap=True)
+            raise typer.Exit(2) from None
+        except KeyboardInterrupt:
+            err.print("interrupted")
+            raise typer.Exit(130) from None
+
+    return wrapper
+
+
+def _summary_table(plan: Any) -> Table:
+    table = Table(title=f"{plan.scenario} (seed {plan.seed}): {plan.status}")
+    table.add_column("group")
+    table.add_column("requested", justify="right")
+    table.add_column("evacuated", justify="right")
+    table.add_column("bound", justify="right")
+    table.add_column("evacuated / bound", justify="right")
+    for g, r, e, b in plan.summary_rows():
+        ratio = f"{e / b:.0%}" if b else "-"
+        style = "bold" if g == "total" else None
+        table.add_row(g, f"{r:,}", f"{e:,}", f"{b:,}", ratio, style=style)
+    table.caption = (
+        f"vehicles used {plan.vehicles_used}/{plan.vehicles_total} · {plan.distance_km:,.0f} km driven · "
+        f"{plan.risk_km:,.1f} km under risk · search stopped by {plan.solver.stopped_by}"
+    )
+    return table
+
+
+@app.command()
+@_one_line_errors
+def plan(
+    scenario: Annotated[Path, typer.Argument(help="Scenario file (YAML).")],
+    output: Annotated[Path | None, typer.Option("-o", "--output", help="Output folder (default maps/<scenario>/).")] = None,
+    time_limit: Annotated[float | None, typer.Option("--time-limit", help="Search time cap in seconds.")] = None,
+    seed: Annotated[int | None, typer.Option("--seed", help="Search seed.")] = None,
+    budget: Annotated[int | None, typer.Option("--budget", help="Deterministic search budget (solutions).")] = None,
+    workers: Annotated[int | None, typer.Option("--workers", help="Parallel searches (default: cores, max 2).")] = None,
+    no_map: Annotated[bool, typer.Option("--no-map", help="Skip map.html.")] = False,
+    quiet: Annotated[bool, typer.Option("-q", "--quiet", help="No progress lines.")] = False,
+) -> None:
+    """Plan an evacuation and write plan.json, schedule.csv and map.html."""
+    from planner.evacuation import plan_evacuation
+    from planner.export import write_plan_files
+    from planner.network import prepare_network
+    from planner.render import render_map
+    from planner.scenario import load_scenario
+
+    sc = load_scenario(scenario)
+    folder = output if output is not None else Path("maps") / sc.name
+    progress = None if quiet else (lambda line: err.print(f"[dim]search: {line}[/]", highlight=False))
+    with err.status("loading the road network", spinner="dots") if not quiet else _null():
+        net = prepare_network(sc)
+    if not quiet:
+        r = net.report
+        err.print(
+            f"network: {net.roads.graph.number_of_nodes():,} nodes, {net.roads.graph.number_of_edges():,} edges; "
+            f"{r.closed_edges} closed, {r.risk_edges} under risk, {r.frontline_cut_edges} cut at the frontline",
+            highlight=False,
+        )
+    result = plan_evacuation(sc, time_limit_s=time_limit, seed=seed, budget=budget, workers=workers, progress=progress, network=net)
+    paths = write_plan_files(result, folder)
+    if not no_map:
+        paths["map"] = folder / "map.html"
+        render_map(sc, result, net.layers, paths["map"])
+    out.print(_summary_table(result))
+    for u in result.unserved:
+        out.print(f"  not served: {u.people} {u.group} at {u.site}: {u.detail}", highlight=False)
+    for w in result.warnings:
+        out.print(f"  [yellow]warning:[/] {w}", highlight=False)
+    out.print(f"wrote {', '.join(str(p) for p in paths.values())}", highlight=False)
+
+
+class _null:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
+@app.command()
+@_one_line_errors
+def verify(
+    scenario: Annotated[Path, typer.Argument(help="Scenario file.")],
+    plan_file: Annotated[Path, typer.Argument(metavar="PLAN.json", help="Plan to check.")],
+) -> None:
+    """Check a plan against its scenario; exit 0 when clean, 1 with the violations."""
+    from planner.plan import read_plan
+    from planner.scenario import load_scenario
+    from planner.verify import verify_plan
+
+    sc = load_scenario(scenario)
+    data = read_plan(plan_file)
+    violations = verify_plan(sc, data)
+    if not violations:
+        out.print(f"[green]clean:[/] {plan_file} satisfies {scenario}", highlight=False)
+        return
+    for v in violations:
+        out.print(str(v), highlight=False, markup=False)
+    out.print(f"[red]{len(violations)} violation(s)[/]")
+    raise typer.Exit(1)
+
+
+@app.command()
+@_one_line_errors
+def schema(
+    plan_schema: Annotated[bool, typer.Option("--plan", help="Print plan.json's schema instead.")] = False,
+) -> None:
+    """Print the JSON Schema of scenario files (or of plan.json with --plan)."""
+    if plan_schema:
+        from planner.plan import plan_json_schema
+
+        sys.stdout.write(json.dumps(plan_json_schema(), indent=2, sort_keys=True) + "\n")
+    else:
+        from planner.scenario import dump_schema
+
+        sys.stdout.write(dump_schema() + "\n")
+
+
+@osm_app.command("fetch")
+@_one_line_errors
+def osm_fetch(
+    output: Annotated[Path, typer.Option("-o", "--output", help="GraphML file to write.")],
+    place: Annotated[str | None, typer.Option("--place", help="Place name, e.g. 'Zaporizhzhia, Ukraine'.")] = None,
+    bbox: Annotated[str | None, typer.Option("--bbox", help="west,south,east,north")] = None,
+    overpass_url: Annotated[str | None, typer.Option("--overpass-url", help="Overpass endpoint.")] = None,
+) -> None:
+    """Download a drivable road graph from Overpass and save it as GraphML."""
+    from planner.errors import ScenarioError
+    from planner.osm import fetch_osm_graph, graph_info
+
+    box = None
+    if bbox:
+        try:
+            w, s, e, n = (float(x) for x in bbox.split(","))
+        except ValueError:
+            raise ScenarioError("--bbox", "bbox", "expected four numbers: west,south,east,north") from None
+        box = (w, s, e, n)
+    if (place is None) == (box is None):
+        raise ScenarioError("command line", "place/bbox", "give exactly one of --place or --bbox")
+    g = fetch_osm_graph(output, place=place, bbox=box, overpass_url=overpass_url)
+    info = graph_info(g)
+    out.print(f"wrote {output}: {info['nodes']:,} nodes, {info['edges']:,} edges", highlight=False)
+
+
+@osm_app.command("info")
+@_one_line_errors
+def osm_info(file: Annotated[Path, typer.Argument(help=".osm, .osm.pbf or .graphml file")]) -> None:
+    """Print nodes, edges, extent and the largest strongly connected share of a road graph."""
+    from planner.osm import graph_info, load_osm_graph
+
+    info = graph_info(load_osm_graph(file))
+    table = Table(title=str(file))
+    table.add_column("figure")
+    table.add_column("value", justify="right")
+    for k, v in info.items():
+        table.add_row(str(k), f"{v:,.4f}" if isinstance(v, float) else str(v))
+    out.print(table)
+
+
+@app.callback()
+def _main(verbose: Annotated[bool, typer.Option("-v", "--verbose", help="Log details.")] = False) -> None:
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    app()

@@ -1,0 +1,617 @@
+"""Evacuation planning: scenario → network → OR-Tools routing → :class:`~planner.plan.Plan`.
+
+People waiting at an assembly point are split into *chunks* (a group, a few tens of people);
+each chunk is an optional routing node whose drop penalty is its people times the group's
+priority, so the wounded and children are served first when not everyone can be.  Reception
+centres appear as *reload* nodes where a vehicle empties, so vehicles make as many round
+trips as the ceasefire windows allow; the closed hours between windows are break intervals
+on the time dimension, so no vehicle is on the road outside a window.  Before routing, a
+small transport LP shares the people out among reception centres within their capacity
+(highest priority first, nearest centre preferred); every trip then ends at the centre its
+passengers were given.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.optimize import linprog
+
+from planner.bound import BoundInputs, compute_bound
+from planner.network import PreparedNetwork, prepare_network
+from planner.plan import (
+    REASONS,
+    Leg,
+    Plan,
+    Reception,
+    Site,
+    SolverInfo,
+    Stop,
+    Totals,
+    Unserved,
+    Vehicle,
+)
+from planner.routing import END, RoutingProblem, SolveParams, solve_routing
+from planner.scenario import GROUPS, Scenario, location_lonlat
+from planner.settings import get_settings
+from planner.timeline import Timeline
+
+log = logging.getLogger(__name__)
+
+PENALTY_PER_PERSON = 200_000
+"""Drop penalty per person of priority weight 1 (in cost seconds)."""
+MAX_CHUNK_NODES = 1500
+
+
+@dataclass
+class _SiteRec:
+    id: str
+    kind: str
+    name: str | None
+    lonlat: tuple[float, float]
+    node: int
+    snap_m: float
+
+
+@dataclass
+class _Chunk:
+    site: int  # index into sites
+    group: str
+    people: int
+    reception: int  # index into sites
+
+
+def default_workers() -> int:
+    """Parallel searches by default: one per core, at most two."""
+    return max(1, min(2, os.cpu_count() or 1))
+
+
+def _vehicle_list(scenario: Scenario) -> list[tuple[str, int]]:
+    out = []
+    for t, vt in enumerate(scenario.evacuation.fleet):
+        for k in range(vt.count):
+            out.append((f"{vt.type}-{k + 1}", t))
+    return out
+
+
+def _sites(scenario: Scenario) -> list[tuple[str, str, str | None, tuple[float, float]]]:
+    ev = scenario.evacuation
+    sites = [(a.id, "assembly", a.name, location_lonlat(a.location)) for a in ev.assembly_points]
+    sites += [(r.id, "reception", r.name, location_lonlat(r.location)) for r in ev.reception_centres]
+    for vt in ev.fleet:
+        if not isinstance(vt.start, str):
+            sites.append((f"start-{vt.type}", "start", f"start of {vt.type}", location_lonlat(vt.start)))
+    return sites
+
+
+def _assign_receptions(
+    waiting: np.ndarray, prio: np.ndarray, time_ar: np.ndarray, capacity: np.ndarray, servable: np.ndarray
+) -> np.ndarray:
+    """Share people out among reception centres (transport LP, integral by total unimodularity).
+
+    ``waiting`` is (A, G), ``time_ar`` (A, R). Returns x of shape (A, G, R).
+    """
+    A, G = waiting.shape
+    R = capacity.shape[0]
+    finite = np.isfinite(time_ar)
+    tmax = float(np.max(time_ar[finite])) if finite.any() else 1.0
+    var = [(a, g, r) for a in range(A) for g in range(G) for r in range(R) if finite[a, r] and servable[a, g] and waiting[a, g] > 0]
+    x = np.zeros((A, G, R), dtype=np.int64)
+    if not var:
+        return x
+    c = np.array([-(prio[g] * (1.0 + 1e-3 * (1.0 - time_ar[a, r] / (tmax + 1.0)))) for a, g, r in var])
+    rows_ag: dict[tuple[int, int], int] = {}
+    a_ub: list[dict[int, float]] = []
+    b_ub: list[float] = []
+    for k, (a, g, _r) in enumerate(var):
+        if (a, g) not in rows_ag:
+            rows_ag[(a, g)] = len(a_ub)
+            a_ub.append({})
+            b_ub.append(float(waiting[a, g]))
+        a_ub[rows_ag[(a, g)]][k] = 1.0
+    for r in range(R):
+        row = {k: 1.0 for k, (_a, _g, rr) in enumerate(var) if rr == r}
+        if row:
+            a_ub.append(row)
+            b_ub.append(float(capacity[r]))
+    from scipy.sparse import lil_matrix
+
+    m = lil_matrix((len(a_ub), len(var)))
+    for i, row in enumerate(a_ub):
+        for k, val in row.items():
+            m[i, k] = val
+    res = linprog(c, A_ub=m.tocsr(), b_ub=b_ub, bounds=(0, None), method="highs-ds")
+    if res.status != 0:
+        return x
+    for k, (a, g, r) in enumerate(var):
+        x[a, g, r] = int(math.floor(res.x[k] + 1e-6))
+    return x
+
+
+def plan_evacuation(
+    scenario: Scenario,
+    *,
+    time_limit_s: float | None = None,
+    seed: int | None = None,
+    workers: int | None = None,
+    budget: int | None = None,
+    progress: Callable[[str], None] | None = None,
+    network: PreparedNetwork | None = None,
+) -> Plan:
+    """Plan an evacuation.
+
+    Parameters
+    ----------
+    scenario
+        A validated scenario.
+    time_limit_s
+        Wall-clock cap of the search (default from settings).
+    seed
+        Seed of the search; the same scenario, seed and budget give the same plan.
+    workers
+        Parallel searches (default: one per core, at most two); the best is kept.
+    budget
+        Deterministic work budget (solutions accepted by the local search).
+    progress
+        Called with a line of text whenever the search improves.
+    network
+        A prepared network to reuse.
+
+    Returns
+    -------
+    Plan
+    """
+    settings = get_settings()
+    time_limit_s = settings.time_limit_s if time_limit_s is None else time_limit_s
+    seed = settings.seed if seed is None else seed
+    workers = default_workers() if workers is None else workers
+    budget = settings.solution_budget if budget is None else budget
+    net = network if network is not None else prepare_network(scenario)
+    roads = net.roads
+    ev = scenario.evacuation
+    tl = Timeline.from_scenario(scenario)
+    warnings: list[str] = []
+
+    # --- sites and snapping
+    raw_sites = _sites(scenario)
+    snaps = roads.snap([s[3] for s in raw_sites])
+    sites = [
+        _SiteRec(sid, kind, name, ll, sn.node, sn.distance_m)
+        for (sid, kind, name, ll), sn in zip(raw_sites, snaps, strict=True)
+    ]
+    site_index = {s.id: i for i, s in enumerate(sites)}
+    for s in sites:
+        if s.snap_m > settings.snap_warn_m:
+            warnings.append(f"site {s.id} is {s.snap_m:.0f} m from the nearest usable road")
+    closed_union = net.layers.closed.geometry.union_all() if len(net.layers.closed) else None
+    in_closed: set[str] = set()
+    if closed_union is not None:
+        import shapely
+
+        for s in sites:
+            if closed_union.contains(shapely.Point(s.lonlat)):
+                in_closed.add(s.id)
+                warnings.append(f"site {s.id} lies inside a closed hazard area")
+
+    nodes = [s.node for s in sites]
+    time_s, cost_s = roads.matrices(nodes, nodes)
+    for i, s in enumerate(sites):
+        if s.id in in_closed:
+            time_s[i, :] = np.inf
+            time_s[:, i] = np.inf
+            time_s[i, i] = 0
+            cost_s[i, :] = np.inf
+            cost_s[:, i] = np.inf
+            cost_s[i, i] = 0
+    drive = np.where(np.isfinite(time_s), np.ceil(time_s), np.inf)
+
+    A_idx = [i for i, s in enumerate(sites) if s.kind == "assembly"]
+    R_idx = [i for i, s in enumerate(sites) if s.kind == "reception"]
+    vehicles = _vehicle_list(scenario)
+    vstart = []
+    for _vid, t in vehicles:
+        st = ev.fleet[t].start
+        vstart.append(site_index[st if isinstance(st, str) else f"start-{ev.fleet[t].type}"])
+    earliest = []
+    for _vid, t in vehicles:
+        af = ev.fleet[t].available_from
+        earliest.append(max(0, tl.seconds(af)) if af is not None else 0)
+
+    stop_s = float(ev.stop_min * 60)
+    unload_s = float(ev.unload_min * 60)
+    waiting = {sites[a].id: next(p for p in ev.assembly_points if p.id == sites[a].id).people.as_dict() for a in A_idx}
+
+    # --- upper bound (independent of the solver)
+    bound = compute_bound(
+        BoundInputs(
+            timeline=tl,
+            waiting=waiting,
+            assembly_ids=[sites[a].id for a in A_idx],
+            reception_ids=[sites[r].id for r in R_idx],
+            reception_capacity=[next(r for r in ev.reception_centres if r.id == sites[i].id).capacity for i in R_idx],
+            a_to_r=drive[np.ix_(A_idx, R_idx)],
+            r_to_a=drive[np.ix_(R_idx, A_idx)],
+            start_to_a=drive[np.ix_(vstart, A_idx)] if vstart else np.zeros((0, len(A_idx))),
+            vehicle_seats=[ev.fleet[t].seats for _v, t in vehicles],
+            vehicle_groups=[list(ev.fleet[t].groups) for _v, t in vehicles],
+            vehicle_earliest=earliest,
+            stop_s=stop_s,
+            unload_s=unload_s,
+            excluded_sites=in_closed,
+        )
+    )
+
+    # --- which (assembly, group) can be served at all, and by which vehicles
+    prio = np.array([ev.priorities[g] for g in GROUPS], dtype=float)
+    G = len(GROUPS)
+    W = np.array([[waiting[sites[a].id][g] for g in GROUPS] for a in A_idx], dtype=np.int64)
+    carriers = {g: [v for v, (_vid, t) in enumerate(vehicles) if g in ev.fleet[vehicles[v][1]].groups] for g in GROUPS}
+    reason_of: dict[tuple[int, int], str] = {}
+    servable = np.zeros((len(A_idx), G), dtype=bool)
+    for ai, a in enumerate(A_idx):
+        for gi, g in enumerate(GROUPS):
+            if W[ai, gi] == 0:
+                continue
+            if sites[a].id in in_closed:
+                reason_of[(ai, gi)] = "site_in_closed_area"
+            elif not carriers[g]:
+                reason_of[(ai, gi)] = "no_vehicle_for_group"
+            elif not np.isfinite(drive[a, R_idx]).any() or not any(np.isfinite(drive[vstart[v], a]) for v in carriers[g]):
+                reason_of[(ai, gi)] = "no_safe_road"
+            elif not _one_trip_fits(tl, drive, a, R_idx, [vstart[v] for v in carriers[g]], [earliest[v] for v in carriers[g]], stop_s, unload_s):
+                reason_of[(ai, gi)] = "window_too_short"
+            else:
+                servable[ai, gi] = True
+
+    cap = np.array([next(r for r in ev.reception_centres if r.id == sites[i].id).capacity for i in R_idx], dtype=np.int64)
+    x = _assign_receptions(W, prio, drive[np.ix_(A_idx, R_idx)], cap, servable)
+
+    # --- chunks
+    min_seats = {g: min((ev.fleet[vehicles[v][1]].seats for v in carriers[g]), default=1) for g in GROUPS}
+    total_people = int(x.sum())
+    chunks: list[_Chunk] = []
+    scale = 1
+    while True:
+        chunks = []
+        for ai, a in enumerate(A_idx):
+            for gi, g in enumerate(GROUPS):
+                for ri, r in enumerate(R_idx):
+                    n = int(x[ai, gi, ri])
+                    size = _chunk_size(min_seats[g]) * scale
+                    size = min(size, min_seats[g]) if scale == 1 else size
+                    while n > 0:
+                        c = min(size, n)
+                        chunks.append(_Chunk(a, g, c, r))
+                        n -= c
+        if len(chunks) <= MAX_CHUNK_NODES or total_people == 0:
+            break
+        scale += 1
+
+    # --- routing problem: vehicle starts, one free end, a pickup and a delivery per chunk
+    n_vehicles = len(vehicles)
+    start_sites = sorted(set(vstart))
+    node_site: list[int] = list(start_sites)
+    end_node = len(node_site)
+    node_site.append(-1)
+    chunk_node0 = len(node_site)
+    node_site.extend(c.site for c in chunks)
+    deliv_node0 = len(node_site)
+    node_site.extend(c.reception for c in chunks)
+    N = len(node_site)
+    BIG = int(tl.horizon * 4 + 10**6)
+
+    site_arr = np.array([s if s >= 0 else 0 for s in node_site])
+    dT = drive[np.ix_(site_arr, site_arr)]
+    dC = np.where(np.isfinite(cost_s), np.ceil(cost_s), np.inf)[np.ix_(site_arr, site_arr)]
+    kind_dwell = np.array(
+        [0.0 if s < 0 else (stop_s if sites[s].kind == "assembly" else unload_s if sites[s].kind == "reception" else 0.0) for s in node_site]
+    )
+    same = site_arr[:, None] == site_arr[None, :]
+    dwell = np.where(~same, kind_dwell[None, :], 0.0)
+    T = np.where(np.isfinite(dT), dT + dwell, BIG)
+    C = np.where(np.isfinite(dC), dC + dwell, BIG)
+    T[:, end_node] = 0
+    T[end_node, :] = 0
+    C[:, end_node] = 0
+    C[end_node, :] = 0
+    T = T.astype(np.int64)
+    C = C.astype(np.int64)
+    service = np.zeros(N, dtype=np.int64)
+    demand = np.zeros(N, dtype=np.int64)
+    penalty = np.zeros(N, dtype=np.int64)
+    allowed: dict[int, list[int]] = {}
+    gi_of = {g: i for i, g in enumerate(GROUPS)}
+    pairs: list[tuple[int, int]] = []
+    for k, c in enumerate(chunks):
+        pu, de = chunk_node0 + k, deliv_node0 + k
+        service[pu] = service[de] = int(round(ev.boarding_s_per_person * c.people))
+        demand[pu], demand[de] = c.people, -c.people
+        penalty[pu] = int(round(PENALTY_PER_PERSON * prio[gi_of[c.group]] * c.people))
+        penalty[de] = -1  # tied to its pickup
+        allowed[pu] = allowed[de] = carriers[c.group]
+        pairs.append((pu, de))
+
+    # Ceasefire windows: a node's service may start only where the longest drive that can
+    # lead into it, and its own service, fit inside one window; a vehicle leaves its start
+    # only when its longest first drive fits.  Passengers wait on board at most max_wait.
+    stop_sites = sorted({c.site for c in chunks} | {c.reception for c in chunks})
+    pre_of: dict[int, float] = {}
+    for site in stop_sites:
+        ins = [drive[p, site] + kind_dwell_site(sites, p, site, stop_s, unload_s) for p in stop_sites if p != site and np.isfinite(drive[p, site])]
+        pre_of[site] = max(ins, default=0.0)
+    forbidden: dict[int, list[tuple[int, int]]] = {}
+    for node in range(chunk_node0, N):
+        forbidden[node] = _forbidden(tl, pre_of[node_site[node]], float(service[node]))
+    for s_node, site in enumerate(start_sites):
+        outs = [drive[site, c.site] + stop_s for c in chunks if np.isfinite(drive[site, c.site]) and c.site != site]
+        forbidden[s_node] = _forbidden(tl, 0.0, max(outs, default=0.0))
+    max_wait = {chunk_node0 + k: int(ev.max_wait_loaded_min * 60) for k in range(len(chunks))}
+    problem = RoutingProblem(
+        time=T,
+        cost=C,
+        service=service,
+        demand=demand,
+        windows=[(0, tl.horizon)] * N,
+        penalty=penalty,
+        vehicle_capacity=[ev.fleet[t].seats for _v, t in vehicles],
+        vehicle_start=[start_sites.index(vstart[v]) for v in range(n_vehicles)],
+        vehicle_end=[end_node] * n_vehicles,
+        horizon=tl.horizon,
+        allowed_vehicles=allowed,
+        pairs=pairs,
+        vehicle_earliest=earliest,
+        forbidden=forbidden,
+        max_wait=max_wait,
+        zero_wait_at_start=True,
+    )
+    params = SolveParams(
+        time_limit_s=time_limit_s, seed=seed, workers=workers, solution_limit=budget, progress=progress
+    )
+    if chunks and n_vehicles:
+        result = solve_routing(problem, params)
+        routes, times, objective, stopped = result.routes, result.times, result.objective, result.stopped_by
+    else:
+        routes, times, objective, stopped = [[] for _ in vehicles], [[] for _ in vehicles], 0, "nothing to plan"
+
+    # --- plan extraction
+    served = np.zeros((len(A_idx), G), dtype=np.int64)
+    a_pos = {a: i for i, a in enumerate(A_idx)}
+    received = dict.fromkeys(R_idx, 0)
+    plan_vehicles: list[Vehicle] = []
+    risk_total = 0.0
+    dist_total = 0.0
+    leg_cache: dict[tuple[int, int], dict] = {}
+
+    def leg_details(sa: int, sb: int) -> dict:
+        key = (sa, sb)
+        if key not in leg_cache:
+            leg_cache[key] = roads.path_details(roads.path(sites[sa].node, sites[sb].node))
+        return leg_cache[key]
+
+    for v, (vid, t) in enumerate(vehicles):
+        vt = ev.fleet[t]
+        route, rtimes = routes[v], times[v]
+        stops: list[Stop] = []
+        legs: list[Leg] = []
+        onboard = dict.fromkeys(GROUPS, 0)
+        cur_site = vstart[v]
+        cur_free = None  # time the vehicle is free to leave cur_site
+        # group consecutive nodes at the same site into one stop
+        groups_: list[tuple[int, list[int], list[int]]] = []
+        for node, tm in zip(route, rtimes, strict=True):
+            s = node_site[node]
+            if groups_ and groups_[-1][0] == s:
+                groups_[-1][1].append(node)
+                groups_[-1][2].append(tm)
+            else:
+                groups_.append((s, [node], [tm]))
+        for s, gnodes, gtimes in groups_:
+            first_t = gtimes[0]
+            last_node, last_t = gnodes[-1], gtimes[-1]
+            if s != cur_site:
+                det = leg_details(cur_site, s)
+                drive_s = int(drive[cur_site, s])
+                dwell_s = int(kind_dwell_site(sites, cur_site, s, stop_s, unload_s))
+                depart = first_t - dwell_s - drive_s
+                arrive = depart + drive_s
+                if stops:  # the vehicle stays at its last stop until it actually leaves
+                    stops[-1].depart = tl.iso(depart)
+                legs.append(
+                    Leg(
+                        **{"from": sites[cur_site].id},
+                        to=sites[s].id,
+                        depart=tl.iso(depart),
+                        arrive=tl.iso(arrive),
+                        path=[(round(p[0], 6), round(p[1], 6)) for p in det["coords"]],
+                        length_m=round(det["length_m"], 1),
+                        risk_km=round(det["risk_m"] / 1000.0, 3),
+                        crossings=det["crossings"],
+                        load={g: n for g, n in onboard.items() if n},
+                    )
+                )
+                risk_total += det["risk_m"] / 1000.0
+                dist_total += det["length_m"] / 1000.0
+                arrive_t = arrive
+            else:
+                arrive_t = first_t if cur_free is None else cur_free
+            board = dict.fromkeys(GROUPS, 0)
+            alight = dict.fromkeys(GROUPS, 0)
+            for node in gnodes:
+                if chunk_node0 <= node < deliv_node0:
+                    c = chunks[node - chunk_node0]
+                    board[c.group] += c.people
+                    onboard[c.group] += c.people
+                elif node >= deliv_node0:
+                    c = chunks[node - deliv_node0]
+                    alight[c.group] += c.people
+                    onboard[c.group] -= c.people
+                    received[s] += c.people
+                    served[a_pos[c.site], gi_of[c.group]] += c.people
+            depart_t = last_t + int(service[last_node])
+            stops.append(
+                Stop(
+                    site=sites[s].id,
+                    arrive=tl.iso(arrive_t),
+                    depart=tl.iso(depart_t),
+                    board={g: n for g, n in board.items() if n},
+                    alight={g: n for g, n in alight.items() if n},
+                )
+            )
+            cur_site, cur_free = s, depart_t
+        plan_vehicles.append(
+            Vehicle(
+                id=vid,
+                type=vt.type,
+                seats=vt.seats,
+                groups=list(vt.groups),
+                start=sites[vstart[v]].id,
+                stops=stops,
+                legs=legs,
+            )
+        )
+
+    # --- totals and unserved
+    requested = {g: int(W[:, gi].sum()) for gi, g in enumerate(GROUPS)}
+    requested["total"] = sum(requested[g] for g in GROUPS)
+    evacuated = {g: int(served[:, gi].sum()) for gi, g in enumerate(GROUPS)}
+    evacuated["total"] = sum(evacuated[g] for g in GROUPS)
+    unserved: list[Unserved] = []
+    for ai, a in enumerate(A_idx):
+        for gi, g in enumerate(GROUPS):
+            left = int(W[ai, gi] - served[ai, gi])
+            if left <= 0:
+                continue
+            code = reason_of.get((ai, gi))
+            if code is None:
+                assigned = int(x[ai, gi].sum())
+                code = "reception_full" if served[ai, gi] >= assigned and assigned < W[ai, gi] else "fleet_too_small"
+            unserved.append(
+                Unserved(
+                    site=sites[a].id,
+                    group=g,
+                    people=left,
+                    reason=code,
+                    detail=_reason_detail(code, sites[a].id, g, tl),
+                )
+            )
+    unserved.sort(key=lambda u: (-ev.priorities[u.group], u.site, u.group))
+    status = "complete" if evacuated["total"] == requested["total"] else ("empty" if evacuated["total"] == 0 else "partial")
+    tzname = tl.origin.strftime("%z")
+    return Plan(
+        scenario=scenario.name,
+        seed=seed,
+        status=status,
+        timezone=f"{tzname[:3]}:{tzname[3:]}",
+        windows=[(w.start.isoformat(), w.end.isoformat()) for w in scenario.ceasefire.windows],
+        totals=Totals(requested=requested, evacuated=evacuated, bound=bound.per_group),
+        vehicles_used=sum(1 for pv in plan_vehicles if pv.legs),
+        vehicles_total=n_vehicles,
+        risk_km=round(risk_total, 3),
+        distance_km=round(dist_total, 3),
+        sites=[
+            Site(
+                id=s.id,
+                kind=s.kind,  # type: ignore[arg-type]
+                name=s.name,
+                location=(round(s.lonlat[0], 6), round(s.lonlat[1], 6)),
+                node=str(roads.node_ids[s.node].item()),
+                snap_m=round(s.snap_m, 1),
+            )
+            for s in sites
+        ],
+        receptions=[
+            Reception(
+                id=sites[r].id,
+                capacity=int(next(rc for rc in ev.reception_centres if rc.id == sites[r].id).capacity),
+                received=int(received[r]),
+            )
+            for r in R_idx
+        ],
+        vehicles=plan_vehicles,
+        unserved=unserved,
+        warnings=warnings,
+        solver=SolverInfo(
+            time_limit_s=float(time_limit_s),
+            budget=budget,
+            workers=workers,
+            stopped_by=stopped,
+            objective=int(objective),
+        ),
+    )
+
+
+def kind_dwell_site(sites: list[_SiteRec], frm: int, to: int, stop_s: float, unload_s: float) -> float:
+    """Dwell on arriving at a new site: boarding set-up at a pickup, unloading at a reception."""
+    if frm == to:
+        return 0.0
+    kind = sites[to].kind
+    return stop_s if kind == "assembly" else unload_s if kind == "reception" else 0.0
+
+
+def _forbidden(tl: Timeline, pre: float, post: float) -> list[tuple[int, int]]:
+    """Service start times outside every ``[window start + pre, window end - post]``."""
+    allowed = [(int(math.ceil(a + pre)), int(math.floor(b - post))) for a, b in tl.windows]
+    allowed = [(a, b) for a, b in allowed if a <= b]
+    out: list[tuple[int, int]] = []
+    cursor = 0
+    for a, b in allowed:
+        if a > cursor:
+            out.append((cursor, a - 1))
+        cursor = max(cursor, b + 1)
+    if cursor <= tl.horizon:
+        out.append((cursor, tl.horizon))
+    return out
+
+
+def _chunk_size(min_seats: int) -> int:
+    """People per routing node for a group whose smallest carrier has ``min_seats`` seats."""
+    if min_seats >= 16:
+        return math.ceil(min_seats / 2)
+    return max(1, min_seats)
+
+
+def _one_trip_fits(
+    tl: Timeline,
+    drive: np.ndarray,
+    a: int,
+    receptions: list[int],
+    starts: list[int],
+    earliest: list[int],
+    stop_s: float,
+    unload_s: float,
+) -> bool:
+    """Whether some carrier can drive start → a → some reception inside the windows."""
+    for s, e in zip(starts, earliest, strict=True):
+        first = drive[s, a]
+        if not np.isfinite(first):
+            continue
+        t = float(e)
+        if first > 0:
+            st = tl.earliest_fit(t, first)
+            if st is None:
+                continue
+            t = st + first
+        for r in receptions:
+            d = drive[a, r]
+            if np.isfinite(d) and tl.earliest_fit(t + stop_s, d) is not None:
+                st = tl.earliest_fit(t + stop_s, d)
+                if st is not None and st + d + unload_s <= tl.horizon:
+                    return True
+    return False
+
+
+def _reason_detail(code: str, site: str, group: str, tl: Timeline) -> str:
+    words = {
+        "no_safe_road": f"no road from {site} to a reception centre (or from any vehicle able to carry {group}) avoids the closed areas and crosses the line of contact only at an open crossing point",
+        "window_too_short": f"no vehicle able to carry {group} can reach {site} and bring them to a reception centre inside one ceasefire window",
+        "fleet_too_small": f"the vehicles able to carry {group} had no time left in the ceasefire windows",
+        "reception_full": "the reception centres reachable from here are full",
+        "no_vehicle_for_group": f"no vehicle in the fleet may carry {group}",
+        "site_in_closed_area": f"{site} lies inside a closed hazard area; no vehicle may enter",
+    }
+    return f"{REASONS[code]}: {words[code]}"

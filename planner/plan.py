@@ -1,0 +1,205 @@
+"""The plan: a plain, serialisable result that knows nothing of OR-Tools.
+
+``plan.json`` is :class:`Plan` dumped as JSON; its JSON Schema is committed in the
+package as ``plan.schema.json`` (``planner schema --plan`` prints it).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from planner.scenario import GROUPS
+
+PLAN_SCHEMA_VERSION = 1
+
+REASONS: dict[str, str] = {
+    "no_safe_road": "no safe road",
+    "window_too_short": "window too short",
+    "fleet_too_small": "fleet too small",
+    "reception_full": "reception full",
+    "no_vehicle_for_group": "no vehicle may carry this group",
+    "site_in_closed_area": "site inside a closed area",
+}
+"""Codes of reasons why people are not served, with their words for a coordinator."""
+
+
+class _M(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+GroupCounts = dict[str, int]
+
+
+class Totals(_M):
+    """Requested, evacuated and upper bound, per group and in total."""
+
+    requested: GroupCounts
+    evacuated: GroupCounts
+    bound: GroupCounts
+
+
+class Site(_M):
+    """A site and where it was snapped to the road network."""
+
+    id: str
+    kind: Literal["assembly", "reception", "start"]
+    name: str | None = None
+    location: tuple[float, float]
+    node: str
+    snap_m: float
+
+
+class Leg(_M):
+    """A vehicle driving from one site to another."""
+
+    from_: str = Field(alias="from")
+    to: str
+    depart: str
+    arrive: str
+    path: list[tuple[float, float]]
+    length_m: float
+    risk_km: float
+    crossings: list[str] = Field(default_factory=list)
+    load: GroupCounts
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class Stop(_M):
+    """A vehicle at a site: people boarding or alighting."""
+
+    site: str
+    arrive: str
+    depart: str
+    board: GroupCounts
+    alight: GroupCounts
+
+
+class Vehicle(_M):
+    """One vehicle's schedule."""
+
+    id: str
+    type: str
+    seats: int
+    groups: list[str]
+    start: str
+    stops: list[Stop]
+    legs: list[Leg]
+
+
+class Unserved(_M):
+    """People left waiting, and why."""
+
+    site: str
+    group: str
+    people: int
+    reason: str
+    detail: str
+
+
+class Reception(_M):
+    """How full a reception centre is."""
+
+    id: str
+    capacity: int
+    received: int
+
+
+class SolverInfo(_M):
+    """How the plan was searched; no wall-clock figure, so plans stay byte-identical."""
+
+    time_limit_s: float
+    budget: int | None
+    workers: int
+    stopped_by: str
+    objective: int
+
+
+class Plan(_M):
+    """An evacuation plan."""
+
+    schema_version: int = PLAN_SCHEMA_VERSION
+    kind: Literal["evacuation"] = "evacuation"
+    scenario: str
+    seed: int
+    status: Literal["complete", "partial", "empty"]
+    timezone: str
+    windows: list[tuple[str, str]]
+    totals: Totals
+    vehicles_used: int
+    vehicles_total: int
+    risk_km: float
+    distance_km: float
+    sites: list[Site]
+    receptions: list[Reception]
+    vehicles: list[Vehicle]
+    unserved: list[Unserved]
+    warnings: list[str] = Field(default_factory=list)
+    solver: SolverInfo
+    exchange: dict[str, Any] | None = None
+
+    # ---------------------------------------------------------------- helpers
+
+    def evacuated_total(self) -> int:
+        return int(self.totals.evacuated.get("total", 0))
+
+    def bound_total(self) -> int:
+        return int(self.totals.bound.get("total", 0))
+
+    def summary_rows(self) -> list[tuple[str, int, int, int]]:
+        """``(group, requested, evacuated, bound)`` rows, then ``total``."""
+        t = self.totals
+        return [(g, t.requested.get(g, 0), t.evacuated.get(g, 0), t.bound.get(g, 0)) for g in (*GROUPS, "total")]
+
+    def to_json(self) -> str:
+        """Serialise deterministically (sorted keys, fixed float rounding done upstream)."""
+        data = self.model_dump(mode="json", by_alias=True, exclude_none=False)
+        return json.dumps(data, indent=1, sort_keys=True, ensure_ascii=False) + "\n"
+
+    def __str__(self) -> str:
+        lines = [f"plan {self.scenario} (seed {self.seed}): {self.status}"]
+        for g, r, e, b in self.summary_rows():
+            lines.append(f"  {g:<17} requested {r:>7}  evacuated {e:>7}  bound {b:>7}")
+        lines.append(f"  vehicles used {self.vehicles_used}/{self.vehicles_total}, {self.risk_km:.1f} km under risk")
+        return "\n".join(lines)
+
+
+def plan_json_schema() -> dict[str, Any]:
+    """JSON Schema of ``plan.json``."""
+    return Plan.model_json_schema(by_alias=True)
+
+
+SCHEMA_PATH = Path(__file__).with_name("plan.schema.json")
+
+
+def read_plan(path: str | Path) -> dict[str, Any]:
+    """Read a plan file as plain JSON (the verifier does not trust it to be well formed)."""
+    from planner.errors import PlanFormatError
+
+    p = Path(path)
+    try:
+        return json.loads(p.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise PlanFormatError(f"{p}: file not found") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise PlanFormatError(f"{p}: not a JSON plan: {exc}") from None
+
+
+def write_atomic(path: str | Path, text: str | bytes) -> None:
+    """Write a file through a temporary file in the same folder and rename it into place."""
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", dir=p.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(text.encode("utf-8") if isinstance(text, str) else text)
+        os.replace(tmp, p)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

@@ -1,0 +1,368 @@
+"""The routing core: a capacitated vehicle-routing model with time windows on OR-Tools.
+
+One model serves the evacuation planner and the literature benchmarks (Solomon VRPTW):
+integer time and cost matrices, service times, loads with *reload* nodes where a vehicle
+empties (reception centres, so vehicles make many round trips), optional nodes with drop
+penalties, allowed vehicles per node, allowed successors per node, and forbidden service-time
+intervals per node, through which the evacuation model keeps every drive inside a ceasefire
+window.
+
+Model, solve and result are separate: :class:`RoutingProblem` is plain data,
+:func:`solve_routing` runs OR-Tools (several differently seeded searches in parallel when
+asked) and returns a :class:`RoutingResult` that knows nothing of OR-Tools.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing as mp
+import time as _time
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+
+import numpy as np
+from ortools.constraint_solver import pywrapcp, routing_enums_pb2
+
+log = logging.getLogger(__name__)
+
+END = -1
+"""Marker in :attr:`RoutingProblem.next_allowed` meaning "the vehicle may end its route"."""
+
+
+@dataclass
+class RoutingProblem:
+    """A vehicle-routing problem in integer units.
+
+    Node indices ``0..n-1`` cover every stop and every vehicle start and end.  All times
+    share one unit (seconds for evacuations; tenths for Solomon instances).
+    """
+
+    time: np.ndarray
+    """Travel time ``time[i, j]`` from node i to node j (n × n, int)."""
+    cost: np.ndarray
+    """Arc cost ``cost[i, j]`` (n × n, int); often equal to ``time``."""
+    service: np.ndarray
+    """Service time at each node (n, int), spent before leaving it."""
+    demand: np.ndarray
+    """Load picked up at each node (n, int)."""
+    windows: list[tuple[int, int]]
+    """Allowed service start ``[earliest, latest]`` per node."""
+    penalty: np.ndarray
+    """Drop penalty per node (n, int); ``-1`` = must be visited; ignored for depots and for
+    the delivery of a pair (it is performed exactly when its pickup is)."""
+    vehicle_capacity: list[int]
+    vehicle_start: list[int]
+    vehicle_end: list[int]
+    horizon: int
+    reload: np.ndarray | None = None
+    """Nodes where the vehicle unloads everything on board (n, bool)."""
+    allowed_vehicles: dict[int, list[int]] = field(default_factory=dict)
+    next_allowed: dict[int, list[int]] = field(default_factory=dict)
+    """Allowed successors of a node (node indices, or :data:`END`)."""
+    vehicle_earliest: list[int] | None = None
+    forbidden: dict[int, list[tuple[int, int]]] = field(default_factory=dict)
+    """Closed intervals ``[a, b]`` of service start times a node may not take (for a start
+    node: the vehicle's departure).  Ceasefire windows are enforced through these."""
+    max_wait: dict[int, int] = field(default_factory=dict)
+    """Longest wait allowed after leaving a node (e.g. with passengers on board)."""
+    zero_wait_at_start: bool = False
+    """Vehicles leave their start at the start time (no waiting there before the first leg)."""
+    vehicle_fixed_cost: int = 0
+    pairs: list[tuple[int, int]] = field(default_factory=list)
+    """Pickup and delivery pairs: same vehicle, pickup first, both performed or neither."""
+
+    @property
+    def n(self) -> int:
+        return int(self.time.shape[0])
+
+    @property
+    def n_vehicles(self) -> int:
+        return len(self.vehicle_capacity)
+
+
+@dataclass
+class SolveParams:
+    """How long and how to search.
+
+    ``time_limit_s`` is a wall-clock cap; ``solution_limit`` is a deterministic work budget
+    (number of solutions the local search accepts).  Plans are byte-identical across runs
+    when the search stops on the budget; the result says which one stopped it.
+    """
+
+    time_limit_s: float = 30.0
+    seed: int = 0
+    workers: int = 1
+    solution_limit: int | None = None
+    first_solution: str = "PARALLEL_CHEAPEST_INSERTION"
+    metaheuristic: str = "GUIDED_LOCAL_SEARCH"
+    progress: Callable[[str], None] | None = field(default=None, repr=False, compare=False)
+
+
+@dataclass
+class RoutingResult:
+    """The routes found: per vehicle the visited nodes and their service start times."""
+
+    routes: list[list[int]]
+    """Visited nodes per vehicle, without start and end."""
+    times: list[list[int]]
+    """Service start times matching ``routes``."""
+    start_times: list[int]
+    end_times: list[int]
+    objective: int
+    dropped: list[int]
+    stopped_by: str
+    wall_s: float
+    worker: int = 0
+    solutions: int = 0
+
+    def used_vehicles(self) -> int:
+        return sum(1 for r in self.routes if r)
+
+
+# --------------------------------------------------------------------------- building
+
+
+def _permutation(n_nodes: int, fixed: set[int], seed: int) -> np.ndarray:
+    """Relabel non-depot nodes by a seeded permutation: the seed's effect on the search."""
+    perm = np.arange(n_nodes)
+    if seed:
+        movable = np.array([i for i in range(n_nodes) if i not in fixed], dtype=np.int64)
+        rng = np.random.default_rng(seed)
+        perm[movable] = movable[rng.permutation(len(movable))]
+    return perm
+
+
+def _build(problem: RoutingProblem, seed: int):  # noqa: ANN202 - OR-Tools objects
+    n = problem.n
+    fixed = set(problem.vehicle_start) | set(problem.vehicle_end)
+    perm = _permutation(n, fixed, seed)  # model node k stands for problem node perm[k]
+    inv = np.empty(n, dtype=np.int64)
+    inv[perm] = np.arange(n)
+    manager = pywrapcp.RoutingIndexManager(
+        n,
+        problem.n_vehicles,
+        [int(inv[s]) for s in problem.vehicle_start],
+        [int(inv[e]) for e in problem.vehicle_end],
+    )
+    routing = pywrapcp.RoutingModel(manager)
+
+    T = np.asarray(problem.time, dtype=np.int64)[np.ix_(perm, perm)]
+    C = np.asarray(problem.cost, dtype=np.int64)[np.ix_(perm, perm)]
+    S = np.asarray(problem.service, dtype=np.int64)[perm]
+    D = np.asarray(problem.demand, dtype=np.int64)[perm]
+
+    cost_cb = routing.RegisterTransitMatrix(C.tolist())
+    routing.SetArcCostEvaluatorOfAllVehicles(cost_cb)
+    if problem.vehicle_fixed_cost:
+        routing.SetFixedCostOfAllVehicles(int(problem.vehicle_fixed_cost))
+
+    transit = T + S[:, None]
+    time_cb = routing.RegisterTransitMatrix(transit.tolist())
+    routing.AddDimension(time_cb, int(problem.horizon), int(problem.horizon), False, "time")
+    time_dim = routing.GetDimensionOrDie("time")
+
+    reload = np.zeros(n, dtype=bool) if problem.reload is None else np.asarray(problem.reload, bool)[perm]
+    max_cap = int(max(problem.vehicle_capacity)) if problem.vehicle_capacity else 0
+    demand = D.copy()
+    demand[reload] = -max_cap
+    demand_cb = routing.RegisterUnaryTransitVector(demand.tolist())
+    routing.AddDimensionWithVehicleCapacity(
+        demand_cb, max_cap if reload.any() else 0, [int(c) for c in problem.vehicle_capacity], True, "load"
+    )
+    load_dim = routing.GetDimensionOrDie("load")
+
+    deliveries = {d for _p, d in problem.pairs}
+    for k in range(n):
+        p = int(perm[k])
+        if p in fixed:
+            continue
+        idx = manager.NodeToIndex(k)
+        lo, hi = problem.windows[p]
+        time_dim.CumulVar(idx).SetRange(int(lo), int(hi))
+        if reload.any() and not reload[k]:
+            load_dim.SlackVar(idx).SetValue(0)
+        pen = 0 if p in deliveries else int(problem.penalty[p])
+        if pen >= 0:
+            routing.AddDisjunction([idx], pen)
+        allowed = problem.allowed_vehicles.get(p)
+        if allowed is not None:
+            routing.VehicleVar(idx).SetValues([-1, *sorted(int(v) for v in allowed)])
+
+    for v in range(problem.n_vehicles):
+        start = routing.Start(v)
+        earliest = problem.vehicle_earliest[v] if problem.vehicle_earliest else 0
+        time_dim.CumulVar(start).SetRange(int(earliest), int(problem.horizon))
+        time_dim.CumulVar(routing.End(v)).SetRange(0, int(problem.horizon))
+        routing.AddVariableMinimizedByFinalizer(time_dim.CumulVar(start))
+        routing.AddVariableMinimizedByFinalizer(time_dim.CumulVar(routing.End(v)))
+
+    for pickup, delivery in problem.pairs:
+        pi = manager.NodeToIndex(int(inv[pickup]))
+        di = manager.NodeToIndex(int(inv[delivery]))
+        routing.AddPickupAndDelivery(pi, di)
+        solver = routing.solver()
+        solver.Add(routing.VehicleVar(pi) == routing.VehicleVar(di))
+        solver.Add(routing.ActiveVar(pi) == routing.ActiveVar(di))
+        solver.Add(time_dim.CumulVar(pi) <= time_dim.CumulVar(di))
+
+    if problem.next_allowed:
+        ends = [routing.End(v) for v in range(problem.n_vehicles)]
+        for p, succ in problem.next_allowed.items():
+            vals: list[int] = []
+            for s in succ:
+                if s == END:
+                    vals.extend(ends)
+                else:
+                    vals.append(manager.NodeToIndex(int(inv[s])))
+            if p in fixed:
+                idxs = [routing.Start(v) for v in range(problem.n_vehicles) if problem.vehicle_start[v] == p]
+            else:
+                idxs = [manager.NodeToIndex(int(inv[p]))]
+            for idx in idxs:
+                # an unperformed node points at itself, so keep that value
+                own = [] if routing.IsStart(idx) else [idx]
+                routing.NextVar(idx).SetValues(sorted(set(vals + own)))
+
+    for p, intervals in problem.forbidden.items():
+        if p in fixed:
+            idxs = [routing.Start(v) for v in range(problem.n_vehicles) if problem.vehicle_start[v] == p]
+        else:
+            idxs = [manager.NodeToIndex(int(inv[p]))]
+        for idx in idxs:
+            var = time_dim.CumulVar(idx)
+            for a, b in intervals:
+                if b >= a:
+                    var.RemoveInterval(int(a), int(b))
+    for p, wait in problem.max_wait.items():
+        if p in fixed:
+            continue
+        time_dim.SlackVar(manager.NodeToIndex(int(inv[p]))).SetMax(int(wait))
+    if problem.zero_wait_at_start:
+        for v in range(problem.n_vehicles):
+            time_dim.SlackVar(routing.Start(v)).SetValue(0)
+    return manager, routing, time_dim, perm
+
+
+def _search_parameters(params: SolveParams, time_limit_s: float) -> pywrapcp.RoutingSearchParameters:
+    sp = pywrapcp.DefaultRoutingSearchParameters()
+    sp.first_solution_strategy = getattr(routing_enums_pb2.FirstSolutionStrategy, params.first_solution)
+    sp.local_search_metaheuristic = getattr(routing_enums_pb2.LocalSearchMetaheuristic, params.metaheuristic)
+    sp.time_limit.FromMilliseconds(max(1, int(time_limit_s * 1000)))
+    if params.solution_limit:
+        sp.solution_limit = int(params.solution_limit)
+    return sp
+
+
+def _solve_one(problem: RoutingProblem, params: SolveParams, worker: int, queue=None) -> RoutingResult:  # noqa: ANN001
+    t0 = _time.perf_counter()
+    seed = params.seed * 7919 + worker
+    manager, routing, time_dim, perm = _build(problem, seed)
+    sp = _search_parameters(params, params.time_limit_s)
+    count = [0]
+    best = [None]
+
+    def on_solution() -> None:
+        count[0] += 1
+        obj = routing.CostVar().Max()
+        if best[0] is None or obj < best[0]:
+            best[0] = obj
+            msg = f"worker {worker}: solution {count[0]}, cost {obj}, {(_time.perf_counter() - t0):.1f} s"
+            if queue is not None:
+                queue.put(msg)
+            elif params.progress is not None:
+                params.progress(msg)
+
+    routing.AddAtSolutionCallback(on_solution)
+    solution = routing.SolveWithParameters(sp)
+    wall = _time.perf_counter() - t0
+    if solution is None:
+        raise RuntimeError(f"OR-Tools found no solution (status {routing.status()})")
+    if params.solution_limit and count[0] >= params.solution_limit:
+        stopped = "budget"
+    elif wall >= params.time_limit_s * 0.98:
+        stopped = "time limit"
+    else:
+        stopped = "search finished"
+    routes: list[list[int]] = []
+    times: list[list[int]] = []
+    starts: list[int] = []
+    ends: list[int] = []
+    visited: set[int] = set()
+    for v in range(problem.n_vehicles):
+        idx = routing.Start(v)
+        starts.append(int(solution.Value(time_dim.CumulVar(idx))))
+        r: list[int] = []
+        t: list[int] = []
+        idx = solution.Value(routing.NextVar(idx))
+        while not routing.IsEnd(idx):
+            node = int(perm[manager.IndexToNode(idx)])
+            r.append(node)
+            t.append(int(solution.Value(time_dim.CumulVar(idx))))
+            visited.add(node)
+            idx = solution.Value(routing.NextVar(idx))
+        ends.append(int(solution.Value(time_dim.CumulVar(idx))))
+        routes.append(r)
+        times.append(t)
+    fixed = set(problem.vehicle_start) | set(problem.vehicle_end)
+    dropped = [i for i in range(problem.n) if i not in fixed and i not in visited]
+    return RoutingResult(
+        routes=routes,
+        times=times,
+        start_times=starts,
+        end_times=ends,
+        objective=int(solution.ObjectiveValue()),
+        dropped=dropped,
+        stopped_by=stopped,
+        wall_s=wall,
+        worker=worker,
+        solutions=count[0],
+    )
+
+
+def _worker_entry(args):  # noqa: ANN001, ANN202
+    problem, params, worker, queue = args
+    params = SolveParams(**{**params.__dict__, "progress": None})
+    return _solve_one(problem, params, worker, queue)
+
+
+def solve_routing(problem: RoutingProblem, params: SolveParams | None = None) -> RoutingResult:
+    """Solve a routing problem; with ``workers > 1`` run differently seeded searches in parallel.
+
+    Parameters
+    ----------
+    problem
+        The model data.
+    params
+        Time limit, seed, work budget and number of parallel searches.
+
+    Returns
+    -------
+    RoutingResult
+        The best result (lowest objective; ties go to the lowest worker number, so the
+        choice does not depend on which search finished first).
+    """
+    params = params or SolveParams()
+    if params.workers <= 1:
+        return _solve_one(problem, params, 0)
+    ctx = mp.get_context("fork")
+    with ctx.Manager() as manager:
+        queue = manager.Queue()
+        with ProcessPoolExecutor(max_workers=params.workers, mp_context=ctx) as pool:
+            futures = [pool.submit(_worker_entry, (problem, params, w, queue)) for w in range(params.workers)]
+            while not all(f.done() for f in futures):
+                _drain(queue, params)
+                _time.sleep(0.2)
+            _drain(queue, params)
+            results = [f.result() for f in futures]
+    return min(results, key=lambda r: (r.objective, r.worker))
+
+
+def _drain(queue, params: SolveParams) -> None:  # noqa: ANN001
+    while True:
+        try:
+            msg = queue.get_nowait()
+        except Exception:
+            return
+        if params.progress is not None:
+            params.progress(msg)

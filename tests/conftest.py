@@ -1,0 +1,76 @@
+"""Shared fixtures: small hand-made scenarios on a synthetic grid road network."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from synth import grid_graph  # noqa: E402
+
+SHARED = Path(__file__).resolve().parents[2] / "shared"
+
+GRID_SCENARIO = {
+    "name": "grid-test",
+    "ceasefire": {
+        "windows": [
+            {"start": "2022-03-16T08:00:00+02:00", "end": "2022-03-16T14:00:00+02:00"},
+            {"start": "2022-03-17T08:00:00+02:00", "end": "2022-03-17T14:00:00+02:00"},
+        ],
+        "crossing_points": [{"id": "cp1", "location": [35.25, 47.1], "delay_min": 20, "radius_m": 3000}],
+    },
+    "frontline": {"coordinates": [[35.25, 46.9], [35.25, 47.5]]},
+    "hazards": [
+        {"id": "h1", "kind": "closed", "polygon": [[35.12, 47.12], [35.18, 47.12], [35.18, 47.18], [35.12, 47.18]]},
+        {"id": "h2", "kind": "risk", "factor": 3, "polygon": [[35.32, 46.95], [35.38, 46.95], [35.38, 47.35], [35.32, 47.35]]},
+    ],
+    "evacuation": {
+        "assembly_points": [
+            {"id": "a1", "name": "School 1", "location": [35.0, 47.0], "people": {"general": 120, "children": 30, "wounded": 6}},
+            {"id": "a2", "location": [35.1, 47.3], "people": {"general": 80, "reduced_mobility": 10}},
+        ],
+        "reception_centres": [{"id": "r1", "location": [35.5, 47.1], "capacity": 1000}],
+        "fleet": [
+            {"type": "bus", "count": 2, "seats": 40, "groups": ["general", "children", "reduced_mobility"], "start": "r1"},
+            {"type": "ambulance", "count": 1, "seats": 4, "groups": ["wounded", "reduced_mobility"], "start": "r1"},
+        ],
+    },
+}
+
+
+@pytest.fixture
+def grid():
+    """A 6 × 4 grid of two-way roads near 35°E 47°N."""
+    return grid_graph()
+
+
+@pytest.fixture
+def scenario_dict():
+    """A fresh copy of the grid scenario as a mapping."""
+    import copy
+
+    return copy.deepcopy(GRID_SCENARIO)
+
+
+@pytest.fixture
+def write_scenario(tmp_path):
+    """Write a scenario mapping to a YAML file and return its path."""
+
+    def _write(data, name="scenario.yaml"):
+        p = tmp_path / name
+        p.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+        return p
+
+    return _write
+
+
+def pytest_collection_modifyitems(config, items):
+    if not SHARED.exists():
+        skip = pytest.mark.skip(reason="../shared is absent")
+        for item in items:
+            if "shared" in item.keywords:
+                item.add_marker(skip)
