@@ -1,0 +1,72 @@
+"""The upper bound: trips that fit in the windows, capped by people and reception space."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import numpy as np
+
+from planner.bound import BoundInputs, compute_bound, max_trips
+from planner.timeline import Timeline
+
+T0 = datetime(2022, 3, 16, 8, tzinfo=timezone(timedelta(hours=2)))
+
+
+def tl(*windows):
+    return Timeline(origin=T0, windows=tuple(windows))
+
+
+def test_trips_in_one_window_by_hand():
+    # 1 h to the pickup, then each trip: 10 min stop, 1 h loaded, 15 min unload, 1 h back
+    assert max_trips(tl((0, 36000)), 0, 3600, 3600, 3600, 600, 900) == 4
+
+
+def test_a_drive_never_spans_the_closed_hours():
+    # a 3 h loaded drive fits neither the rest of day one nor is split over the night
+    two_days = tl((0, 4 * 3600), (24 * 3600, 28 * 3600))
+    # day one: loaded 0-3 h; the drive back waits for day two (24-27 h); no time left to load
+    assert max_trips(two_days, 0, 0, 3 * 3600, 3 * 3600, 0, 0) == 1
+    assert max_trips(two_days, 0, 0, 1800, 1800, 0, 0) == 8  # four round trips a day
+    assert max_trips(two_days, 0, 0, 5 * 3600, 5 * 3600, 0, 0) == 0
+
+
+def test_unreachable_means_no_trip():
+    assert max_trips(tl((0, 36000)), 0, np.inf, 3600, 3600, 0, 0) == 0
+
+
+def _inputs(**kw):
+    base = dict(
+        timeline=tl((0, 36000)),
+        waiting={"a": {"general": 500, "wounded": 10}},
+        assembly_ids=["a"],
+        reception_ids=["r"],
+        reception_capacity=[10_000],
+        a_to_r=np.array([[3600.0]]),
+        r_to_a=np.array([[3600.0]]),
+        start_to_a=np.array([[3600.0], [3600.0]]),
+        vehicle_seats=[50, 4],
+        vehicle_groups=[["general"], ["wounded"]],
+        vehicle_earliest=[0, 0],
+        stop_s=600.0,
+        unload_s=900.0,
+        excluded_sites=set(),
+    )
+    base.update(kw)
+    return BoundInputs(**base)
+
+
+def test_bound_caps_by_seats_people_and_reception():
+    b = compute_bound(_inputs())
+    assert b.trips == [4, 4]
+    assert b.per_group["general"] == 200  # 50 seats × 4 trips < 500 waiting
+    assert b.per_group["wounded"] == 10  # 4 × 4 = 16 seats > 10 waiting
+    assert b.per_group["total"] == 210
+    b = compute_bound(_inputs(reception_capacity=[120]))
+    assert b.per_group["general"] == 120 and b.per_group["total"] == 120
+
+
+def test_bound_excludes_sites_without_a_safe_road():
+    b = compute_bound(_inputs(a_to_r=np.array([[np.inf]])))
+    assert b.per_group["total"] == 0
+    b = compute_bound(_inputs(excluded_sites={"a"}))
+    assert b.per_group["total"] == 0

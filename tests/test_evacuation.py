@@ -1,0 +1,106 @@
+"""Evacuation plans on the hand-made grid: served within the bound, priorities, reasons,
+determinism."""
+
+from __future__ import annotations
+
+import pytest
+
+from planner.evacuation import plan_evacuation
+from planner.network import prepare_network
+from planner.scenario import GROUPS, parse_scenario
+
+FAST = dict(time_limit_s=20, workers=1, budget=150)
+
+
+def _plan(scenario_dict, grid, **kw):
+    sc = parse_scenario(scenario_dict)
+    net = prepare_network(sc, graph=grid)
+    return sc, net, plan_evacuation(sc, network=net, **{**FAST, **kw})
+
+
+@pytest.fixture(scope="module")
+def grid_plan():
+    from conftest import GRID_SCENARIO
+    from synth import grid_graph
+
+    return _plan(GRID_SCENARIO, grid_graph())
+
+
+def test_plan_serves_people_within_bound(grid_plan):
+    sc, _net, plan = grid_plan
+    t = plan.totals
+    assert t.requested["total"] == 246
+    assert 0 < t.evacuated["total"] <= t.bound["total"]
+    for g in GROUPS:
+        assert t.evacuated[g] <= t.bound[g] <= t.requested[g]
+    assert t.evacuated["wounded"] == 6  # the ambulance has time for the six wounded
+    # what is reported as evacuated is what vehicles deliver
+    delivered = sum(sum(st.alight.values()) for v in plan.vehicles for st in v.stops)
+    assert delivered == t.evacuated["total"]
+    left = sum(u.people for u in plan.unserved)
+    assert left == t.requested["total"] - t.evacuated["total"]
+
+
+def test_every_leg_crosses_the_front_only_at_the_crossing(grid_plan):
+    _sc, _net, plan = grid_plan
+    legs = [leg for v in plan.vehicles for leg in v.legs]
+    assert legs
+    for leg in legs:
+        # all sites west of the line x = 35.25 except r1 at 35.5
+        west = {"a1", "a2"}
+        if (leg.from_ in west) != (leg.to in west):
+            assert leg.crossings == ["cp1"]
+
+
+def test_same_seed_same_bytes(scenario_dict, grid):
+    a = _plan(scenario_dict, grid, seed=3)[2].to_json()
+    b = _plan(scenario_dict, grid, seed=3)[2].to_json()
+    assert a == b
+
+
+def test_priorities_decide_who_goes_when_seats_are_short(scenario_dict, grid):
+    ev = scenario_dict["evacuation"]
+    ev["assembly_points"] = [{"id": "a1", "location": [35.0, 47.0], "people": {"general": 100, "children": 30}}]
+    ev["fleet"] = [{"type": "bus", "count": 1, "seats": 40, "groups": ["general", "children"], "start": "r1"}]
+    scenario_dict["ceasefire"]["windows"] = scenario_dict["ceasefire"]["windows"][:1]
+    _sc, _net, plan = _plan(scenario_dict, grid)
+    assert plan.totals.evacuated["children"] == 30
+    assert plan.totals.evacuated["general"] < 100
+    assert {u.reason for u in plan.unserved} == {"fleet_too_small"}
+
+
+def test_reasons_a_coordinator_understands(scenario_dict, grid):
+    ev = scenario_dict["evacuation"]
+    ev["assembly_points"].append({"id": "inside", "location": [35.15, 47.15], "people": {"general": 5}})
+    ev["assembly_points"][1]["people"]["wounded"] = 3  # at a2
+    ev["fleet"][1]["groups"] = ["reduced_mobility"]  # nobody may carry the wounded now
+    _sc, _net, plan = _plan(scenario_dict, grid)
+    reasons = {(u.site, u.group): u.reason for u in plan.unserved}
+    assert reasons[("inside", "general")] == "site_in_closed_area"
+    assert reasons[("a1", "wounded")] == "no_vehicle_for_group"
+    assert all(u.detail for u in plan.unserved)
+
+
+def test_no_crossing_means_no_safe_road(scenario_dict, grid):
+    scenario_dict["ceasefire"]["crossing_points"] = []
+    _sc, _net, plan = _plan(scenario_dict, grid)
+    assert plan.totals.evacuated["total"] == 0 and plan.totals.bound["total"] == 0
+    assert {u.reason for u in plan.unserved} == {"no_safe_road"}
+
+
+def test_truce_too_short(scenario_dict, grid):
+    scenario_dict["ceasefire"]["windows"] = [{"start": "2022-03-16T08:00:00+02:00", "end": "2022-03-16T09:00:00+02:00"}]
+    _sc, _net, plan = _plan(scenario_dict, grid)
+    assert plan.totals.evacuated["total"] == 0
+    assert {u.reason for u in plan.unserved} == {"window_too_short"}
+    assert plan.status == "empty"
+
+
+def test_reception_full(scenario_dict, grid):
+    scenario_dict["evacuation"]["reception_centres"][0]["capacity"] = 50
+    _sc, _net, plan = _plan(scenario_dict, grid)
+    assert plan.totals.evacuated["total"] <= 50
+    assert plan.receptions[0].received <= 50
+    assert "reception_full" in {u.reason for u in plan.unserved}
+    # the LP shares the space out by priority
+    assert plan.totals.evacuated["wounded"] == 6

@@ -1,0 +1,85 @@
+"""Network cuts: closed hazards remove roads, risk hazards cost more, the frontline cuts
+roads except at crossing points; snapping and travel-time matrices."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from planner.network import CutReport, RoadNetwork, apply_frontline, apply_hazards, haversine_m, load_layers, prepare_network
+from planner.scenario import parse_scenario
+
+
+def _layers(scenario_dict):
+    return load_layers(parse_scenario(scenario_dict))
+
+
+def test_closed_hazard_removes_roads_inside(grid, scenario_dict):
+    # a closed square around node (1, 1) = id 101 at 35.1 E 47.1 N
+    scenario_dict["hazards"] = [{"id": "c", "kind": "closed", "polygon": [[35.08, 47.08], [35.12, 47.08], [35.12, 47.12], [35.08, 47.12]]}]
+    rep = CutReport()
+    g = apply_hazards(grid, _layers(scenario_dict), rep)
+    assert 101 not in g.nodes
+    assert rep.closed_edges == 8  # four two-way roads meet there
+    assert g.has_edge(0, 1) and g.has_edge(200, 201)
+
+
+def test_risk_hazard_costs_more_and_counts_exposure(grid, scenario_dict):
+    scenario_dict["hazards"] = [{"id": "r", "kind": "risk", "factor": 4, "polygon": [[35.02, 46.95], [35.08, 46.95], [35.08, 47.05], [35.02, 47.05]]}]
+    g = apply_hazards(grid, _layers(scenario_dict))
+    d = g.edges[0, 100, 0]
+    # the road from 35.0 to 35.1 runs 60% inside the polygon (35.02..35.08)
+    assert d["risk_m"] == pytest.approx(0.6 * d["length"], rel=1e-6)
+    assert d["cost"] == pytest.approx(d["travel_time"] * (1 + 0.6 * 3), rel=1e-6)
+    assert d["travel_time"] == grid.edges[0, 100, 0]["travel_time"]  # time unchanged
+    assert g.edges[100, 200, 0]["risk_m"] == 0
+
+
+def test_frontline_cuts_except_at_crossing(grid, scenario_dict):
+    rep = CutReport()
+    g = apply_frontline(apply_hazards(grid, _layers(scenario_dict)), _layers(scenario_dict), rep)
+    # the line x = 35.25 cuts the four roads between column 2 and 3; only the one at 47.1 (crossing) stays
+    assert not g.has_edge(200, 300) and not g.has_edge(202, 302) and not g.has_edge(203, 303)
+    assert g.has_edge(201, 301) and g.has_edge(301, 201)
+    e = g.edges[201, 301, 0]
+    assert e["crossing"] == "cp1"
+    assert e["travel_time"] == pytest.approx(grid.edges[201, 301, 0]["travel_time"] + 20 * 60)
+    assert rep.frontline_cut_edges == 6 and rep.crossing_edges == {"cp1": 2}
+
+
+def test_no_crossing_point_isolates_the_other_side(grid, scenario_dict):
+    scenario_dict["ceasefire"]["crossing_points"] = []
+    scenario_dict["hazards"] = []
+    net = prepare_network(parse_scenario(scenario_dict), graph=grid)
+    west, east = net.roads.index[0], net.roads.index[500]
+    t, _ = net.roads.matrices([west], [east])
+    assert np.isinf(t[0, 0])
+
+
+def test_matrices_match_networkx_and_paths_follow_cost(grid, scenario_dict):
+    import networkx as nx
+
+    scenario_dict["frontline"] = None
+    scenario_dict["ceasefire"]["crossing_points"] = []
+    net = prepare_network(parse_scenario(scenario_dict), graph=grid)
+    roads = net.roads
+    ids = [0, 303, 503, 2]
+    idx = [roads.index[i] for i in ids]
+    time_s, cost_s = roads.matrices(idx, idx)
+    g = net.roads.graph
+    for a, ia in zip(ids, idx):
+        for b, ib in zip(ids, idx):
+            if a == b:
+                continue
+            path = roads.path(ia, ib)
+            det = roads.path_details(path)
+            assert det["travel_time_s"] == pytest.approx(time_s[idx.index(ia), idx.index(ib)], abs=0.2)
+            best = nx.shortest_path_length(g, a, b, weight="cost")
+            assert cost_s[idx.index(ia), idx.index(ib)] == pytest.approx(best, abs=0.5)
+
+
+def test_snap_reports_distance(grid):
+    roads = RoadNetwork(grid)
+    (s,) = roads.snap([(35.01, 47.0)])
+    assert roads.node_ids[s.node] == 0
+    assert s.distance_m == pytest.approx(float(haversine_m(35.01, 47.0, 35.0, 47.0)), rel=1e-6)
