@@ -1,0 +1,84 @@
+"""The command line: plan writes its files, bad input is one line and exit 2."""
+
+from __future__ import annotations
+
+import json
+
+import osmnx as ox
+import pytest
+from typer.testing import CliRunner
+
+from planner.cli import app
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def grid_scenario_file(tmp_path, grid, scenario_dict, write_scenario):
+    ox.save_graphml(grid, tmp_path / "grid.graphml")
+    scenario_dict["network"] = {"source": "grid.graphml"}
+    return write_scenario(scenario_dict)
+
+
+def test_plan_writes_plan_schedule_and_map(grid_scenario_file, tmp_path):
+    out = tmp_path / "out"
+    res = runner.invoke(app, ["plan", str(grid_scenario_file), "-o", str(out), "--time-limit", "20", "--budget", "100", "--workers", "1", "-q"])
+    assert res.exit_code == 0, res.output
+    assert "evacuated" in res.output and "total" in res.output
+    plan = json.loads((out / "plan.json").read_text())
+    assert plan["scenario"] == "grid-test" and plan["seed"] == 0
+    rows = (out / "schedule.csv").read_text().splitlines()
+    assert rows[0].startswith("vehicle,type,seq,site,arrive,depart")
+    assert len(rows) - 1 == sum(len(v["stops"]) for v in plan["vehicles"])
+    html = (out / "map.html").read_text()
+    assert "leaflet" in html.lower() and "School 1" in html
+    assert not [p for p in out.iterdir() if p.name.startswith(".")]  # no temporary file left
+
+
+def test_site_names_are_escaped_in_the_map(grid_scenario_file, tmp_path, scenario_dict, write_scenario):
+    scenario_dict["network"] = {"source": "grid.graphml"}
+    scenario_dict["evacuation"]["assembly_points"][0]["name"] = '"><img src=x onerror=alert(1)><script>alert(2)</script>'
+    path = write_scenario(scenario_dict, "xss.yaml")
+    out = tmp_path / "xss"
+    res = runner.invoke(app, ["plan", str(path), "-o", str(out), "--budget", "50", "--workers", "1", "-q"])
+    assert res.exit_code == 0, res.output
+    html = (out / "map.html").read_text()
+    assert "<script>alert(2)</script>" not in html
+    assert "<img src=x onerror" not in html
+
+
+def test_bad_scenario_is_one_line_exit_2_nothing_written(tmp_path, scenario_dict, write_scenario):
+    scenario_dict["evacuation"]["fleet"][0]["seats"] = "many"
+    path = write_scenario(scenario_dict)
+    out = tmp_path / "out"
+    res = runner.invoke(app, ["plan", str(path), "-o", str(out)])
+    assert res.exit_code == 2
+    lines = [ln for ln in res.output.splitlines() if ln.strip()]
+    assert len(lines) == 1
+    assert str(path) in lines[0] and "evacuation.fleet.0.seats" in lines[0]
+    assert "Traceback" not in res.output
+    assert not out.exists()
+
+
+def test_missing_network_file_is_one_line(tmp_path, scenario_dict, write_scenario):
+    scenario_dict["network"] = {"source": "nowhere.graphml"}
+    res = runner.invoke(app, ["plan", str(write_scenario(scenario_dict)), "-o", str(tmp_path / "o")])
+    assert res.exit_code == 2
+    assert "nowhere.graphml" in res.output and "Traceback" not in res.output
+
+
+def test_schema_prints_json_schema():
+    res = runner.invoke(app, ["schema"])
+    assert res.exit_code == 0
+    schema = json.loads(res.output)
+    assert "ceasefire" in schema["properties"] and "evacuation" in schema["properties"]
+    res = runner.invoke(app, ["schema", "--plan"])
+    assert "vehicles" in json.loads(res.output)["properties"]
+
+
+def test_committed_plan_schema_is_current():
+    from pathlib import Path
+
+    from planner.plan import SCHEMA_PATH, plan_json_schema
+
+    assert json.loads(Path(SCHEMA_PATH).read_text()) == plan_json_schema()
