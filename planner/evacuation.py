@@ -393,6 +393,13 @@ def plan_evacuation(
             leg_cache[key] = roads.path_details(roads.path(sites[sa].node, sites[sb].node))
         return leg_cache[key]
 
+    rate_limited: set[int] = set()
+    vph = {c.id: c.vehicles_per_hour for c in net.layers.crossings if c.vehicles_per_hour}
+    if vph:
+        routes, times, rate_limited = _enforce_crossing_rates(
+            routes, times, vstart, node_site, chunk_node0, deliv_node0, demand, drive, sites, stop_s, unload_s, leg_details, vph
+        )
+
     for v, (vid, t) in enumerate(vehicles):
         vt = ev.fleet[t]
         route, rtimes = routes[v], times[v]
@@ -487,6 +494,8 @@ def plan_evacuation(
             if left <= 0:
                 continue
             code = reason_of.get((ai, gi))
+            if code is None and any(chunks[k].site == a and chunks[k].group == g for k in rate_limited):
+                code = "crossing_capacity"
             if code is None:
                 assigned = int(x[ai, gi].sum())
                 code = "reception_full" if served[ai, gi] >= assigned and assigned < W[ai, gi] else "fleet_too_small"
@@ -543,6 +552,69 @@ def plan_evacuation(
             objective=int(objective),
         ),
     )
+
+
+def _enforce_crossing_rates(
+    routes: list[list[int]],
+    times: list[list[int]],
+    vstart: list[int],
+    node_site: list[int],
+    chunk_node0: int,
+    deliv_node0: int,
+    demand: np.ndarray,
+    drive: np.ndarray,
+    sites: list[_SiteRec],
+    stop_s: float,
+    unload_s: float,
+    leg_details: Callable[[int, int], dict],
+    vph: dict[str, float],
+) -> tuple[list[list[int]], list[list[int]], set[int]]:
+    """Keep at most ``vehicles_per_hour`` departures through a crossing point in any hour.
+
+    The routing model does not see the crossing rate; legs are checked in time order and a
+    vehicle whose leg would exceed it ends its day after its last completed delivery before
+    that leg (cutting a route's tail keeps the rest of its schedule valid).  Returns the
+    routes, their times and the chunks that lost their ride.
+    """
+    routes = [list(r) for r in routes]
+    times = [list(t) for t in times]
+    lost: set[int] = set()
+    while True:
+        events = []  # (depart, vehicle, position in route where the leg arrives)
+        for v, (route, rt) in enumerate(zip(routes, times, strict=True)):
+            cur = vstart[v]
+            for pos, (node, tm) in enumerate(zip(route, rt, strict=True)):
+                site = node_site[node]
+                if site != cur:
+                    dwell = kind_dwell_site(sites, cur, site, stop_s, unload_s)
+                    dep = tm - dwell - float(drive[cur, site])
+                    for c in leg_details(cur, site)["crossings"]:
+                        if c in vph:
+                            events.append((dep, v, pos, c))
+                    cur = site
+        events.sort()
+        accepted: dict[str, list[float]] = {}
+        cut = None
+        for dep, v, pos, c in events:
+            recent = [t for t in accepted.get(c, []) if dep - t < 3600.0]
+            if len(recent) + 1 > vph[c]:
+                cut = (v, pos)
+                break
+            accepted.setdefault(c, []).append(dep)
+        if cut is None:
+            return routes, times, lost
+        v, pos = cut
+        load = 0
+        keep = 0
+        for i in range(pos):
+            load += int(demand[routes[v][i]])
+            if load == 0:
+                keep = i + 1
+        for node in routes[v][keep:]:
+            if chunk_node0 <= node < deliv_node0:
+                lost.add(node - chunk_node0)
+        routes[v] = routes[v][:keep]
+        times[v] = times[v][:keep]
 
 
 def kind_dwell_site(sites: list[_SiteRec], frm: int, to: int, stop_s: float, unload_s: float) -> float:
@@ -613,5 +685,6 @@ def _reason_detail(code: str, site: str, group: str, tl: Timeline) -> str:
         "reception_full": "the reception centres reachable from here are full",
         "no_vehicle_for_group": f"no vehicle in the fleet may carry {group}",
         "site_in_closed_area": f"{site} lies inside a closed hazard area; no vehicle may enter",
+        "crossing_capacity": "the crossing point on their road lets too few vehicles through per hour for more trips",
     }
     return f"{REASONS[code]}: {words[code]}"

@@ -25,6 +25,7 @@ REASONS: dict[str, str] = {
     "reception_full": "reception full",
     "no_vehicle_for_group": "no vehicle may carry this group",
     "site_in_closed_area": "site inside a closed area",
+    "crossing_capacity": "crossing point at capacity",
 }
 """Codes of reasons why people are not served, with their words for a coordinator."""
 

@@ -104,3 +104,20 @@ def test_reception_full(scenario_dict, grid):
     assert "reception_full" in {u.reason for u in plan.unserved}
     # the LP shares the space out by priority
     assert plan.totals.evacuated["wounded"] == 6
+
+
+def test_crossing_rate_is_respected(scenario_dict, grid):
+    scenario_dict["ceasefire"]["crossing_points"][0]["vehicles_per_hour"] = 1
+    _sc, _net, plan = _plan(scenario_dict, grid)
+    departs = sorted(
+        __import__("datetime").datetime.fromisoformat(leg.depart)
+        for v in plan.vehicles for leg in v.legs if "cp1" in leg.crossings
+    )
+    assert departs
+    for a, b in zip(departs, departs[1:]):
+        assert (b - a).total_seconds() >= 3600
+    assert "crossing_capacity" in {u.reason for u in plan.unserved}
+    delivered = sum(sum(st.alight.values()) for v in plan.vehicles for st in v.stops)
+    assert delivered == plan.totals.evacuated["total"]
+    for v in plan.vehicles:  # nobody left on board by the cut
+        assert sum(sum(st.board.values()) for st in v.stops) == sum(sum(st.alight.values()) for st in v.stops)
