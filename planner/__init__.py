@@ -3,9 +3,21 @@
 The public API; everything else is reachable but not promised.
 """
 
-from planner.errors import InfeasibleError, NetworkError, PlanFormatError, PlannerError, ScenarioError
+from planner.errors import (
+    InfeasibleError,
+    NetworkError,
+    PlanFormatError,
+    PlannerError,
+    ScenarioError,
+)
 from planner.evacuation import plan_evacuation
-from planner.network import apply_frontline, apply_hazards, build_network, load_layers, prepare_network
+from planner.network import (
+    apply_frontline,
+    apply_hazards,
+    build_network,
+    load_layers,
+    prepare_network,
+)
 from planner.plan import Plan, read_plan
 from planner.render import render_map
 from planner.scenario import Scenario, load_scenario, parse_scenario

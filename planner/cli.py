@@ -88,7 +88,7 @@ def plan(
     sc = load_scenario(scenario)
     folder = output if output is not None else Path("maps") / sc.name
     progress = None if quiet else (lambda line: err.print(f"[dim]search: {line}[/]", highlight=False))
-    with err.status("loading the road network", spinner="dots") if not quiet else _null():
+    with err.status("loading the road network", spinner="dots") if not quiet else _NullContext():
         net = prepare_network(sc)
     if not quiet:
         r = net.report
@@ -110,7 +110,7 @@ def plan(
     out.print(f"wrote {', '.join(str(p) for p in paths.values())}", highlight=False)
 
 
-class _null:
+class _NullContext:
     def __enter__(self) -> None:
         return None
 

@@ -36,7 +36,7 @@ from planner.plan import (
     Unserved,
     Vehicle,
 )
-from planner.routing import END, RoutingProblem, SolveParams, solve_routing
+from planner.routing import RoutingProblem, SolveParams, solve_routing
 from planner.scenario import GROUPS, Scenario, location_lonlat
 from planner.settings import get_settings
 from planner.timeline import Timeline

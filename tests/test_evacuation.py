@@ -114,7 +114,7 @@ def test_crossing_rate_is_respected(scenario_dict, grid):
         for v in plan.vehicles for leg in v.legs if "cp1" in leg.crossings
     )
     assert departs
-    for a, b in zip(departs, departs[1:]):
+    for a, b in zip(departs, departs[1:], strict=False):
         assert (b - a).total_seconds() >= 3600
     assert "crossing_capacity" in {u.reason for u in plan.unserved}
     delivered = sum(sum(st.alight.values()) for v in plan.vehicles for st in v.stops)

@@ -6,7 +6,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from planner.network import CutReport, RoadNetwork, apply_frontline, apply_hazards, haversine_m, load_layers, prepare_network
+from planner.network import (
+    CutReport,
+    RoadNetwork,
+    apply_frontline,
+    apply_hazards,
+    haversine_m,
+    load_layers,
+    prepare_network,
+)
 from planner.scenario import parse_scenario
 
 
@@ -67,8 +75,8 @@ def test_matrices_match_networkx_and_paths_follow_cost(grid, scenario_dict):
     idx = [roads.index[i] for i in ids]
     time_s, cost_s = roads.matrices(idx, idx)
     g = net.roads.graph
-    for a, ia in zip(ids, idx):
-        for b, ib in zip(ids, idx):
+    for a, ia in zip(ids, idx, strict=False):
+        for b, ib in zip(ids, idx, strict=False):
             if a == b:
                 continue
             path = roads.path(ia, ib)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from planner.errors import ScenarioError
-from planner.scenario import load_scenario, resolve_place, PlaceRef
+from planner.scenario import PlaceRef, load_scenario, resolve_place
 
 
 def test_good_scenario_loads(scenario_dict, write_scenario):
