@@ -36,7 +36,7 @@ from planner.plan import (
     Unserved,
     Vehicle,
 )
-from planner.routing import RoutingProblem, SolveParams, solve_routing
+from planner.routing import END, RoutingProblem, SolveParams, solve_routing
 from planner.scenario import GROUPS, Scenario, location_lonlat
 from planner.settings import get_settings
 from planner.timeline import Timeline
@@ -347,9 +347,20 @@ def plan_evacuation(
     forbidden: dict[int, list[tuple[int, int]]] = {}
     for node in range(chunk_node0, N):
         forbidden[node] = _forbidden(tl, pre_of[node_site[node]], float(service[node]))
+    # A vehicle's first drive goes to a pickup it can reach inside one window; it leaves its
+    # start only when the longest such drive still fits.
+    longest = max(b - a for a, b in tl.windows)
+    next_allowed: dict[int, list[int]] = {}
     for s_node, site in enumerate(start_sites):
-        outs = [drive[site, c.site] + stop_s for c in chunks if np.isfinite(drive[site, c.site]) and c.site != site]
-        forbidden[s_node] = _forbidden(tl, 0.0, max(outs, default=0.0))
+        first = [
+            chunk_node0 + k
+            for k, c in enumerate(chunks)
+            if np.isfinite(drive[site, c.site]) and drive[site, c.site] + kind_dwell_site(sites, site, c.site, stop_s, unload_s) <= longest
+        ]
+        outs = [drive[site, chunks[n - chunk_node0].site] + kind_dwell_site(sites, site, chunks[n - chunk_node0].site, stop_s, unload_s) for n in first]
+        next_allowed[s_node] = [*first, END]
+        if first:
+            forbidden[s_node] = _forbidden(tl, 0.0, max(outs))
     max_wait = {chunk_node0 + k: int(ev.max_wait_loaded_min * 60) for k in range(len(chunks))}
     problem = RoutingProblem(
         time=T,
@@ -364,6 +375,7 @@ def plan_evacuation(
         horizon=tl.horizon,
         allowed_vehicles=allowed,
         pairs=pairs,
+        next_allowed=next_allowed,
         vehicle_earliest=earliest,
         forbidden=forbidden,
         max_wait=max_wait,
