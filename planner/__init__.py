@@ -1,53 +1,45 @@
 """Corridor planner: evacuation corridors and exchanges under ceasefire terms.
 
-The public API; everything else is reachable but not promised.
+The public API is re-exported here lazily (so ``planner.verify`` does not load the solver);
+everything else is reachable but not promised.
 """
 
-from planner.errors import (
-    InfeasibleError,
-    NetworkError,
-    PlanFormatError,
-    PlannerError,
-    ScenarioError,
-)
-from planner.evacuation import plan_evacuation
-from planner.network import (
-    apply_frontline,
-    apply_hazards,
-    build_network,
-    load_layers,
-    prepare_network,
-)
-from planner.plan import Plan, read_plan
-from planner.render import render_map
-from planner.scenario import Scenario, load_scenario, parse_scenario
+from __future__ import annotations
+
+from importlib import import_module
+from typing import Any
+
+from planner.errors import InfeasibleError, NetworkError, PlanFormatError, PlannerError, ScenarioError
 
 __version__ = "0.1.0"
+
+_LAZY = {
+    "plan_evacuation": "planner.evacuation",
+    "apply_frontline": "planner.network",
+    "apply_hazards": "planner.network",
+    "build_network": "planner.network",
+    "load_layers": "planner.network",
+    "prepare_network": "planner.network",
+    "Plan": "planner.plan",
+    "read_plan": "planner.plan",
+    "render_map": "planner.render",
+    "Scenario": "planner.scenario",
+    "load_scenario": "planner.scenario",
+    "parse_scenario": "planner.scenario",
+    "verify_plan": "planner.verify",
+}
 
 __all__ = [
     "InfeasibleError",
     "NetworkError",
-    "Plan",
     "PlanFormatError",
     "PlannerError",
-    "Scenario",
     "ScenarioError",
-    "apply_frontline",
-    "apply_hazards",
-    "build_network",
-    "load_layers",
-    "load_scenario",
-    "parse_scenario",
-    "plan_evacuation",
-    "prepare_network",
-    "read_plan",
-    "render_map",
-    "verify_plan",
+    *sorted(_LAZY),
 ]
 
 
-def verify_plan(*args, **kwargs):  # noqa: ANN002, ANN003, ANN201
-    """Check a plan against its scenario; see :func:`planner.verify.verify_plan`."""
-    from planner.verify import verify_plan as _verify
-
-    return _verify(*args, **kwargs)
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'planner' has no attribute {name!r}")

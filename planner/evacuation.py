@@ -608,8 +608,11 @@ def _enforce_crossing_rates(
         accepted: dict[str, list[float]] = {}
         cut = None
         for dep, v, pos, c in events:
-            recent = [t for t in accepted.get(c, []) if dep - t < 3600.0]
-            if len(recent) + 1 > vph[c]:
+            # at most floor(vph) departures in any hour; below one an hour, one per 1/vph hours
+            span = 3600.0 * max(1.0, 1.0 / vph[c])
+            limit = max(1, int(math.floor(vph[c])))
+            recent = [t for t in accepted.get(c, []) if dep - t < span]
+            if len(recent) + 1 > limit:
                 cut = (v, pos)
                 break
             accepted.setdefault(c, []).append(dep)

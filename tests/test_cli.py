@@ -33,6 +33,9 @@ def test_plan_writes_plan_schedule_and_map(grid_scenario_file, tmp_path):
     html = (out / "map.html").read_text()
     assert "leaflet" in html.lower() and "School 1" in html
     assert not [p for p in out.iterdir() if p.name.startswith(".")]  # no temporary file left
+    res = runner.invoke(app, ["verify", str(grid_scenario_file), str(out / "plan.json")])
+    assert res.exit_code == 0, res.output
+    assert "clean" in res.output
 
 
 def test_site_names_are_escaped_in_the_map(grid_scenario_file, tmp_path, scenario_dict, write_scenario):

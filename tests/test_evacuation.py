@@ -3,19 +3,26 @@ determinism."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from planner.evacuation import plan_evacuation
 from planner.network import prepare_network
 from planner.scenario import GROUPS, parse_scenario
+from planner.verify import verify_plan
 
 FAST = dict(time_limit_s=20, workers=1, budget=150)
 
 
 def _plan(scenario_dict, grid, **kw):
+    """Plan on the grid and check the plan with the independent verifier."""
     sc = parse_scenario(scenario_dict)
     net = prepare_network(sc, graph=grid)
-    return sc, net, plan_evacuation(sc, network=net, **{**FAST, **kw})
+    plan = plan_evacuation(sc, network=net, **{**FAST, **kw})
+    violations = verify_plan(sc, json.loads(plan.to_json()), graph=grid)
+    assert violations == [], "\n".join(map(str, violations))
+    return sc, net, plan
 
 
 @pytest.fixture(scope="module")
@@ -121,3 +128,10 @@ def test_crossing_rate_is_respected(scenario_dict, grid):
     assert delivered == plan.totals.evacuated["total"]
     for v in plan.vehicles:  # nobody left on board by the cut
         assert sum(sum(st.board.values()) for st in v.stops) == sum(sum(st.alight.values()) for st in v.stops)
+
+
+def test_slow_crossing_below_one_vehicle_an_hour(scenario_dict, grid):
+    scenario_dict["ceasefire"]["crossing_points"][0]["vehicles_per_hour"] = 0.5
+    _sc, _net, plan = _plan(scenario_dict, grid)  # verified: at most one crossing in any two hours
+    assert plan.totals.evacuated["total"] < plan.totals.bound["total"]
+    assert "crossing_capacity" in {u.reason for u in plan.unserved}
