@@ -9,7 +9,13 @@ from __future__ import annotations
 from importlib import import_module
 from typing import Any
 
-from planner.errors import InfeasibleError, NetworkError, PlanFormatError, PlannerError, ScenarioError
+from planner.errors import (
+    InfeasibleError,
+    NetworkError,
+    PlanFormatError,
+    PlannerError,
+    ScenarioError,
+)
 
 __version__ = "0.1.0"
 
