@@ -135,3 +135,10 @@ def test_slow_crossing_below_one_vehicle_an_hour(scenario_dict, grid):
     _sc, _net, plan = _plan(scenario_dict, grid)  # verified: at most one crossing in any two hours
     assert plan.totals.evacuated["total"] < plan.totals.bound["total"]
     assert "crossing_capacity" in {u.reason for u in plan.unserved}
+
+
+def test_two_parallel_searches_are_deterministic_too(scenario_dict, grid):
+    a = _plan(scenario_dict, grid, seed=5, workers=2)[2]
+    b = _plan(scenario_dict, grid, seed=5, workers=2)[2]
+    assert a.solver.stopped_by == "budget"
+    assert a.to_json() == b.to_json()

@@ -1,0 +1,337 @@
+"""Robustness sweeps: Monte Carlo of truce violations against a plan, on dask.distributed.
+
+Each run samples disruptions from the scenario's ``disruptions`` section (a window cut
+short, crossing points closing, delays at crossings, road segments closing, vehicle
+breakdowns) and simulates the plan under them: a leg that cannot be completed (its window
+has ended, its crossing or a road on it has closed, its vehicle broke down, or delays push
+it past the window) is not driven, the vehicle stops there, and anyone on board is not
+evacuated.  Run ``i`` draws from ``numpy.random.default_rng([seed, i])``, so results are the
+same whatever the number of workers.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from planner.errors import ScenarioError
+from planner.scenario import GROUPS, Scenario
+
+
+class _M(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class WindowCut(_M):
+    """Each window is cut short with ``probability``, by up to ``max_hours`` (uniform)."""
+
+    probability: float = Field(ge=0, le=1)
+    max_hours: float = Field(gt=0)
+
+
+class CrossingClosure(_M):
+    """Each crossing point closes with ``probability`` at a uniform time inside the windows."""
+
+    probability: float = Field(ge=0, le=1)
+
+
+class CrossingDelay(_M):
+    """Extra delay per passage of a crossing point, exponential with this mean."""
+
+    mean_min: float = Field(gt=0)
+
+
+class RoadClosure(_M):
+    """Each road segment a plan uses closes with ``probability`` at a uniform time."""
+
+    probability: float = Field(ge=0, le=1)
+    segment_km: float = Field(default=10.0, gt=0)
+
+
+class Breakdown(_M):
+    """Each vehicle breaks down with ``probability`` at a uniform time inside the windows."""
+
+    probability: float = Field(ge=0, le=1)
+
+
+class Disruptions(_M):
+    """The ``disruptions`` section of a scenario."""
+
+    window_cut: WindowCut | None = None
+    crossing_closure: CrossingClosure | None = None
+    crossing_delay: CrossingDelay | None = None
+    road_closure: RoadClosure | None = None
+    breakdown: Breakdown | None = None
+
+
+def parse_disruptions(scenario: Scenario) -> Disruptions:
+    """Validate the scenario's ``disruptions`` section (empty when absent).
+
+    Raises
+    ------
+    ScenarioError
+        Naming the field that is wrong.
+    """
+    raw = scenario.disruptions or {}
+    try:
+        return Disruptions.model_validate(raw)
+    except ValidationError as err:
+        first = err.errors()[0]
+        loc = ".".join(str(p) for p in first.get("loc", ()))
+        msg = "is not a known disruption" if first.get("type") == "extra_forbidden" else first.get("msg", "invalid")
+        raise ScenarioError(scenario.source_name(), f"disruptions.{loc}" if loc else "disruptions", msg) from None
+
+
+# --------------------------------------------------------------------------- compact plan
+
+
+@dataclass
+class SimLeg:
+    vehicle: int
+    depart: float
+    arrive: float
+    window: int  # index of the window holding the leg
+    crossings: list[int]
+    segments: list[int]
+    delivers: dict[str, int]  # people who alight at the end of this leg
+    boards: dict[str, int]
+
+
+@dataclass
+class SimPlan:
+    """A plan reduced to what the simulation needs (seconds from the first window)."""
+
+    windows: list[tuple[float, float]]
+    vehicles: list[list[SimLeg]]
+    crossing_ids: list[str]
+    n_segments: int
+    requested: dict[str, int]
+    planned: dict[str, int]
+
+
+def compact_plan(plan: dict[str, Any], scenario: Scenario, segment_km: float = 10.0) -> SimPlan:
+    """Turn plan.json data into a :class:`SimPlan`."""
+    origin = scenario.ceasefire.windows[0].start
+
+    def sec(s: str) -> float:
+        return (datetime.fromisoformat(s) - origin).total_seconds()
+
+    windows = [((w.start - origin).total_seconds(), (w.end - origin).total_seconds()) for w in scenario.ceasefire.windows]
+    cross_ids = sorted({c for v in plan["vehicles"] for leg in v["legs"] for c in leg.get("crossings", [])})
+    seg_index: dict[tuple[int, int], int] = {}
+    vehicles: list[list[SimLeg]] = []
+    for vi, v in enumerate(plan["vehicles"]):
+        stops = v["stops"]
+        legs = []
+        for leg in v["legs"]:
+            dep, arr = sec(leg["depart"]), sec(leg["arrive"])
+            win = next((i for i, (a, b) in enumerate(windows) if a <= dep and arr <= b), 0)
+            segs: set[int] = set()
+            for lon, lat in leg["path"]:
+                key = (int(math.floor(lon * 111.0 * math.cos(math.radians(lat)) / segment_km)), int(math.floor(lat * 111.0 / segment_km)))
+                segs.add(seg_index.setdefault(key, len(seg_index)))
+            stop = next((s for s in stops if s["site"] == leg["to"] and abs(sec(s["arrive"]) - arr) < 1.0), None)
+            legs.append(
+                SimLeg(
+                    vehicle=vi,
+                    depart=dep,
+                    arrive=arr,
+                    window=win,
+                    crossings=[cross_ids.index(c) for c in leg.get("crossings", [])],
+                    segments=sorted(segs),
+                    delivers=dict(stop["alight"]) if stop else {},
+                    boards=dict(stop["board"]) if stop else {},
+                )
+            )
+        vehicles.append(legs)
+    totals = plan["totals"]
+    return SimPlan(
+        windows=windows,
+        vehicles=vehicles,
+        crossing_ids=cross_ids,
+        n_segments=len(seg_index),
+        requested={g: int(totals["requested"].get(g, 0)) for g in GROUPS},
+        planned={g: int(totals["evacuated"].get(g, 0)) for g in GROUPS},
+    )
+
+
+# --------------------------------------------------------------------------- one run
+
+
+def simulate_run(sim: SimPlan, dis: Disruptions, seed: int, run: int) -> dict[str, Any]:
+    """Simulate one sampled disruption; returns evacuated per group and what happened."""
+    rng = np.random.default_rng([seed, run])
+    windows = list(sim.windows)
+    events: list[str] = []
+    # draws happen in a fixed order and number, so runs are reproducible one by one
+    cut_u = rng.random(len(windows))
+    cut_h = rng.random(len(windows))
+    cross_u = rng.random(len(sim.crossing_ids))
+    cross_t = rng.random(len(sim.crossing_ids))
+    seg_u = rng.random(sim.n_segments)
+    seg_t = rng.random(sim.n_segments)
+    veh_u = rng.random(len(sim.vehicles))
+    veh_t = rng.random(len(sim.vehicles))
+    span0, span1 = windows[0][0], windows[-1][1]
+    if dis.window_cut:
+        for i, (a, b) in enumerate(windows):
+            if cut_u[i] < dis.window_cut.probability:
+                cut = min(b - a, cut_h[i] * dis.window_cut.max_hours * 3600.0)
+                windows[i] = (a, b - cut)
+                events.append(f"window {i + 1} cut short")
+    cross_close = np.full(len(sim.crossing_ids), np.inf)
+    if dis.crossing_closure:
+        for i, cid in enumerate(sim.crossing_ids):
+            if cross_u[i] < dis.crossing_closure.probability:
+                cross_close[i] = span0 + cross_t[i] * (span1 - span0)
+                events.append(f"crossing {cid} closed")
+    seg_close = np.full(sim.n_segments, np.inf)
+    if dis.road_closure:
+        hit = seg_u < dis.road_closure.probability
+        seg_close[hit] = span0 + seg_t[hit] * (span1 - span0)
+        if hit.any():
+            events.append("road segment closed")
+    breakdown = np.full(len(sim.vehicles), np.inf)
+    if dis.breakdown:
+        hit = veh_u < dis.breakdown.probability
+        breakdown[hit] = span0 + veh_t[hit] * (span1 - span0)
+        if hit.any():
+            events.append("vehicle breakdown")
+    out = dict.fromkeys(GROUPS, 0)
+    for legs in sim.vehicles:
+        delay = 0.0
+        for leg in legs:
+            if dis.crossing_delay:
+                for _c in leg.crossings:
+                    delay += rng.exponential(dis.crossing_delay.mean_min * 60.0)
+            dep, arr = leg.depart + delay, leg.arrive + delay
+            ok = arr <= windows[leg.window][1] and arr <= breakdown[leg.vehicle]
+            ok = ok and all(dep < cross_close[c] for c in leg.crossings)
+            ok = ok and all(arr < seg_close[s] for s in leg.segments)
+            if not ok:
+                break
+            for g, n in leg.delivers.items():
+                out[g] += int(n)
+    return {"run": run, "evacuated": out, "events": sorted(set(events))}
+
+
+def _batch(sim: SimPlan, dis: Disruptions, seed: int, runs: list[int]) -> list[dict[str, Any]]:
+    return [simulate_run(sim, dis, seed, r) for r in runs]
+
+
+# --------------------------------------------------------------------------- sweep
+
+
+@dataclass
+class SweepResult:
+    """Figures of a sweep."""
+
+    runs: int
+    planned: dict[str, int]
+    requested: dict[str, int]
+    mean: dict[str, float]
+    ci95: dict[str, tuple[float, float]]
+    p_all_wounded_out: float
+    damaging: list[tuple[str, float, float]] = field(default_factory=list)
+    """(event, share of runs, mean loss of evacuees when it happens vs when it does not)."""
+
+
+def summarise(results: list[dict[str, Any]], sim: SimPlan) -> SweepResult:
+    """Aggregate run results (order-independent: sorted by run number first)."""
+    results = sorted(results, key=lambda r: r["run"])
+    n = len(results)
+    arr = {g: np.array([r["evacuated"][g] for r in results], dtype=float) for g in GROUPS}
+    total = sum(arr.values())
+    mean = {g: float(a.mean()) for g, a in arr.items()}
+    mean["total"] = float(total.mean())
+    ci: dict[str, tuple[float, float]] = {}
+    for g, a in [*arr.items(), ("total", total)]:
+        half = 1.96 * float(a.std(ddof=1)) / math.sqrt(n) if n > 1 else 0.0
+        ci[g] = (float(a.mean()) - half, float(a.mean()) + half)
+    wounded_req = sim.requested.get("wounded", 0)
+    p_wounded = float(np.mean(arr["wounded"] >= wounded_req)) if n else 0.0
+    kinds = sorted({e for r in results for e in r["events"]})
+    damaging = []
+    for k in kinds:
+        with_k = np.array([k in r["events"] for r in results])
+        if with_k.all():  # nothing to compare with: measure against the plan itself
+            loss = float(sum(sim.planned.values()) - total[with_k].mean())
+        else:
+            loss = float(total[~with_k].mean() - total[with_k].mean())
+        damaging.append((k, float(with_k.mean()), loss))
+    damaging.sort(key=lambda t: (-t[2] * t[1], t[0]))
+    planned = dict(sim.planned)
+    planned["total"] = sum(sim.planned.values())
+    return SweepResult(n, planned, dict(sim.requested), mean, ci, p_wounded, damaging)
+
+
+def run_sweep(
+    scenario: Scenario,
+    plan: dict[str, Any],
+    runs: int,
+    *,
+    seed: int = 0,
+    workers: int | None = None,
+    scheduler: str | None = None,
+    batch_size: int = 50,
+    progress: Callable[[int, int], None] | None = None,
+) -> SweepResult:
+    """Run a Monte Carlo sweep on dask.distributed.
+
+    Parameters
+    ----------
+    scenario
+        The scenario, with its ``disruptions`` section.
+    plan
+        plan.json data.
+    runs
+        Number of runs.
+    seed
+        Seed; run ``i`` uses ``default_rng([seed, i])``, so figures do not depend on workers.
+    workers
+        Workers of the LocalCluster (default: cores, at most 2); ignored with ``scheduler``.
+    scheduler
+        Address of an existing scheduler (``tcp://HOST:PORT``).
+    batch_size
+        Runs per task.
+    progress
+        Called with (done runs, all runs).
+
+    Returns
+    -------
+    SweepResult
+    """
+    import os
+
+    from dask.distributed import Client, LocalCluster, as_completed
+
+    dis = parse_disruptions(scenario)
+    seg_km = dis.road_closure.segment_km if dis.road_closure else 10.0
+    sim = compact_plan(plan, scenario, seg_km)
+    batches = [list(range(i, min(runs, i + batch_size))) for i in range(0, runs, batch_size)]
+    cluster = None
+    if scheduler:
+        client = Client(scheduler)
+    else:
+        n = workers or max(1, min(2, os.cpu_count() or 1))
+        cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None)
+        client = Client(cluster)
+    try:
+        sim_f = client.scatter(sim, broadcast=True)
+        futures = [client.submit(_batch, sim_f, dis, seed, b, pure=False) for b in batches]
+        results: list[dict[str, Any]] = []
+        for fut in as_completed(futures):
+            results.extend(fut.result())
+            if progress is not None:
+                progress(len(results), runs)
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
+    return summarise(results, sim)

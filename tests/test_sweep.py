@@ -1,0 +1,66 @@
+"""Robustness sweeps: simulation of a plan under sampled disruptions, on dask."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from planner.errors import ScenarioError
+from planner.evacuation import plan_evacuation
+from planner.network import prepare_network
+from planner.scenario import parse_scenario
+from planner.sweep import compact_plan, parse_disruptions, run_sweep, simulate_run, summarise
+
+
+@pytest.fixture(scope="module")
+def planned():
+    from conftest import GRID_SCENARIO
+    from synth import grid_graph
+
+    data = json.loads(json.dumps(GRID_SCENARIO))
+    data["disruptions"] = {
+        "window_cut": {"probability": 0.5, "max_hours": 4},
+        "crossing_closure": {"probability": 0.2},
+        "crossing_delay": {"mean_min": 20},
+        "breakdown": {"probability": 0.1},
+    }
+    sc = parse_scenario(data)
+    plan = plan_evacuation(sc, network=prepare_network(sc, graph=grid_graph()), workers=1, budget=150)
+    return sc, json.loads(plan.to_json())
+
+
+def test_no_disruption_reproduces_the_plan(planned):
+    sc, plan = planned
+    sc2 = sc.model_copy(update={"disruptions": {}})
+    sim = compact_plan(plan, sc2)
+    r = simulate_run(sim, parse_disruptions(sc2), seed=1, run=0)
+    assert r["evacuated"] == {g: plan["totals"]["evacuated"][g] for g in r["evacuated"]}
+
+
+def test_closing_the_only_crossing_at_the_start_stops_everything(planned):
+    sc, plan = planned
+    sc2 = sc.model_copy(update={"disruptions": {"crossing_closure": {"probability": 1.0}}})
+    sim = compact_plan(plan, sc2)
+    runs = [simulate_run(sim, parse_disruptions(sc2), seed=3, run=i) for i in range(50)]
+    res = summarise(runs, sim)
+    assert res.mean["total"] < plan["totals"]["evacuated"]["total"]
+    assert res.damaging[0][0] == "crossing cp1 closed"
+    assert res.damaging[0][1] == 1.0
+
+
+def test_unknown_disruption_is_a_clear_error(planned):
+    sc, _plan = planned
+    with pytest.raises(ScenarioError, match=r"disruptions.meteor: is not a known disruption"):
+        parse_disruptions(sc.model_copy(update={"disruptions": {"meteor": {"probability": 1}}}))
+
+
+def test_same_figures_with_one_or_two_dask_workers(planned):
+    sc, plan = planned
+    one = run_sweep(sc, plan, 120, seed=7, workers=1, batch_size=25)
+    two = run_sweep(sc, plan, 120, seed=7, workers=2, batch_size=25)
+    assert one == two
+    assert one.runs == 120
+    lo, hi = one.ci95["total"]
+    assert lo <= one.mean["total"] <= hi <= plan["totals"]["evacuated"]["total"]
+    assert 0.0 <= one.p_all_wounded_out <= 1.0
