@@ -157,6 +157,48 @@ def schema(
         sys.stdout.write(dump_schema() + "\n")
 
 
+@app.command()
+@_one_line_errors
+def sweep(
+    scenario: Annotated[Path, typer.Argument(help="Scenario file with a disruptions section.")],
+    runs: Annotated[int, typer.Option("--runs", help="Monte Carlo runs.")] = 1000,
+    plan_file: Annotated[Path | None, typer.Option("--plan", help="Plan to test (default: plan it now).")] = None,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the sampling.")] = 0,
+    workers: Annotated[int | None, typer.Option("--workers", help="LocalCluster workers.")] = None,
+    scheduler: Annotated[str | None, typer.Option("--scheduler", help="Existing dask scheduler, tcp://HOST:PORT.")] = None,
+) -> None:
+    """Simulate a plan under sampled truce violations and report how it holds up."""
+    from rich.progress import Progress
+
+    from planner.plan import read_plan
+    from planner.scenario import load_scenario
+    from planner.sweep import parse_disruptions, run_sweep
+
+    sc = load_scenario(scenario)
+    parse_disruptions(sc)
+    if plan_file is not None:
+        data = read_plan(plan_file)
+    else:
+        from planner.evacuation import plan_evacuation
+
+        data = json.loads(plan_evacuation(sc).to_json())
+    with Progress(console=err, transient=True) as bar:
+        task = bar.add_task("sweep", total=runs)
+        res = run_sweep(sc, data, runs, seed=seed, workers=workers, scheduler=scheduler,
+                        progress=lambda done, _all: bar.update(task, completed=done))
+    table = Table(title=f"{sc.name}: {res.runs} runs (seed {seed})")
+    for col in ("group", "requested", "planned", "expected", "95% interval"):
+        table.add_column(col, justify="left" if col == "group" else "right")
+    for g in (*res.requested, "total"):
+        req = res.requested.get(g, sum(res.requested.values()))
+        lo, hi = res.ci95[g]
+        table.add_row(g, f"{req:,}", f"{res.planned[g]:,}", f"{res.mean[g]:,.1f}", f"{lo:,.1f} – {hi:,.1f}")
+    table.caption = f"probability every wounded person is out: {res.p_all_wounded_out:.1%}"
+    out.print(table)
+    for event, share, loss in res.damaging[:5]:
+        out.print(f"  {event}: in {share:.0%} of runs, costs {loss:,.0f} evacuees on average", highlight=False)
+
+
 @osm_app.command("fetch")
 @_one_line_errors
 def osm_fetch(

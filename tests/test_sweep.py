@@ -64,3 +64,21 @@ def test_same_figures_with_one_or_two_dask_workers(planned):
     lo, hi = one.ci95["total"]
     assert lo <= one.mean["total"] <= hi <= plan["totals"]["evacuated"]["total"]
     assert 0.0 <= one.p_all_wounded_out <= 1.0
+
+
+def test_sweep_command(tmp_path, planned, scenario_dict, grid):
+    import osmnx as ox
+    import yaml
+    from typer.testing import CliRunner
+
+    from planner.cli import app
+
+    sc, plan = planned
+    ox.save_graphml(grid, tmp_path / "grid.graphml")
+    scenario_dict["network"] = {"source": "grid.graphml"}
+    scenario_dict["disruptions"] = {"window_cut": {"probability": 0.5, "max_hours": 4}}
+    (tmp_path / "s.yaml").write_text(yaml.safe_dump(scenario_dict))
+    (tmp_path / "plan.json").write_text(json.dumps(plan))
+    res = CliRunner().invoke(app, ["sweep", str(tmp_path / "s.yaml"), "--runs", "40", "--plan", str(tmp_path / "plan.json"), "--workers", "1"])
+    assert res.exit_code == 0, res.output
+    assert "40 runs" in res.output and "wounded" in res.output
