@@ -199,6 +199,42 @@ def sweep(
         out.print(f"  {event}: in {share:.0%} of runs, costs {loss:,.0f} evacuees on average", highlight=False)
 
 
+@app.command()
+@_one_line_errors
+def corridors(
+    scenario: Annotated[Path, typer.Argument(help="Scenario file.")],
+    max_corridors: Annotated[int, typer.Option("--max", help="Most corridors to negotiate.")] = 2,
+    output: Annotated[Path | None, typer.Option("-o", "--output", help="Output folder (default maps/<scenario>/).")] = None,
+    seed: Annotated[int, typer.Option("--seed")] = 0,
+) -> None:
+    """Rank candidate corridors and choose the best set to negotiate."""
+    from planner.corridors import choose_corridors, corridors_geojson, corridors_map
+    from planner.network import prepare_network
+    from planner.plan import write_atomic
+    from planner.scenario import load_scenario
+
+    sc = load_scenario(scenario)
+    net = prepare_network(sc)
+    choice = choose_corridors(sc, net, max_corridors, seed=seed)
+    folder = output if output is not None else Path("maps") / sc.name
+    table = Table(title=f"{sc.name}: best {max_corridors} corridor(s) move {choice.people:,} people ({choice.status})")
+    for col in ("corridor", "chosen", "people", "marginal", "out min", "back min", "km", "risk km"):
+        table.add_column(col, justify="left" if col == "corridor" else "right")
+    ranked = sorted(choice.corridors, key=lambda c: (not c.selected, -c.people, c.out_s, c.id))
+    for c in ranked:
+        table.add_row(c.id, "yes" if c.selected else "", f"{c.people:,}", f"{c.marginal:,}" if c.selected else "",
+                      f"{c.out_s / 60:.0f}", f"{c.back_s / 60:.0f}", f"{c.length_m / 1000:.0f}", f"{c.risk_km:.1f}")
+    table.caption = (f"all {len(choice.corridors)} candidates open: {choice.people_all:,} people · "
+                     f"one more hour of truce: +{choice.extra_hour:,} people")
+    out.print(table)
+    for c in ranked:
+        if c.selected:
+            out.print(f"  corridor {c.id} adds {c.marginal:,} people", highlight=False)
+    write_atomic(folder / "corridors.geojson", corridors_geojson(choice))
+    corridors_map(choice, sc, net, folder / "corridors.html")
+    out.print(f"wrote {folder / 'corridors.geojson'}, {folder / 'corridors.html'}", highlight=False)
+
+
 @osm_app.command("fetch")
 @_one_line_errors
 def osm_fetch(
