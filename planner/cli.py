@@ -123,6 +123,7 @@ class _NullContext:
 def verify(
     scenario: Annotated[Path, typer.Argument(help="Scenario file.")],
     plan_file: Annotated[Path, typer.Argument(metavar="PLAN.json", help="Plan to check.")],
+    events: Annotated[Path | None, typer.Option("--events", help="Events file: check against the scenario plus the events.")] = None,
 ) -> None:
     """Check a plan against its scenario; exit 0 when clean, 1 with the violations."""
     from planner.plan import read_plan
@@ -130,6 +131,10 @@ def verify(
     from planner.verify import verify_plan
 
     sc = load_scenario(scenario)
+    if events is not None:
+        from planner.replan import apply_events, load_events
+
+        sc = apply_events(sc, load_events(events, sc))
     data = read_plan(plan_file)
     violations = verify_plan(sc, data)
     if not violations:
@@ -155,6 +160,42 @@ def schema(
         from planner.scenario import dump_schema
 
         sys.stdout.write(dump_schema() + "\n")
+
+
+@app.command()
+@_one_line_errors
+def replan(
+    scenario: Annotated[Path, typer.Argument(help="Scenario file.")],
+    plan_file: Annotated[Path, typer.Argument(metavar="PLAN.json", help="The plan being carried out.")],
+    events_file: Annotated[Path, typer.Argument(metavar="EVENTS.yaml", help="What happened, with times.")],
+    output: Annotated[Path | None, typer.Option("-o", "--output", help="Output folder (default maps/<scenario>-replan/).")] = None,
+    time_limit: Annotated[float | None, typer.Option("--time-limit")] = None,
+    seed: Annotated[int | None, typer.Option("--seed")] = None,
+    budget: Annotated[int | None, typer.Option("--budget")] = None,
+    workers: Annotated[int | None, typer.Option("--workers")] = None,
+) -> None:
+    """Re-plan after events (a hazard, a window cut, a crossing closed, a vehicle lost)."""
+    from planner.export import write_plan_files
+    from planner.network import prepare_network
+    from planner.plan import read_plan
+    from planner.render import render_map
+    from planner.replan import apply_events, load_events
+    from planner.replan import replan as do_replan
+    from planner.scenario import load_scenario
+
+    sc = load_scenario(scenario)
+    evs = load_events(events_file, sc)
+    result = do_replan(sc, read_plan(plan_file), evs, time_limit_s=time_limit, seed=seed, budget=budget, workers=workers)
+    folder = output if output is not None else Path("maps") / f"{sc.name}-replan"
+    paths = write_plan_files(result, folder)
+    changed = apply_events(sc, evs)
+    paths["map"] = folder / "map.html"
+    render_map(changed, result, prepare_network(changed).layers, paths["map"])
+    out.print(_summary_table(result))
+    for w in result.warnings:
+        out.print(f"  note: {w}", highlight=False)
+    out.print(f"wrote {', '.join(str(p) for p in paths.values())}", highlight=False)
+    out.print(f"check it with: planner verify {scenario} {paths['plan']} --events {events_file}", highlight=False)
 
 
 @app.command()

@@ -170,6 +170,8 @@ def load_layers(scenario: Scenario) -> Layers:
     settings = get_settings()
     crossings = []
     for c in scenario.ceasefire.crossing_points:
+        if c.closed_from is not None:  # a crossing that closes is not planned through
+            continue
         lon, lat = location_lonlat(c.location)
         crossings.append(
             Crossing(

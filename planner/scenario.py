@@ -146,9 +146,14 @@ class HazardItem(_Model):
     geometry: dict[str, Any] | None = None
     file: str | None = None
     layer: str | None = None
+    active_from: datetime | None = None
+    """The hazard appears at this time (e.g. shelling reported at 11:40); legs that leave
+    earlier are not bound by it.  Planning treats it as present throughout."""
 
     @model_validator(mode="after")
     def _check(self) -> HazardItem:
+        if self.active_from is not None and self.active_from.tzinfo is None:
+            raise ValueError("active_from needs a timezone offset")
         given = [x for x in (self.polygon, self.geometry, self.file) if x is not None]
         if len(given) != 1:
             raise ValueError("give exactly one of 'polygon', 'geometry' or 'file'")
@@ -238,6 +243,9 @@ class CrossingPoint(_Model):
     delay_min: float = Field(default=0.0, ge=0)
     vehicles_per_hour: float | None = Field(default=None, gt=0)
     radius_m: float | None = Field(default=None, gt=0)
+    closed_from: datetime | None = None
+    """The crossing closes at this time; legs leaving later may not use it.  Planning does
+    not use a crossing that closes at all."""
 
     _check_location = field_validator("location")(lambda v: v if isinstance(v, PlaceRef) else _check_lonlat(v))
 

@@ -171,6 +171,7 @@ class _Crossing:
     radius_m: float
     delay_s: float
     vehicles_per_hour: float | None
+    closed_from: datetime | None = None
 
 
 @dataclass
@@ -178,6 +179,7 @@ class _Geo:
     """The scenario's geometry, read independently of the network module."""
 
     closed_ids: list[str]
+    closed_from: list[datetime | None]
     closed_tree: shapely.STRtree | None
     closed_geoms: list[BaseGeometry]
     frontline: BaseGeometry | None
@@ -206,6 +208,7 @@ def _read_geometry(scenario: Scenario) -> _Geo:
     src = scenario.source_name()
     ids: list[str] = []
     geoms: list[BaseGeometry] = []
+    since: dict[str, datetime | None] = {}
     for i, h in enumerate(scenario.hazards):
         if h.file is not None:
             gdf = _read_geofile(scenario, f"hazards.{i}.file", h.file, h.layer)
@@ -221,6 +224,7 @@ def _read_geometry(scenario: Scenario) -> _Geo:
                     if isinstance(fid, str | int) and fid != ""
                     else (h.id or f"hazard-{i}-{j}")
                 )
+                since[ids[-1]] = h.active_from
                 geoms.append(row.geometry)
         elif h.kind == "closed":
             if h.polygon is not None:
@@ -236,6 +240,7 @@ def _read_geometry(scenario: Scenario) -> _Geo:
                         src, f"hazards.{i}.geometry", f"not a GeoJSON geometry: {exc}"
                     ) from None
             ids.append(h.id or f"hazard-{i}")
+            since[ids[-1]] = h.active_from
             geoms.append(geom)
     keep = [(i, g) for i, g in zip(ids, geoms, strict=True) if g is not None and not g.is_empty]
     ids = [i for i, _ in keep]
@@ -280,9 +285,11 @@ def _read_geometry(scenario: Scenario) -> _Geo:
             radius_m=c.radius_m if c.radius_m is not None else radius,
             delay_s=c.delay_min * 60.0,
             vehicles_per_hour=c.vehicles_per_hour,
+            closed_from=c.closed_from,
         )
     return _Geo(
         closed_ids=ids,
+        closed_from=[since.get(i) for i in ids],
         closed_tree=tree,
         closed_geoms=geoms,
         frontline=frontline,
@@ -943,6 +950,9 @@ class _Checker:
         if pts is not None:
             info = self.analyse_path(pts)
             for hid in info["closed"]:
+                appears = self.geo.closed_from[self.geo.closed_ids.index(hid)]
+                if appears is not None and depart is not None and depart < appears:
+                    continue  # the hazard appeared after this leg set off
                 self.add("closed_hazard", w, f"the path enters closed area {hid}", vid)
             for p in info["frontline_bad"]:
                 self.add(
@@ -972,6 +982,9 @@ class _Checker:
             if depart is not None:
                 for c in dict.fromkeys([*passed, *(listed or [])]):
                     self.crossing_times[c].append((depart, w))
+                    cp = self.geo.crossings.get(c)
+                    if cp is not None and cp.closed_from is not None and depart >= cp.closed_from:
+                        self.add("frontline", w, f"uses crossing point {c}, closed since {cp.closed_from.isoformat()}", vid)
             gc = info["gc_m"]
             if length is not None:
                 if length < 0:

@@ -1,0 +1,363 @@
+"""Re-planning when the ceasefire moves: a hazard appears, a window is shortened or cancelled,
+a crossing point closes, a vehicle is lost.
+
+At the time of the (earliest) event every vehicle keeps what it has done.  A vehicle on a
+leg that is still safe completes it; one whose leg enters the new hazard, uses the closed
+crossing, or was lost, turns back to the site it came from.  People whose ride did not end
+at a reception centre step off where the vehicle is and wait again (the plan records their
+trip as driven empty, so no one is counted twice).  The rest is planned again from where
+each vehicle is, with what is left of the windows, the waiting people and the reception
+space, and merged after the kept part.  ``planner verify SCENARIO PLAN --events EVENTS``
+checks the result against the scenario plus the events.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import shapely
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from shapely.geometry import LineString
+
+from planner.errors import ScenarioError
+from planner.network import line_length_m
+from planner.plan import Leg, Plan, Reception, Stop, Totals, Unserved, Vehicle
+from planner.scenario import GROUPS, HazardItem, Scenario, _error_line
+
+
+class _M(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class WindowChange(_M):
+    """Shorten window ``index`` (0-based) to ``end``, or cancel it from the event on."""
+
+    index: int = Field(ge=0)
+    end: datetime | None = None
+    cancel: bool = False
+
+    @model_validator(mode="after")
+    def _one(self) -> WindowChange:
+        if (self.end is None) == (not self.cancel):
+            raise ValueError("give either 'end' or 'cancel: true'")
+        return self
+
+
+class Event(_M):
+    """One event: exactly one of ``hazard``, ``window``, ``close_crossing``, ``vehicle_lost``."""
+
+    at: datetime
+    hazard: HazardItem | None = None
+    window: WindowChange | None = None
+    close_crossing: str | None = None
+    vehicle_lost: str | None = None
+
+    @model_validator(mode="after")
+    def _one(self) -> Event:
+        if self.at.tzinfo is None:
+            raise ValueError("'at' needs a timezone offset")
+        given = [x for x in (self.hazard, self.window, self.close_crossing, self.vehicle_lost) if x is not None]
+        if len(given) != 1:
+            raise ValueError("give exactly one of hazard, window, close_crossing, vehicle_lost")
+        return self
+
+
+class Events(_M):
+    events: list[Event] = Field(min_length=1)
+
+
+def load_events(path: str | Path, scenario: Scenario) -> list[Event]:
+    """Read and validate an events file against its scenario.
+
+    Raises
+    ------
+    ScenarioError
+        Naming the events file, the field and the problem.
+    """
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ScenarioError(str(path), "", "file not found") from None
+    except yaml.YAMLError as exc:
+        raise ScenarioError(str(path), "", f"not valid YAML: {str(exc).splitlines()[0]}") from None
+    try:
+        evs = Events.model_validate(data).events
+    except ValidationError as err:
+        field, msg = _error_line(err)
+        raise ScenarioError(str(path), field, msg) from None
+    crossings = {c.id for c in scenario.ceasefire.crossing_points}
+    for i, e in enumerate(evs):
+        if e.close_crossing is not None and e.close_crossing not in crossings:
+            raise ScenarioError(str(path), f"events.{i}.close_crossing", f"{e.close_crossing!r} is not a crossing point of the scenario")
+        if e.window is not None and e.window.index >= len(scenario.ceasefire.windows):
+            raise ScenarioError(str(path), f"events.{i}.window.index", f"the scenario has {len(scenario.ceasefire.windows)} windows")
+        if e.hazard is not None and e.hazard.file is not None:
+            p = path.parent / e.hazard.file
+            e.hazard.file = str(p.resolve())
+    return evs
+
+
+def apply_events(scenario: Scenario, events: list[Event]) -> Scenario:
+    """The scenario as the events leave it (hazards and closures carry their times).
+
+    Parameters
+    ----------
+    scenario
+        The base scenario.
+    events
+        Validated events.
+
+    Returns
+    -------
+    Scenario
+        A changed copy.
+    """
+    sc = scenario.model_copy(deep=True)
+    for e in events:
+        if e.hazard is not None:
+            h = e.hazard.model_copy(update={"active_from": e.at})
+            sc.hazards.append(h)
+        elif e.close_crossing is not None:
+            for c in sc.ceasefire.crossing_points:
+                if c.id == e.close_crossing:
+                    c.closed_from = e.at if c.closed_from is None else min(c.closed_from, e.at)
+        elif e.window is not None:
+            w = sc.ceasefire.windows[e.window.index]
+            end = e.at if e.window.cancel else e.window.end
+            assert end is not None
+            w.end = max(w.start, min(w.end, end))
+    sc.ceasefire.windows = [w for w in sc.ceasefire.windows if w.end > w.start]
+    return sc
+
+
+# --------------------------------------------------------------------------- replan
+
+
+def _t(s: str) -> datetime:
+    return datetime.fromisoformat(s)
+
+
+def _partial_path(path: list[list[float]], share: float) -> list[list[float]]:
+    """The first ``share`` of a path by length."""
+    line = LineString(path) if len(path) >= 2 else None
+    if line is None or line.length == 0:
+        return [list(path[0])] * 2
+    cut = shapely.ops.substring(line, 0, max(0.0, min(1.0, share)), normalized=True)
+    coords = [list(c) for c in getattr(cut, "coords", [])] or [list(path[0])]
+    return coords if len(coords) > 1 else [coords[0], coords[0]]
+
+
+def replan(
+    scenario: Scenario,
+    plan: dict[str, Any],
+    events: list[Event],
+    **plan_kwargs: Any,
+) -> Plan:
+    """Re-plan after events.
+
+    Parameters
+    ----------
+    scenario
+        The base scenario.
+    plan
+        The plan being carried out (plan.json data).
+    events
+        What happened.
+    **plan_kwargs
+        Passed to :func:`planner.evacuation.plan_evacuation` (time limit, seed, budget, workers).
+
+    Returns
+    -------
+    Plan
+        Kept history plus the new plan, for the scenario as the events leave it.
+    """
+    from planner.evacuation import plan_evacuation
+    from planner.network import load_layers
+
+    now = min(e.at for e in events)
+    changed = apply_events(scenario, events)
+    lost = {e.vehicle_lost for e in events if e.vehicle_lost}
+    closed_now = {e.close_crossing for e in events if e.close_crossing}
+    new_hazards = load_layers(changed.model_copy(update={"hazards": [e.hazard for e in events if e.hazard], "frontline": None}))
+    hazard_union = new_hazards.closed.geometry.union_all() if len(new_hazards.closed) else None
+
+    site_loc = {s["id"]: tuple(s["location"]) for s in plan["sites"]}
+    delivered = {a.id: dict.fromkeys(GROUPS, 0) for a in scenario.evacuation.assembly_points}
+    received = {r.id: 0 for r in scenario.evacuation.reception_centres}
+    kept: dict[str, tuple[list[dict], list[dict]]] = {}
+    state: dict[str, tuple[str, datetime]] = {}
+    notes: list[str] = []
+    from datetime import timedelta
+
+    rec_ids = {r.id for r in scenario.evacuation.reception_centres}
+    ev = scenario.evacuation
+
+    def dwell(site: str) -> timedelta:
+        return timedelta(minutes=ev.unload_min if site in rec_ids else ev.stop_min)
+
+    for v in plan["vehicles"]:
+        vid = v["id"]
+        legs, stops = v["legs"], v["stops"]
+        k_legs: list[dict] = []
+        first_dep = _t(legs[0]["depart"]) if legs else None
+        k_stops: list[dict] = [dict(s) for s in stops if (first_dep is None or _t(s["arrive"]) < first_dep) and _t(s["arrive"]) <= now]
+        site, avail = v["start"], now
+        for leg in legs:
+            dep, arr = _t(leg["depart"]), _t(leg["arrive"])
+            stop = next((s for s in stops if s["site"] == leg["to"] and _t(s["arrive"]) == arr), None)
+            if dep >= now:
+                break
+            if arr <= now:
+                k_legs.append(dict(leg))
+                if stop is not None:
+                    k_stops.append(dict(stop))
+                site, avail = leg["to"], max(now, arr + dwell(leg["to"]))
+                continue
+            # in progress at the event
+            safe = vid not in lost and not (set(leg.get("crossings", [])) & closed_now)
+            if safe and hazard_union is not None and len(leg["path"]) >= 2:
+                safe = not LineString(leg["path"]).intersects(hazard_union)
+            safe = safe and any(w.start <= dep and arr <= w.end for w in changed.ceasefire.windows)
+            if safe:
+                k_legs.append(dict(leg))
+                if stop is not None:
+                    k_stops.append(dict(stop))
+                site, avail = leg["to"], arr + dwell(leg["to"])
+            else:
+                share = (now - dep).total_seconds() / max(1.0, (arr - dep).total_seconds())
+                part = _partial_path(leg["path"], share)
+                ret = now + (now - dep)
+                k_legs.append(
+                    {**leg, "to": leg["from"], "arrive": ret.isoformat(), "path": part + part[::-1][1:],
+                     "length_m": round(2 * line_length_m(part), 1), "risk_km": round(leg["risk_km"] * share * 2, 3),
+                     "crossings": []}
+                )
+                k_stops.append({"site": leg["from"], "arrive": ret.isoformat(), "depart": ret.isoformat(), "board": {}, "alight": {}})
+                site, avail = leg["from"], ret
+                notes.append(f"{vid} turned back to {leg['from']} at {now.isoformat()}")
+            break
+        if k_stops:
+            k_stops[-1]["depart"] = max(_t(k_stops[-1]["arrive"]), avail).isoformat()
+        _unwind_open_trip(k_legs, k_stops)
+        for s in k_stops:
+            for _g, n in s["alight"].items():
+                received[s["site"]] = received.get(s["site"], 0) + n
+        kept[vid] = (k_legs, k_stops)
+        if vid in lost:
+            notes.append(f"{vid} lost at {now.isoformat()}")
+        else:
+            state[vid] = (site, avail)
+    # who was delivered, by assembly point: replay boards and alights per vehicle trip
+    for _k_legs, k_stops in kept.values():
+        aboard: list[tuple[str, str, int]] = []
+        for s in k_stops:
+            for g, n in s["board"].items():
+                aboard.append((s["site"], g, n))
+            for g, n in s["alight"].items():
+                left = n
+                for i, (site, gg, m) in enumerate(aboard):
+                    if gg == g and left and m:
+                        take = min(m, left)
+                        delivered[site][g] += take
+                        aboard[i] = (site, gg, m - take)
+                        left -= take
+
+    rest = changed.model_copy(deep=True)
+    for a in rest.evacuation.assembly_points:
+        for g in GROUPS:
+            setattr(a.people, g, max(0, getattr(a.people, g) - delivered[a.id][g]))
+    for r in rest.evacuation.reception_centres:
+        r.capacity = max(0, r.capacity - received.get(r.id, 0))
+    fleet = []
+    types = {vt.type: vt for vt in scenario.evacuation.fleet}
+    site_ids = {a.id for a in scenario.evacuation.assembly_points} | {r.id for r in scenario.evacuation.reception_centres}
+    for v in plan["vehicles"]:
+        if v["id"] not in state:
+            continue
+        site, avail = state[v["id"]]
+        vt = types[v["type"]]
+        start: Any = site if site in site_ids else (vt.start if isinstance(vt.start, str) else list(site_loc[site]))
+        fleet.append(vt.model_copy(update={"type": v["id"], "count": 1, "start": start, "available_from": avail}))
+    rest.evacuation.fleet = fleet or [types[plan["vehicles"][0]["type"]].model_copy(update={"count": 0})]
+    new = plan_evacuation(rest, **plan_kwargs)
+
+    new_by_vid = {nv.type: nv for nv in new.vehicles}
+    vehicles: list[Vehicle] = []
+    for v in plan["vehicles"]:
+        k_legs, k_stops = kept[v["id"]]
+        stops = [Stop(**s) for s in k_stops]
+        legs = [Leg(**lg) for lg in k_legs]
+        nv = new_by_vid.get(v["id"])
+        if nv is not None:
+            n_stops = list(nv.stops)
+            if n_stops and stops and (not nv.legs or _t(n_stops[0].arrive) < _t(nv.legs[0].depart)) and n_stops[0].site == stops[-1].site:
+                first = n_stops.pop(0)
+                last = stops[-1]
+                stops[-1] = Stop(site=last.site, arrive=last.arrive, depart=first.depart,
+                                 board=_add(last.board, first.board), alight=_add(last.alight, first.alight))
+            stops += n_stops
+            legs += list(nv.legs)
+        vehicles.append(Vehicle(id=v["id"], type=v["type"], seats=v["seats"], groups=v["groups"], start=v["start"], stops=stops, legs=legs))
+
+    kept_ev = {g: sum(delivered[a][g] for a in delivered) for g in GROUPS}
+    evac = {g: kept_ev[g] + new.totals.evacuated.get(g, 0) for g in GROUPS}
+    evac["total"] = sum(evac.values())
+    bound = {g: kept_ev[g] + new.totals.bound.get(g, 0) for g in GROUPS}
+    bound["total"] = sum(kept_ev.values()) + new.totals.bound.get("total", 0)
+    requested = dict(plan["totals"]["requested"])
+    recs = [Reception(id=r.id, capacity=r.capacity, received=received.get(r.id, 0) + next((x.received for x in new.receptions if x.id == r.id), 0))
+            for r in scenario.evacuation.reception_centres]
+    risk = sum(lg.risk_km for v in vehicles for lg in v.legs)
+    dist = sum(lg.length_m for v in vehicles for lg in v.legs) / 1000
+    status = "complete" if evac["total"] == requested.get("total") else ("empty" if evac["total"] == 0 else "partial")
+    return Plan(
+        scenario=plan["scenario"],
+        seed=new.seed,
+        status=status,
+        timezone=plan["timezone"],
+        windows=[(w.start.isoformat(), w.end.isoformat()) for w in changed.ceasefire.windows],
+        totals=Totals(requested=requested, evacuated=evac, bound=bound),
+        vehicles_used=sum(1 for v in vehicles if v.legs),
+        vehicles_total=len(vehicles),
+        risk_km=round(risk, 3),
+        distance_km=round(dist, 3),
+        sites=plan["sites"],
+        receptions=recs,
+        vehicles=vehicles,
+        unserved=[Unserved(**u.model_dump()) for u in new.unserved],
+        warnings=[*plan.get("warnings", []), *notes, *new.warnings],
+        solver=new.solver,
+    )
+
+
+def _add(a: dict[str, int], b: dict[str, int]) -> dict[str, int]:
+    out = dict(a)
+    for g, n in b.items():
+        out[g] = out.get(g, 0) + n
+    return {g: n for g, n in out.items() if n}
+
+
+def _unwind_open_trip(legs: list[dict], stops: list[dict]) -> None:
+    """People still on board at the end of the kept part step off and wait again: their
+    trip (since the vehicle last was empty) is recorded as driven empty."""
+    aboard = 0
+    last_empty_stop = -1
+    for i, s in enumerate(stops):
+        aboard += sum(s["board"].values()) - sum(s["alight"].values())
+        if aboard == 0:
+            last_empty_stop = i
+    if aboard == 0:
+        return
+    first_open = last_empty_stop + 1
+    open_from = _t(stops[first_open]["arrive"]) if first_open < len(stops) else None
+    for s in stops[first_open:]:
+        s["board"] = {}
+        s["alight"] = {}
+    if open_from is not None:
+        for lg in legs:
+            if _t(lg["depart"]) >= open_from:
+                lg["load"] = {}
