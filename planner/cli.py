@@ -93,7 +93,7 @@ def plan(
     if not quiet:
         r = net.report
         err.print(
-            f"network: {net.roads.graph.number_of_nodes():,} nodes, {net.roads.graph.number_of_edges():,} edges; "
+            f"network: {net.roads.n_nodes:,} nodes, {net.roads.n_edges:,} edges; "
             f"{r.closed_edges} closed, {r.risk_edges} under risk, {r.frontline_cut_edges} cut at the frontline",
             highlight=False,
         )

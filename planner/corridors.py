@@ -79,19 +79,19 @@ def candidate_corridors(scenario: Scenario, net: PreparedNetwork, alternatives: 
     """
     ev = scenario.evacuation
     roads = net.roads
-    g = roads.graph
     asm = [(a.id, location_lonlat(a.location)) for a in ev.assembly_points]
     rec = [(r.id, location_lonlat(r.location)) for r in ev.reception_centres]
     snaps = roads.snap([ll for _i, ll in asm + rec])
     a_nodes = [s.node for s in snaps[: len(asm)]]
     r_nodes = [s.node for s in snaps[len(asm):]]
     out: list[Corridor] = []
-    crossings = sorted({d["crossing"] for _u, _v, d in g.edges(data=True) if d.get("crossing")})
+    tab = roads.table
+    live_cross = [i for i in np.flatnonzero(tab.alive) if tab.crossing[i] is not None]
+    crossings = sorted({str(tab.crossing[i]) for i in live_cross})
     if crossings:
         cross_edges: dict[str, list[tuple[int, int]]] = {c: [] for c in crossings}
-        for u, v, d in g.edges(data=True):
-            if d.get("crossing"):
-                cross_edges[d["crossing"]].append((roads.index[u], roads.index[v]))
+        for i in live_cross:
+            cross_edges[str(tab.crossing[i])].append((int(tab.u[i]), int(tab.v[i])))
         ends = sorted({n for es in cross_edges.values() for e in es for n in e})
         src = sorted(set(a_nodes) | set(r_nodes) | set(ends))
         t, _c = roads.matrices(src, src)
@@ -113,6 +113,7 @@ def candidate_corridors(scenario: Scenario, net: PreparedNetwork, alternatives: 
                         )
                     )
         return out
+    g = roads.table.to_graph()  # the cut graph: alternatives must avoid closed roads too
     for ai, (aid, _ll) in enumerate(asm):
         for ri, (rid, _ll2) in enumerate(rec):
             for k, nodes in enumerate(_alternatives(g, roads.node_ids[a_nodes[ai]].item(), roads.node_ids[r_nodes[ri]].item(), alternatives)):
@@ -134,7 +135,7 @@ def candidate_corridors(scenario: Scenario, net: PreparedNetwork, alternatives: 
 def _through(t: np.ndarray, pos: dict[int, int], a: int, b: int, edges: list[tuple[int, int]], roads: Any) -> tuple[float, list[int]] | None:
     best: tuple[float, list[int]] | None = None
     for u, v in edges:
-        w = roads.graph.edges[roads.node_ids[u].item(), roads.node_ids[v].item(), roads._edge_key[(u, v)]]["travel_time"]
+        w = float(roads.table.time[roads.edge(u, v)]) if (u, v) in roads._edge_of else np.inf
         total = t[pos[a], pos[u]] + w + t[pos[v], pos[b]]
         if np.isfinite(total) and (best is None or total < best[0]):
             best = (float(total), [*roads.path(a, u), *roads.path(v, b)])

@@ -74,7 +74,7 @@ def test_matrices_match_networkx_and_paths_follow_cost(grid, scenario_dict):
     ids = [0, 303, 503, 2]
     idx = [roads.index[i] for i in ids]
     time_s, cost_s = roads.matrices(idx, idx)
-    g = net.roads.graph
+    g = net.roads.table.to_graph()
     for a, ia in zip(ids, idx, strict=False):
         for b, ib in zip(ids, idx, strict=False):
             if a == b:
