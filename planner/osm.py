@@ -26,6 +26,7 @@ import logging
 import math
 import os
 import socket
+import shutil
 import tempfile
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -670,3 +671,165 @@ def _add_speeds(graph: nx.MultiDiGraph, speeds: Mapping[str, float]) -> None:
         data.pop("travel_time", None)
     ox.add_edge_speeds(graph, hwy_speeds=dict(speeds), fallback=FALLBACK_SPEED_KPH)
     ox.add_edge_travel_times(graph)
+
+
+# --------------------------------------------------------------------------- features
+
+
+def features_from_file(path: str | Path, tags: Mapping[str, Any]) -> Any:
+    """OSM features matching ``tags`` from an XML (``.osm``, compressed too) or ``.pbf`` file.
+
+    Parameters
+    ----------
+    path
+        The OSM file.
+    tags
+        osmnx-style tag filter, e.g. ``{"amenity": ["school", "hospital"]}`` or
+        ``{"building": True}``.
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        EPSG:4326 features with their tags as columns (empty when none match).
+
+    Raises
+    ------
+    NetworkError
+        If the file is missing or cannot be read.
+    """
+    import geopandas as gpd
+
+    path = Path(path)
+    if not path.exists():
+        raise NetworkError(f"{path}: file not found")
+    kind = _suffix_kind(path)
+    try:
+        if kind == "pbf":
+            import pyrosm
+
+            osm = pyrosm.OSM(str(path))
+            custom = {k: (True if v is True else list(_tag_values(v))) for k, v in tags.items()}
+            gdf = osm.get_data_by_custom_criteria(
+                custom_filter=custom, filter_type="keep", keep_nodes=True, keep_ways=True, keep_relations=True
+            )
+            if gdf is None:
+                return gpd.GeoDataFrame(geometry=[], crs=4326)
+            return gdf.set_crs(4326, allow_override=True)
+        if kind != "xml":
+            raise NetworkError(f"{path}: OSM features need an .osm/.osm.gz/.osm.bz2 or .osm.pbf file")
+        with _plain_xml(path) as plain:
+            try:
+                gdf = ox.features_from_xml(plain, tags=dict(tags))
+            except InsufficientResponseError:
+                return gpd.GeoDataFrame(geometry=[], crs=4326)
+        return gdf.reset_index()
+    except NetworkError:
+        raise
+    except Exception as exc:  # parsers raise many types; the user needs one line
+        raise NetworkError(f"{path}: cannot read OSM features: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
+
+
+@contextlib.contextmanager
+def _plain_xml(path: Path) -> Iterator[Path]:
+    """The file itself, or a decompressed temporary copy of a .gz / .bz2 file."""
+    name = path.name.lower()
+    if not name.endswith((".gz", ".bz2")):
+        yield path
+        return
+    import bz2
+    import gzip
+
+    opener = gzip.open if name.endswith(".gz") else bz2.open
+    fd, tmp = tempfile.mkstemp(suffix=".osm")
+    try:
+        with os.fdopen(fd, "wb") as out, opener(path, "rb") as src:
+            shutil.copyfileobj(src, out)
+        yield Path(tmp)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+
+
+def assembly_points_from_osm(
+    path: str | Path,
+    tags: Mapping[str, Any],
+    people: Mapping[str, int],
+    share: str = "even",
+) -> list[dict[str, Any]]:
+    """Assembly points at OSM features, with people shared out among them.
+
+    Parameters
+    ----------
+    path
+        OSM file holding the features (and the buildings, for ``building_area``).
+    tags
+        Which features become assembly points, e.g. ``{"amenity": ["school", "hospital"]}``.
+    people
+        People per group to share out.
+    share
+        ``even`` (equal shares) or ``building_area`` (in proportion to the floor area of
+        the buildings nearest each point: its catchment).
+
+    Returns
+    -------
+    list of dict
+        ``{id, name, location, people}`` mappings, ordered by id; shares are whole people
+        by the largest-remainder rule, so every group's total is kept exactly.
+    """
+    import numpy as np
+    from scipy.spatial import cKDTree
+
+    feats = features_from_file(path, tags)
+    if len(feats) == 0:
+        raise NetworkError(f"{path}: no OSM feature matches {dict(tags)}")
+    pts = feats.geometry.representative_point()
+    ids: list[str] = []
+    names: list[str | None] = []
+    for i, row in enumerate(feats.itertuples(index=False)):
+        osmid = getattr(row, "id", None)
+        osmid = osmid if osmid is not None else i
+        value = next((str(getattr(row, k)) for k in tags if isinstance(getattr(row, k, None), str)), "site")
+        ids.append(f"{value}-{osmid}")
+        nm = getattr(row, "name", None)
+        names.append(nm if isinstance(nm, str) else None)
+    order = sorted(range(len(ids)), key=lambda i: ids[i])
+    xy = np.column_stack([pts.x.to_numpy(), pts.y.to_numpy()])[order]
+    ids = [ids[i] for i in order]
+    names = [names[i] for i in order]
+    if share == "building_area":
+        blds = features_from_file(path, {"building": True})
+        blds = blds[blds.geometry.geom_type.isin(["Polygon", "MultiPolygon"])]
+        weights = np.zeros(len(ids))
+        if len(blds):
+            area = blds.to_crs(blds.estimate_utm_crs()).area.to_numpy()
+            c = blds.geometry.representative_point()
+            scale = np.cos(np.radians(float(np.mean(xy[:, 1]))))
+            _, near = cKDTree(xy * [scale, 1.0]).query(np.column_stack([c.x * scale, c.y]))
+            np.add.at(weights, near, area)
+        if weights.sum() <= 0:
+            weights = np.ones(len(ids))
+    elif share == "even":
+        weights = np.ones(len(ids))
+    else:
+        raise NetworkError(f"unknown share rule {share!r} (use even or building_area)")
+    split = {g: _largest_remainder(int(n), weights) for g, n in people.items()}
+    return [
+        {
+            "id": ids[i],
+            "name": names[i],
+            "location": [round(float(xy[i, 0]), 7), round(float(xy[i, 1]), 7)],
+            "people": {g: int(split[g][i]) for g in people},
+        }
+        for i in range(len(ids))
+    ]
+
+
+def _largest_remainder(total: int, weights: Any) -> list[int]:
+    import numpy as np
+
+    w = np.asarray(weights, dtype=float)
+    exact = total * w / w.sum()
+    base = np.floor(exact).astype(int)
+    left = total - int(base.sum())
+    order = np.lexsort((np.arange(len(w)), -(exact - base)))
+    base[order[:left]] += 1
+    return base.tolist()

@@ -295,6 +295,22 @@ class AssemblyPoint(_Model):
     _check_location = field_validator("location")(lambda v: v if isinstance(v, PlaceRef) else _check_lonlat(v))
 
 
+class FromOsm(_Model):
+    """Assembly points made from OpenStreetMap features of the loaded data."""
+
+    tags: dict[str, bool | str | list[str]] = Field(min_length=1)
+    people: People
+    share: Literal["even", "building_area"] = "even"
+    file: str | None = None
+    """OSM file with the features; defaults to the scenario's ``network.source``."""
+
+
+class AssemblyFromOsm(_Model):
+    """``assembly_points: {from_osm: {...}}``."""
+
+    from_osm: FromOsm
+
+
 class ReceptionCentre(_Model):
     """A place where evacuees are received, up to ``capacity`` people."""
 
@@ -327,7 +343,7 @@ class VehicleType(_Model):
 class Evacuation(_Model):
     """The evacuation part of a scenario."""
 
-    assembly_points: list[AssemblyPoint] = Field(min_length=1)
+    assembly_points: list[AssemblyPoint] | AssemblyFromOsm
     reception_centres: list[ReceptionCentre] = Field(min_length=1)
     fleet: list[VehicleType] = Field(min_length=1)
     priorities: dict[Group, float] = Field(default_factory=lambda: dict(DEFAULT_PRIORITIES))
@@ -346,7 +362,10 @@ class Evacuation(_Model):
 
     @model_validator(mode="after")
     def _check(self) -> Evacuation:
-        ids = [s.id for s in self.assembly_points] + [s.id for s in self.reception_centres]
+        if isinstance(self.assembly_points, list) and not self.assembly_points:
+            raise ValueError("assembly_points: give at least one assembly point (or from_osm)")
+        listed = self.assembly_points if isinstance(self.assembly_points, list) else []
+        ids = [s.id for s in listed] + [s.id for s in self.reception_centres]
         dup = sorted({i for i in ids if ids.count(i) > 1})
         if dup:
             raise ValueError(f"site ids must be unique; repeated: {', '.join(dup)}")
@@ -380,7 +399,8 @@ class Scenario(_Model):
 
     @model_validator(mode="after")
     def _starts(self) -> Scenario:
-        site_ids = {s.id for s in self.evacuation.assembly_points} | {
+        points = self.evacuation.assembly_points if isinstance(self.evacuation.assembly_points, list) else []
+        site_ids = {s.id for s in points} | {
             s.id for s in self.evacuation.reception_centres
         }
         for i, vt in enumerate(self.evacuation.fleet):
@@ -468,8 +488,33 @@ def parse_scenario(data: Any, source: str | Path = "<scenario>") -> Scenario:
         raise ScenarioError(str(source), field, msg) from None
     if str(source) != "<scenario>":
         scenario.path = Path(source)
+    if isinstance(scenario.evacuation.assembly_points, AssemblyFromOsm):
+        _expand_from_osm(scenario)
     _resolve_locations(scenario)
     return scenario
+
+
+def _expand_from_osm(scenario: Scenario) -> None:
+    """Replace ``assembly_points: {from_osm: ...}`` by the points made from the OSM data."""
+    from planner.errors import NetworkError
+    from planner.osm import assembly_points_from_osm
+
+    spec = scenario.evacuation.assembly_points
+    assert isinstance(spec, AssemblyFromOsm)
+    src = scenario.source_name()
+    fo = spec.from_osm
+    name = fo.file or scenario.network.source
+    if not name or name == "regional":
+        raise ScenarioError(src, "evacuation.assembly_points.from_osm.file", "needs an OSM file (set 'file', or a network source that is one)")
+    try:
+        points = assembly_points_from_osm(scenario.resolve_path(name), fo.tags, fo.people.as_dict(), fo.share)
+    except NetworkError as exc:
+        raise ScenarioError(src, "evacuation.assembly_points.from_osm", str(exc)) from None
+    scenario.evacuation.assembly_points = [AssemblyPoint.model_validate(p) for p in points]
+    ids = [p.id for p in scenario.evacuation.assembly_points]
+    clash = sorted(set(ids) & {r.id for r in scenario.evacuation.reception_centres})
+    if clash:
+        raise ScenarioError(src, "evacuation.assembly_points.from_osm", f"made ids that clash with reception centres: {', '.join(clash)}")
 
 
 def _resolve_locations(scenario: Scenario) -> None:
