@@ -71,6 +71,9 @@ class RoutingProblem:
     vehicle_fixed_cost: int = 0
     pairs: list[tuple[int, int]] = field(default_factory=list)
     """Pickup and delivery pairs: same vehicle, pickup first, both performed or neither."""
+    initial_routes: list[list[int]] | None = None
+    """A feasible starting solution (nodes per vehicle, without start and end), e.g. from a
+    construction heuristic that knows the problem; the search improves on it."""
 
     @property
     def n(self) -> int:
@@ -274,7 +277,17 @@ def _solve_one(problem: RoutingProblem, params: SolveParams, worker: int, queue=
                 params.progress(msg)
 
     routing.AddAtSolutionCallback(on_solution)
-    solution = routing.SolveWithParameters(sp)
+    solution = None
+    if problem.initial_routes is not None:
+        inv = np.empty(len(perm), dtype=np.int64)
+        inv[perm] = np.arange(len(perm))
+        start = routing.ReadAssignmentFromRoutes([[int(inv[n]) for n in r] for r in problem.initial_routes], True)
+        if start is None:
+            log.warning("the initial routes are not feasible for the model; searching from scratch")
+        else:
+            solution = routing.SolveFromAssignmentWithParameters(start, sp)
+    if solution is None:
+        solution = routing.SolveWithParameters(sp)
     wall = _time.perf_counter() - t0
     if solution is None:
         raise RuntimeError(f"OR-Tools found no solution (status {routing.status()})")
