@@ -281,7 +281,9 @@ def _solve_one(problem: RoutingProblem, params: SolveParams, worker: int, queue=
     if problem.initial_routes is not None:
         inv = np.empty(len(perm), dtype=np.int64)
         inv[perm] = np.arange(len(perm))
-        start = routing.ReadAssignmentFromRoutes([[int(inv[n]) for n in r] for r in problem.initial_routes], True)
+        start = routing.ReadAssignmentFromRoutes(
+            [[manager.NodeToIndex(int(inv[n])) for n in r] for r in problem.initial_routes], True
+        )
         if start is None:
             log.warning("the initial routes are not feasible for the model; searching from scratch")
         else:
