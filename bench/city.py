@@ -18,6 +18,7 @@ time, evacuated/bound and peak memory.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import resource
 import time
@@ -25,7 +26,15 @@ import time
 import networkx as nx
 import numpy as np
 
-from planner.network import CutReport, EdgeTable, Layers, RoadNetwork, cut_frontline, cut_hazards, haversine_m
+from planner.network import (
+    CutReport,
+    EdgeTable,
+    Layers,
+    RoadNetwork,
+    cut_frontline,
+    cut_hazards,
+    haversine_m,
+)
 
 LON0, LAT0 = 35.10, 47.80  # somewhere like Zaporizhzhia
 STEP_DEG = 0.0012  # about 90-130 m
@@ -105,10 +114,8 @@ def part1(args: argparse.Namespace) -> nx.MultiDiGraph:
     pairs = [(int(rng.integers(len(nodes))), int(rng.integers(len(nodes)))) for _ in range(args.pairs)]
     t0 = time.perf_counter()
     for a, b in pairs:
-        try:
+        with contextlib.suppress(nx.NetworkXNoPath):
             nx.dijkstra_path_length(cut, roads.node_ids[nodes[a]].item(), roads.node_ids[nodes[b]].item(), weight=weight)
-        except nx.NetworkXNoPath:
-            pass
     t_nx = (time.perf_counter() - t0) / len(pairs) * len(nodes) ** 2
     finite = np.isfinite(tm).mean()
     print(f"graph: {g.number_of_nodes():,} nodes, {g.number_of_edges():,} edges (generated in {t_gen:.1f} s); "
@@ -176,7 +183,7 @@ def part2(args: argparse.Namespace, g: nx.MultiDiGraph) -> None:
     print()
     print("| city plan | value |")
     print("|---|---|")
-    print(f"| assembly points / people / vehicles | 300 / 20,000 / 80 |")
+    print("| assembly points / people / vehicles | 300 / 20,000 / 80 |")
     print(f"| total time (network + plan) s | {t_plan:.1f} |")
     print(f"| evacuated / bound | {ev:,} / {bd:,} = {ev / bd if bd else 0:.3f} |")
     print(f"| verify | {'clean' if not violations else f'{len(violations)} violations'} |")
