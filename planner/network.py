@@ -517,8 +517,9 @@ class RoadNetwork:
             raise NetworkError("the road network has no usable node after hazards and frontline cuts")
         live = np.flatnonzero(table.alive)
         rows, cols = table.u[live], table.v[live]
-        cost_q = np.maximum(np.rint(table.cost[live] * _TIME_UNITS_PER_S), 1.0)
-        time_q = np.maximum(np.rint(table.time[live] * _TIME_UNITS_PER_S), 1.0)
+        # rounded up, so a planned drive is never shorter than the road allows
+        cost_q = np.maximum(np.ceil(table.cost[live] * _TIME_UNITS_PER_S - 1e-9), 1.0)
+        time_q = np.maximum(np.ceil(table.time[live] * _TIME_UNITS_PER_S - 1e-9), 1.0)
         weight = cost_q * _COMBINE + time_q
         order = np.lexsort((weight, cols, rows))  # keep the best of parallel edges
         rows, cols, weight, live = rows[order], cols[order], weight[order], live[order]
