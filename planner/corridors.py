@@ -77,7 +77,7 @@ def candidate_corridors(scenario: Scenario, net: PreparedNetwork, alternatives: 
     -------
     list of Corridor
     """
-    ev = scenario.evacuation
+    ev = scenario.require_evacuation()
     roads = net.roads
     asm = [(a.id, location_lonlat(a.location)) for a in ev.assembly_points]
     rec = [(r.id, location_lonlat(r.location)) for r in ev.reception_centres]

@@ -171,6 +171,8 @@ def plan_evacuation(
     seed = settings.seed if seed is None else seed
     workers = default_workers() if workers is None else workers
     budget = settings.solution_budget if budget is None else budget
+    if scenario.evacuation is None:
+        return _empty_plan(scenario, seed, time_limit_s, budget, workers)
     net = network if network is not None else prepare_network(scenario)
     roads = net.roads
     ev = scenario.evacuation
@@ -631,6 +633,21 @@ def _enforce_crossing_rates(
                 lost.add(node - chunk_node0)
         routes[v] = routes[v][:keep]
         times[v] = times[v][:keep]
+
+
+def _empty_plan(scenario: Scenario, seed: int, time_limit_s: float, budget: int | None, workers: int) -> Plan:
+    """The evacuation part of a scenario that has none (an exchange-only scenario)."""
+    zero = {g: 0 for g in (*GROUPS, "total")}
+    tl = Timeline.from_scenario(scenario)
+    tz = tl.origin.strftime("%z")
+    return Plan(
+        scenario=scenario.name, seed=seed, status="empty", timezone=f"{tz[:3]}:{tz[3:]}",
+        windows=[(w.start.isoformat(), w.end.isoformat()) for w in scenario.ceasefire.windows],
+        totals=Totals(requested=dict(zero), evacuated=dict(zero), bound=dict(zero)),
+        vehicles_used=0, vehicles_total=0, risk_km=0.0, distance_km=0.0, sites=[], receptions=[],
+        vehicles=[], unserved=[], warnings=["the scenario has no evacuation section"],
+        solver=SolverInfo(time_limit_s=float(time_limit_s), budget=budget, workers=workers, stopped_by="nothing to plan", objective=0),
+    )
 
 
 def _greedy_routes(

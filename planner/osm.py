@@ -25,8 +25,8 @@ import contextlib
 import logging
 import math
 import os
-import socket
 import shutil
+import socket
 import tempfile
 from collections.abc import Iterator, Mapping
 from pathlib import Path

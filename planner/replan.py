@@ -178,6 +178,7 @@ def replan(
     from planner.evacuation import plan_evacuation
     from planner.network import load_layers
 
+    scenario.require_evacuation()
     now = min(e.at for e in events)
     changed = apply_events(scenario, events)
     lost = {e.vehicle_lost for e in events if e.vehicle_lost}

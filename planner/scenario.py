@@ -388,7 +388,7 @@ class Scenario(_Model):
     ceasefire: Ceasefire
     frontline: FrontlineSpec | None = None
     hazards: list[HazardItem] = Field(default_factory=list)
-    evacuation: Evacuation
+    evacuation: Evacuation | None = None
     # Sections of later features are accepted by name so files can carry them.
     exchange: dict[str, Any] | None = None
     expect: Any = None
@@ -399,6 +399,10 @@ class Scenario(_Model):
 
     @model_validator(mode="after")
     def _starts(self) -> Scenario:
+        if self.evacuation is None:
+            if self.exchange is None:
+                raise ValueError("evacuation: give an 'evacuation' section, an 'exchange' section, or both")
+            return self
         points = self.evacuation.assembly_points if isinstance(self.evacuation.assembly_points, list) else []
         site_ids = {s.id for s in points} | {
             s.id for s in self.evacuation.reception_centres
@@ -424,6 +428,12 @@ class Scenario(_Model):
 
     def source_name(self) -> str:
         return str(self.path) if self.path is not None else "<scenario>"
+
+    def require_evacuation(self) -> Evacuation:
+        """The evacuation section, or a ScenarioError naming it when the file has none."""
+        if self.evacuation is None:
+            raise ScenarioError(self.source_name(), "evacuation", "is required here (the file has only an exchange section)")
+        return self.evacuation
 
 
 def location_lonlat(loc: Location) -> tuple[float, float]:
@@ -488,7 +498,7 @@ def parse_scenario(data: Any, source: str | Path = "<scenario>") -> Scenario:
         raise ScenarioError(str(source), field, msg) from None
     if str(source) != "<scenario>":
         scenario.path = Path(source)
-    if isinstance(scenario.evacuation.assembly_points, AssemblyFromOsm):
+    if scenario.evacuation is not None and isinstance(scenario.evacuation.assembly_points, AssemblyFromOsm):
         _expand_from_osm(scenario)
     _resolve_locations(scenario)
     return scenario
@@ -521,18 +531,19 @@ def _resolve_locations(scenario: Scenario) -> None:
     """Check every settlement reference resolves, so errors surface at load time."""
     src = scenario.source_name()
     ev = scenario.evacuation
-    groups: list[tuple[str, list[Any]]] = [
-        ("evacuation.assembly_points", ev.assembly_points),
-        ("evacuation.reception_centres", ev.reception_centres),
-        ("ceasefire.crossing_points", scenario.ceasefire.crossing_points),
-    ]
+    groups: list[tuple[str, list[Any]]] = [("ceasefire.crossing_points", scenario.ceasefire.crossing_points)]
+    if ev is not None:
+        groups += [
+            ("evacuation.assembly_points", ev.assembly_points),
+            ("evacuation.reception_centres", ev.reception_centres),
+        ]
     for prefix, items in groups:
         for i, item in enumerate(items):
             try:
                 location_lonlat(item.location)
             except ValueError as exc:
                 raise ScenarioError(src, f"{prefix}.{i}.location", str(exc)) from None
-    for i, vt in enumerate(ev.fleet):
+    for i, vt in enumerate(ev.fleet if ev is not None else []):
         if not isinstance(vt.start, str):
             try:
                 location_lonlat(vt.start)

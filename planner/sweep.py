@@ -311,6 +311,7 @@ def run_sweep(
 
     from dask.distributed import Client, LocalCluster, as_completed
 
+    scenario.require_evacuation()
     dis = parse_disruptions(scenario)
     seg_km = dis.road_closure.segment_km if dis.road_closure else 10.0
     sim = compact_plan(plan, scenario, seg_km)
