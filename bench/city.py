@@ -133,12 +133,8 @@ def part1(args: argparse.Namespace) -> nx.MultiDiGraph:
     return g
 
 
-def part2(args: argparse.Namespace, g: nx.MultiDiGraph) -> None:
-    from planner.evacuation import plan_evacuation
-    from planner.network import prepare_network
-    from planner.scenario import parse_scenario
-    from planner.verify import verify_plan
-
+def city_scenario(args: argparse.Namespace) -> dict:
+    """300 assembly points, 20,000 people, 80 vehicles, two 8-hour windows on the grid city."""
     rng = np.random.default_rng(args.seed + 3)
     span = args.side * STEP_DEG
     groups = ["general", "children", "reduced_mobility", "wounded"]
@@ -171,6 +167,16 @@ def part2(args: argparse.Namespace, g: nx.MultiDiGraph) -> None:
             "unload_min": 10,
         },
     }
+    return data
+
+
+def part2(args: argparse.Namespace, g: nx.MultiDiGraph) -> None:
+    from planner.evacuation import plan_evacuation
+    from planner.network import prepare_network
+    from planner.scenario import parse_scenario
+    from planner.verify import verify_plan
+
+    data = city_scenario(args)
     sc = parse_scenario(data)
     t0 = time.perf_counter()
     net = prepare_network(sc, graph=g)
