@@ -381,7 +381,7 @@ def plan_evacuation(
         vehicle_earliest=earliest,
         forbidden=forbidden,
         max_wait=max_wait,
-        zero_wait_at_start=True,
+        zero_wait_at_start=False,
     )
     problem.initial_routes = _greedy_routes(problem, chunks, chunk_node0, deliv_node0, prio, gi_of, max_wait)
     params = SolveParams(
@@ -390,8 +390,10 @@ def plan_evacuation(
     if chunks and n_vehicles:
         result = solve_routing(problem, params)
         routes, times, objective, stopped = result.routes, result.times, result.objective, result.stopped_by
+        starts = result.start_times
     else:
         routes, times, objective, stopped = [[] for _ in vehicles], [[] for _ in vehicles], 0, "nothing to plan"
+        starts = [0] * len(vehicles)
 
     # --- plan extraction
     served = np.zeros((len(A_idx), G), dtype=np.int64)
@@ -412,7 +414,7 @@ def plan_evacuation(
     vph = {c.id: c.vehicles_per_hour for c in net.layers.crossings if c.vehicles_per_hour}
     if vph:
         routes, times, rate_limited = _enforce_crossing_rates(
-            routes, times, vstart, node_site, chunk_node0, deliv_node0, demand, drive, sites, stop_s, unload_s, leg_details, vph
+            routes, times, vstart, starts, node_site, chunk_node0, deliv_node0, demand, drive, sites, stop_s, unload_s, leg_details, vph
         )
 
     for v, (vid, t) in enumerate(vehicles):
@@ -439,7 +441,12 @@ def plan_evacuation(
                 det = leg_details(cur_site, s)
                 drive_s = int(drive[cur_site, s])
                 dwell_s = int(kind_dwell_site(sites, cur_site, s, stop_s, unload_s))
-                depart = first_t - dwell_s - drive_s
+                if not legs and not stops and cur_site == vstart[v]:
+                    # the first drive leaves the start when the vehicle does (the model keeps
+                    # it inside a window); the vehicle then waits at the site if need be
+                    depart = starts[v]
+                else:
+                    depart = first_t - dwell_s - drive_s  # waits at the origin, arrives in time
                 arrive = depart + drive_s
                 if stops:  # the vehicle stays at its last stop until it actually leaves
                     stops[-1].depart = tl.iso(depart)
@@ -573,6 +580,7 @@ def _enforce_crossing_rates(
     routes: list[list[int]],
     times: list[list[int]],
     vstart: list[int],
+    starts: list[int],
     node_site: list[int],
     chunk_node0: int,
     deliv_node0: int,
@@ -602,7 +610,8 @@ def _enforce_crossing_rates(
                 site = node_site[node]
                 if site != cur:
                     dwell = kind_dwell_site(sites, cur, site, stop_s, unload_s)
-                    dep = tm - dwell - float(drive[cur, site])
+                    first_leg = pos == 0
+                    dep = float(starts[v]) if first_leg else tm - dwell - float(drive[cur, site])
                     for c in leg_details(cur, site)["crossings"]:
                         if c in vph:
                             events.append((dep, v, pos, c))
@@ -695,32 +704,38 @@ def _greedy_routes(
     heap = [(earliest[v], v, problem.vehicle_start[v], True) for v in range(problem.n_vehicles)]
     heapq.heapify(heap)
 
+    def starts_from(node: int, ready: float) -> list[int]:
+        """Earliest allowed time of ``node`` at or after ``ready``, then the start of every
+        later allowed block (a vehicle may wait for the next window before boarding)."""
+        out = []
+        t = fit(node, ready)
+        while t is not None:
+            out.append(t)
+            nxt = next((b + 1 for a, b in forb.get(node, ()) if a > t), None)
+            t = fit(node, nxt) if nxt is not None else None
+        return out
+
     def schedule(v: int, pos: int, t_free: float, first: bool, ks: list[int]) -> tuple[int, int] | None:
         nodes = [chunk_node0 + k for k in ks] + [deliv_node0 + k for k in ks]
         if first:
             start = fit(pos, earliest[v])
-            for _ in range(50):
-                if start is None:
-                    return None
-                c = fit(nodes[0], start + T[pos, nodes[0]])
-                if c is None:
-                    return None
-                if c == start + T[pos, nodes[0]]:
-                    break
-                start = fit(pos, c - T[pos, nodes[0]])
-            else:
+            if start is None:
                 return None
+            ready = start + T[pos, nodes[0]]
         else:
-            c = fit(nodes[0], t_free + T[pos, nodes[0]])
-            if c is None:
-                return None
-        for prev, node in zip(nodes, nodes[1:], strict=False):
-            ready = c + svc[prev] + T[prev, node]
-            nxt = fit(node, ready)
-            if nxt is None or (prev in max_wait and nxt - ready > max_wait[prev]):
-                return None
-            c = nxt
-        return nodes[-1], c + int(svc[nodes[-1]])
+            ready = t_free + T[pos, nodes[0]]
+        for c in starts_from(nodes[0], ready):
+            ok = True
+            for prev, node in zip(nodes, nodes[1:], strict=False):
+                at = c + svc[prev] + T[prev, node]
+                nxt = fit(node, at)
+                if nxt is None or (prev in max_wait and nxt - at > max_wait[prev]):
+                    ok = False
+                    break
+                c = nxt
+            if ok:
+                return nodes[-1], c + int(svc[nodes[-1]])
+        return None
 
     while heap and pending:
         t_free, v, pos, first = heapq.heappop(heap)

@@ -295,7 +295,7 @@ def replan(
         nv = new_by_vid.get(v["id"])
         if nv is not None:
             n_stops = list(nv.stops)
-            if n_stops and stops and (not nv.legs or _t(n_stops[0].arrive) < _t(nv.legs[0].depart)) and n_stops[0].site == stops[-1].site:
+            if n_stops and stops and (not nv.legs or _t(n_stops[0].arrive) <= _t(nv.legs[0].depart)) and n_stops[0].site == stops[-1].site and nv.start == stops[-1].site:
                 first = n_stops.pop(0)
                 last = stops[-1]
                 stops[-1] = Stop(site=last.site, arrive=last.arrive, depart=first.depart,
