@@ -76,9 +76,12 @@ def plan(
     budget: Annotated[int | None, typer.Option("--budget", help="Deterministic search budget (solutions).")] = None,
     workers: Annotated[int | None, typer.Option("--workers", help="Parallel searches (default: cores, max 2).")] = None,
     no_map: Annotated[bool, typer.Option("--no-map", help="Skip map.html.")] = False,
+    png: Annotated[bool, typer.Option("--png", help="Also write map.png (needs Chromium).")] = False,
+    online: Annotated[bool, typer.Option("--online", help="map.html links Leaflet from CDNs (small file, needs a network).")] = False,
     quiet: Annotated[bool, typer.Option("-q", "--quiet", help="No progress lines.")] = False,
 ) -> None:
-    """Plan an evacuation and write plan.json, schedule.csv and map.html."""
+    """Plan an evacuation and write plan.json, schedule.csv, routes.gpx, plan.geojson,
+    driver sheets, summary.md and map.html."""
     from planner.evacuation import plan_evacuation
     from planner.export import write_plan_files
     from planner.network import prepare_network
@@ -98,16 +101,26 @@ def plan(
             highlight=False,
         )
     result = plan_evacuation(sc, time_limit_s=time_limit, seed=seed, budget=budget, workers=workers, progress=progress, network=net)
-    paths = write_plan_files(result, folder)
+    paths = write_plan_files(result, folder, scenario=sc)
+    png_error = None
     if not no_map:
         paths["map"] = folder / "map.html"
-        render_map(sc, result, net.layers, paths["map"])
+        render_map(sc, result, net.layers, paths["map"], online=online)
+        if png:
+            from planner.render import render_png
+
+            try:
+                paths["png"] = render_png(paths["map"])
+            except PlannerError as exc:
+                png_error = exc
     out.print(_summary_table(result))
     for u in result.unserved:
         out.print(f"  not served: {u.people} {u.group} at {u.site}: {u.detail}", highlight=False)
     for w in result.warnings:
         out.print(f"  [yellow]warning:[/] {w}", highlight=False)
     out.print(f"wrote {', '.join(str(p) for p in paths.values())}", highlight=False)
+    if png_error is not None:
+        raise png_error
 
 
 class _NullContext:
@@ -164,6 +177,40 @@ def schema(
 
 @app.command()
 @_one_line_errors
+def render(
+    scenario: Annotated[Path, typer.Argument(help="Scenario file.")],
+    plan_file: Annotated[Path, typer.Argument(metavar="PLAN.json", help="Plan to draw.")],
+    output: Annotated[Path | None, typer.Option("-o", "--output", help="Output folder (default: the plan's folder).")] = None,
+    online: Annotated[bool, typer.Option("--online", help="Link Leaflet from CDNs instead of inlining it.")] = False,
+    png: Annotated[bool, typer.Option("--png/--no-png", help="Also write map.png (needs Chromium).")] = True,
+) -> None:
+    """Draw a plan again: map.html (works offline), map.png and the exports."""
+    from pydantic import ValidationError
+
+    from planner.errors import PlanFormatError
+    from planner.export import write_plan_files
+    from planner.network import load_layers
+    from planner.plan import Plan, read_plan
+    from planner.render import render_map, render_png
+    from planner.scenario import load_scenario
+
+    sc = load_scenario(scenario)
+    try:
+        result = Plan.model_validate(read_plan(plan_file))
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        raise PlanFormatError(f"{plan_file}: not a plan: {'.'.join(map(str, first['loc']))}: {first['msg']}") from None
+    folder = output if output is not None else plan_file.parent
+    paths = write_plan_files(result, folder, scenario=sc)
+    paths["map"] = folder / "map.html"
+    render_map(sc, result, load_layers(sc), paths["map"], online=online)
+    if png:
+        paths["png"] = render_png(paths["map"])
+    out.print(f"wrote {', '.join(str(p) for p in paths.values())}", highlight=False)
+
+
+@app.command()
+@_one_line_errors
 def replan(
     scenario: Annotated[Path, typer.Argument(help="Scenario file.")],
     plan_file: Annotated[Path, typer.Argument(metavar="PLAN.json", help="The plan being carried out.")],
@@ -187,8 +234,8 @@ def replan(
     evs = load_events(events_file, sc)
     result = do_replan(sc, read_plan(plan_file), evs, time_limit_s=time_limit, seed=seed, budget=budget, workers=workers)
     folder = output if output is not None else Path("maps") / f"{sc.name}-replan"
-    paths = write_plan_files(result, folder)
     changed = apply_events(sc, evs)
+    paths = write_plan_files(result, folder, scenario=changed)
     paths["map"] = folder / "map.html"
     render_map(changed, result, prepare_network(changed).layers, paths["map"])
     out.print(_summary_table(result))
@@ -320,6 +367,11 @@ def osm_info(file: Annotated[Path, typer.Argument(help=".osm, .osm.pbf or .graph
 @app.callback()
 def _main(verbose: Annotated[bool, typer.Option("-v", "--verbose", help="Log details.")] = False) -> None:
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+
+
+from planner.check import register_cli  # noqa: E402
+
+register_cli(app)
 
 
 if __name__ == "__main__":  # pragma: no cover
