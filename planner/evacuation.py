@@ -413,8 +413,9 @@ def plan_evacuation(
     rate_limited: set[int] = set()
     vph = {c.id: c.vehicles_per_hour for c in net.layers.crossings if c.vehicles_per_hour}
     if vph:
-        routes, times, rate_limited = _enforce_crossing_rates(
-            routes, times, vstart, starts, node_site, chunk_node0, deliv_node0, demand, drive, sites, stop_s, unload_s, leg_details, vph
+        routes, times, starts, rate_limited = _enforce_crossing_rates(
+            routes, times, vstart, list(starts), node_site, chunk_node0, deliv_node0, demand, drive, sites, stop_s, unload_s,
+            leg_details, vph, problem.forbidden if chunks and n_vehicles else {}, tl.horizon,
         )
 
     for v, (vid, t) in enumerate(vehicles):
@@ -591,18 +592,25 @@ def _enforce_crossing_rates(
     unload_s: float,
     leg_details: Callable[[int, int], dict],
     vph: dict[str, float],
-) -> tuple[list[list[int]], list[list[int]], set[int]]:
+    forbidden: dict[int, list[tuple[int, int]]],
+    horizon: int,
+) -> tuple[list[list[int]], list[list[int]], list[int], set[int]]:
     """Keep at most ``vehicles_per_hour`` departures through a crossing point in any hour.
 
-    The routing model does not see the crossing rate; legs are checked in time order and a
-    vehicle whose leg would exceed it ends its day after its last completed delivery before
-    that leg (cutting a route's tail keeps the rest of its schedule valid).  Returns the
-    routes, their times and the chunks that lost their ride.
+    The routing model does not see the crossing rate; legs are checked in time order.  A
+    vehicle whose leg would exceed it waits its turn: the rest of its schedule moves later
+    when every moved stop still falls inside the windows; otherwise it ends its day after its
+    last completed delivery before that leg (cutting a route's tail keeps the rest valid).
+    Returns the routes, their times, the start times and the chunks that lost their ride.
     """
     routes = [list(r) for r in routes]
     times = [list(t) for t in times]
     lost: set[int] = set()
-    while True:
+
+    def allowed(node: int, t: int) -> bool:
+        return t <= horizon and not any(a <= t <= b for a, b in forbidden.get(node, ()))
+
+    for _ in range(100_000):
         events = []  # (depart, vehicle, position in route where the leg arrives)
         for v, (route, rt) in enumerate(zip(routes, times, strict=True)):
             cur = vstart[v]
@@ -625,12 +633,18 @@ def _enforce_crossing_rates(
             limit = max(1, int(math.floor(vph[c])))
             recent = [t for t in accepted.get(c, []) if dep - t < span]
             if len(recent) + 1 > limit:
-                cut = (v, pos)
+                cut = (v, pos, int(math.ceil(sorted(recent)[len(recent) - limit] + span - dep)))
                 break
             accepted.setdefault(c, []).append(dep)
         if cut is None:
-            return routes, times, lost
-        v, pos = cut
+            return routes, times, starts, lost
+        v, pos, delta = cut
+        moved = [t + delta for t in times[v][pos:]]
+        if all(allowed(n, t) for n, t in zip(routes[v][pos:], moved, strict=True)):
+            times[v][pos:] = moved
+            if pos == 0:
+                starts[v] += delta
+            continue
         load = 0
         keep = 0
         for i in range(pos):
@@ -642,6 +656,7 @@ def _enforce_crossing_rates(
                 lost.add(node - chunk_node0)
         routes[v] = routes[v][:keep]
         times[v] = times[v][:keep]
+    return routes, times, starts, lost
 
 
 def _empty_plan(scenario: Scenario, seed: int, time_limit_s: float, budget: int | None, workers: int) -> Plan:

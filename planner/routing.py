@@ -364,7 +364,8 @@ def solve_routing(problem: RoutingProblem, params: SolveParams | None = None) ->
     with ctx.Manager() as manager:
         queue = manager.Queue()
         with ProcessPoolExecutor(max_workers=params.workers, mp_context=ctx) as pool:
-            futures = [pool.submit(_worker_entry, (problem, params, w, queue)) for w in range(params.workers)]
+            bare = SolveParams(**{**params.__dict__, "progress": None})  # callbacks do not pickle
+            futures = [pool.submit(_worker_entry, (problem, bare, w, queue)) for w in range(params.workers)]
             while not all(f.done() for f in futures):
                 _drain(queue, params)
                 _time.sleep(0.2)
