@@ -75,20 +75,22 @@ for ref, speed, seq in ROUTES:
         c = find(name, adm)
         settl[c["geonameid"]] = (c["name"], OBL[adm])
         ids.append(c)
-    for a, b in zip(ids, ids[1:]):
+    for a, b in zip(ids, ids[1:], strict=False):
         key = tuple(sorted((a["geonameid"], b["geonameid"])))
         if key in edges:
             continue
         d = hav(a["longitude"], a["latitude"], b["longitude"], b["latitude"])
         edges[key] = (ref, round(d * CIRCUITY, 1), speed)
 with open(OUT / "settlements.csv", "w", newline="") as f:
-    w = csv.writer(f); w.writerow(["geonameid", "name", "oblast", "note"])
+    w = csv.writer(f)
+    w.writerow(["geonameid", "name", "oblast", "note"])
     for gid, (n, o) in sorted(settl.items()):
         w.writerow([gid, n, o, ""])
 with open(OUT / "junctions.csv", "w", newline="") as f:
     csv.writer(f).writerow(["id", "name", "lon", "lat", "note"])
 with open(OUT / "roads.csv", "w", newline="") as f:
-    w = csv.writer(f); w.writerow(["from", "to", "ref", "length_m", "speed_kmh", "length_source", "note"])
-    for (a, b), (ref, L, sp) in sorted(edges.items()):
-        w.writerow([f"gn:{a}", f"gn:{b}", ref, L, sp, "circuity", f"great-circle x {CIRCUITY}"])
+    w = csv.writer(f)
+    w.writerow(["from", "to", "ref", "length_m", "speed_kmh", "length_source", "note"])
+    for (a, b), (ref, length, sp) in sorted(edges.items()):
+        w.writerow([f"gn:{a}", f"gn:{b}", ref, length, sp, "circuity", f"great-circle x {CIRCUITY}"])
 print(len(settl), "settlements", len(edges), "roads")
