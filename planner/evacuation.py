@@ -413,8 +413,9 @@ def plan_evacuation(
     rate_limited: set[int] = set()
     vph = {c.id: c.vehicles_per_hour for c in net.layers.crossings if c.vehicles_per_hour}
     if vph:
+        rank = [-max(ev.priorities[g] for g in ev.fleet[t].groups) for _v, t in vehicles]
         routes, times, starts, rate_limited = _enforce_crossing_rates(
-            routes, times, vstart, list(starts), node_site, chunk_node0, deliv_node0, demand, drive, sites, stop_s, unload_s,
+            routes, times, vstart, list(starts), rank, node_site, chunk_node0, deliv_node0, demand, drive, sites, stop_s, unload_s,
             leg_details, vph, problem.forbidden if chunks and n_vehicles else {}, tl.horizon,
         )
 
@@ -582,6 +583,7 @@ def _enforce_crossing_rates(
     times: list[list[int]],
     vstart: list[int],
     starts: list[int],
+    rank: list[float],
     node_site: list[int],
     chunk_node0: int,
     deliv_node0: int,
@@ -601,7 +603,9 @@ def _enforce_crossing_rates(
     vehicle whose leg would exceed it waits its turn: the rest of its schedule moves later
     when every moved stop still falls inside the windows; otherwise it ends its day after its
     last completed delivery before that leg (cutting a route's tail keeps the rest valid).
-    Returns the routes, their times, the start times and the chunks that lost their ride.
+    Vehicles that carry higher-priority groups go first when they reach the crossing at the
+    same time.  Returns the routes, their times, the start times and the chunks that lost
+    their ride.
     """
     routes = [list(r) for r in routes]
     times = [list(t) for t in times]
@@ -622,12 +626,12 @@ def _enforce_crossing_rates(
                     dep = float(starts[v]) if first_leg else tm - dwell - float(drive[cur, site])
                     for c in leg_details(cur, site)["crossings"]:
                         if c in vph:
-                            events.append((dep, v, pos, c))
+                            events.append((dep, rank[v], v, pos, c))
                     cur = site
         events.sort()
         accepted: dict[str, list[float]] = {}
         cut = None
-        for dep, v, pos, c in events:
+        for dep, _rank, v, pos, c in events:  # at the same time, vehicles for higher priorities go first
             # at most floor(vph) departures in any hour; below one an hour, one per 1/vph hours
             span = 3600.0 * max(1.0, 1.0 / vph[c])
             limit = max(1, int(math.floor(vph[c])))
