@@ -101,7 +101,18 @@ def plan(
             highlight=False,
         )
     result = plan_evacuation(sc, time_limit_s=time_limit, seed=seed, budget=budget, workers=workers, progress=progress, network=net)
+    exchange = None
+    if sc.exchange is not None:
+        from planner.exchange import parse_exchange, schedule_exchanges, write_manifests
+
+        exchange = schedule_exchanges(sc, parse_exchange(sc), network=net, seed=result.seed,
+                                      time_limit_s=time_limit if time_limit is not None else 30.0)
+        result.exchange = exchange.model_dump(mode="json")
     paths = write_plan_files(result, folder, scenario=sc)
+    if exchange is not None:
+        manifests = write_manifests(exchange, folder)
+        if manifests:
+            paths["manifests"] = manifests[0].parent
     png_error = None
     if not no_map:
         paths["map"] = folder / "map.html"
@@ -113,7 +124,10 @@ def plan(
                 paths["png"] = render_png(paths["map"])
             except PlannerError as exc:
                 png_error = exc
-    out.print(_summary_table(result))
+    if sc.evacuation is not None:
+        out.print(_summary_table(result))
+    if result.exchange:
+        _print_exchange(result.exchange)
     for u in result.unserved:
         out.print(f"  not served: {u.people} {u.group} at {u.site}: {u.detail}", highlight=False)
     for w in result.warnings:
@@ -121,6 +135,24 @@ def plan(
     out.print(f"wrote {', '.join(str(p) for p in paths.values())}", highlight=False)
     if png_error is not None:
         raise png_error
+
+
+def _print_exchange(ex: dict[str, Any]) -> None:
+    from planner.exchange import summary_rows
+
+    rows = summary_rows(ex)
+    if not rows:
+        return
+    table = Table(title=f"exchange: {ex.get('status', '?')}")
+    for col in rows[0]:
+        table.add_column(str(col))
+    for row in rows[1:]:
+        table.add_row(*[str(c) for c in row])
+    out.print(table)
+    for c in ex.get("conflicts") or []:
+        out.print(f"  conflicting term: {c}", highlight=False)
+    for r in ex.get("relaxed") or []:
+        out.print(f"  closest schedule drops: {r}", highlight=False)
 
 
 class _NullContext:
@@ -149,12 +181,21 @@ def verify(
 
         sc = apply_events(sc, load_events(events, sc))
     data = read_plan(plan_file)
-    violations = verify_plan(sc, data)
+    violations = [str(v) for v in verify_plan(sc, data)] if sc.evacuation is not None else []
+    if sc.exchange is not None:
+        from planner.exchange import parse_exchange
+        from planner.exchange_check import check_exchange
+
+        if not data.get("exchange"):
+            violations.append("[exchange_missing] the scenario has an exchange section but the plan has no exchange part")
+        else:
+            found = check_exchange(sc, parse_exchange(sc), data["exchange"], folder=plan_file.parent)
+            violations += [f"[{code}] {msg}" for code, msg in found]
     if not violations:
         out.print(f"[green]clean:[/] {plan_file} satisfies {scenario}", highlight=False)
         return
     for v in violations:
-        out.print(str(v), highlight=False, markup=False)
+        out.print(v, highlight=False, markup=False)
     out.print(f"[red]{len(violations)} violation(s)[/]")
     raise typer.Exit(1)
 

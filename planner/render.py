@@ -630,6 +630,11 @@ def render_map(
                 "label": label + (f" ({parties})" if parties else ""),
             })
 
+    if plan.exchange and scenario.exchange:
+        from planner.exchange import exchange_layers, parse_exchange
+
+        exchange_layers(m, plan.exchange, parse_exchange(scenario))
+
     folium.LayerControl(collapsed=False).add_to(m)
 
     windows = [[_ms(a), _ms(b)] for a, b in plan.windows]

@@ -501,6 +501,10 @@ def parse_scenario(data: Any, source: str | Path = "<scenario>") -> Scenario:
     if scenario.evacuation is not None and isinstance(scenario.evacuation.assembly_points, AssemblyFromOsm):
         _expand_from_osm(scenario)
     _resolve_locations(scenario)
+    if scenario.exchange is not None:
+        from planner.exchange import parse_exchange
+
+        parse_exchange(scenario)  # section and roster errors surface at load time
     return scenario
 
 
