@@ -106,14 +106,14 @@ def test_close_crossing_add_hazard_people_and_set(write, tmp_path):
         {"people": {"site": "a1", "add": {"general": 500, "children": 7}}},
         {"people": {"site": "a1", "set": {"wounded": 1}}},
         {"set": {"path": "evacuation.reception_centres.0.capacity", "value": 10}},
-        {"set": {"path": "exchange.terms.ratio", "value": 2}},
+        {"set": {"path": "evacuation.stop_min", "value": 7}},
     )
     sc = case.scenario
     assert sc.ceasefire.crossing_points == []
     assert sc.hazards[-1].file == "shelling.geojson" and sc.resolve_path("shelling.geojson").exists()
     assert sc.evacuation.assembly_points[0].people.as_dict() == {"wounded": 1, "children": 7, "reduced_mobility": 0, "general": 560}
     assert sc.evacuation.reception_centres[0].capacity == 10
-    assert sc.exchange == {"terms": {"ratio": 2}}
+    assert sc.evacuation.stop_min == 7  # set reaches any field by its dotted path
 
 
 @pytest.mark.parametrize(
