@@ -631,9 +631,15 @@ def render_map(
             })
 
     if plan.exchange and scenario.exchange:
+        from planner.errors import ScenarioError
         from planner.exchange import exchange_layers, parse_exchange
 
-        exchange_layers(m, plan.exchange, parse_exchange(scenario))
+        try:
+            spec = parse_exchange(scenario)
+        except ScenarioError:  # validated when read; a hand-built scenario may not be
+            spec = None
+        if spec is not None:
+            exchange_layers(m, plan.exchange, spec)
 
     folium.LayerControl(collapsed=False).add_to(m)
 

@@ -163,9 +163,10 @@ def test_no_roster_names_in_any_file(planned, tmp_path):
     from planner.scenario import parse_scenario
 
     data = json.loads(json.dumps(GRID_SCENARIO))
-    data["exchange"] = {"parties": ["A", "B"], "rosters": {
-        "A": [{"name": ROSTER[0], "category": "civilians"}], "B": [{"name": ROSTER[1]}, {"name": ROSTER[2]}]}}
-    sc = parse_scenario(data)
+    # a raw section carrying names, attached after validation (a real roster's names are
+    # dropped when it is read; here they sit in the scenario object itself)
+    sc = parse_scenario(data).model_copy(update={"exchange": {"parties": ["A", "B"], "rosters": {
+        "A": [{"name": ROSTER[0], "category": "civilians"}], "B": [{"name": ROSTER[1]}, {"name": ROSTER[2]}]}}})
     _sc, net, plan = planned
     plan = plan.model_copy(deep=True)
     plan.exchange = {"status": "complete", "events": [{
