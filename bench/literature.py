@@ -252,7 +252,7 @@ def to_problem(inst: Instance):  # noqa: ANN201 - planner.routing.RoutingProblem
         return out
 
     horizon = int(math.floor(u * inst.due[0] + EPS))
-    windows = [(int(math.ceil(u * a - EPS)), int(math.floor(u * b + EPS))) for a, b in zip(inst.ready, inst.due)]
+    windows = [(int(math.ceil(u * a - EPS)), int(math.floor(u * b + EPS))) for a, b in zip(inst.ready, inst.due, strict=True)]
     windows.append((0, horizon))
     service = np.array([int(math.ceil(u * s - EPS)) for s in inst.service] + [0], dtype=np.int64)
     return RoutingProblem(

@@ -98,8 +98,14 @@ class SolveParams:
     workers: int = 1
     solution_limit: int | None = None
     first_solution: str = "PARALLEL_CHEAPEST_INSERTION"
+    """First-solution strategy of worker 0 (an OR-Tools ``FirstSolutionStrategy`` name)."""
     metaheuristic: str = "GUIDED_LOCAL_SEARCH"
     progress: Callable[[str], None] | None = field(default=None, repr=False, compare=False)
+    gls_lambda: float = 0.1
+    """Guided local search penalty coefficient (OR-Tools' default 0.1)."""
+    diversify: bool = True
+    """With ``workers > 1``, workers after the first also start from other first-solution
+    strategies (:data:`WORKER_FIRST_SOLUTIONS`), not only from another seeded relabelling."""
 
 
 @dataclass
@@ -247,10 +253,26 @@ def _build(problem: RoutingProblem, seed: int):  # noqa: ANN202 - OR-Tools objec
     return manager, routing, time_dim, perm
 
 
-def _search_parameters(params: SolveParams, time_limit_s: float) -> pywrapcp.RoutingSearchParameters:
+WORKER_FIRST_SOLUTIONS = ("PARALLEL_CHEAPEST_INSERTION", "LOCAL_CHEAPEST_INSERTION", "PATH_CHEAPEST_ARC")
+"""First-solution strategies of workers 1, 2, ... when :attr:`SolveParams.diversify` is set
+(worker 0 uses :attr:`SolveParams.first_solution`; worker k takes entry k, cycling, and
+skips the entry equal to worker 0's)."""
+
+def _worker_first_solution(params: SolveParams, worker: int) -> str:
+    if worker == 0 or not params.diversify:
+        return params.first_solution
+    others = [s for s in WORKER_FIRST_SOLUTIONS if s != params.first_solution]
+    return others[(worker - 1) % len(others)]
+
+
+def _search_parameters(
+    params: SolveParams, time_limit_s: float, worker: int = 0, first_solution: str | None = None
+) -> pywrapcp.RoutingSearchParameters:
     sp = pywrapcp.DefaultRoutingSearchParameters()
-    sp.first_solution_strategy = getattr(routing_enums_pb2.FirstSolutionStrategy, params.first_solution)
+    fs = first_solution or _worker_first_solution(params, worker)
+    sp.first_solution_strategy = getattr(routing_enums_pb2.FirstSolutionStrategy, fs)
     sp.local_search_metaheuristic = getattr(routing_enums_pb2.LocalSearchMetaheuristic, params.metaheuristic)
+    sp.guided_local_search_lambda_coefficient = float(params.gls_lambda)
     sp.time_limit.FromMilliseconds(max(1, int(time_limit_s * 1000)))
     if params.solution_limit:
         sp.solution_limit = int(params.solution_limit)
@@ -261,7 +283,7 @@ def _solve_one(problem: RoutingProblem, params: SolveParams, worker: int, queue=
     t0 = _time.perf_counter()
     seed = params.seed * 7919 + worker
     manager, routing, time_dim, perm = _build(problem, seed)
-    sp = _search_parameters(params, params.time_limit_s)
+    sp = _search_parameters(params, params.time_limit_s, worker)
     count = [0]
     best = [None]
 
@@ -290,6 +312,17 @@ def _solve_one(problem: RoutingProblem, params: SolveParams, worker: int, queue=
             solution = routing.SolveFromAssignmentWithParameters(start, sp)
     if solution is None:
         solution = routing.SolveWithParameters(sp)
+    fs = _worker_first_solution(params, worker)
+    if solution is None and fs != params.first_solution:
+        # a diversified worker whose first-solution strategy found nothing falls back to
+        # worker 0's strategy for the rest of its time
+        left = params.time_limit_s - (_time.perf_counter() - t0)
+        if left > 0.05:
+            manager, routing, time_dim, perm = _build(problem, seed)
+            routing.AddAtSolutionCallback(on_solution)
+            solution = routing.SolveWithParameters(
+                _search_parameters(params, left, worker, first_solution=params.first_solution)
+            )
     wall = _time.perf_counter() - t0
     if solution is None:
         raise RuntimeError(f"OR-Tools found no solution (status {routing.status()})")
