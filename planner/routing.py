@@ -258,6 +258,7 @@ WORKER_FIRST_SOLUTIONS = ("PARALLEL_CHEAPEST_INSERTION", "LOCAL_CHEAPEST_INSERTI
 (worker 0 uses :attr:`SolveParams.first_solution`; worker k takes entry k, cycling, and
 skips the entry equal to worker 0's)."""
 
+
 def _worker_first_solution(params: SolveParams, worker: int) -> str:
     if worker == 0 or not params.diversify:
         return params.first_solution
