@@ -36,12 +36,19 @@ from planner.plan import (
     Unserved,
     Vehicle,
 )
-from planner.routing import END, RoutingProblem, SolveParams, solve_routing
+from planner.retime import RetimeInput, retime
+from planner.routing import END, RoutingProblem, SolveParams, coarsen_time, solve_routing
 from planner.scenario import GROUPS, Scenario, location_lonlat
 from planner.settings import get_settings
 from planner.timeline import Timeline
 
 log = logging.getLogger(__name__)
+
+TIME_UNIT_S = 60
+"""The routing search counts time in minutes (drives rounded up); plans are in seconds."""
+
+RETIME_DET_TIME = 10.0
+"""CP-SAT deterministic time budget for re-timing routes under crossing rates."""
 
 PENALTY_PER_PERSON = 200_000
 """Drop penalty per person of priority weight 1 (in cost seconds)."""
@@ -383,14 +390,17 @@ def plan_evacuation(
         max_wait=max_wait,
         zero_wait_at_start=False,
     )
-    problem.initial_routes = _greedy_routes(problem, chunks, chunk_node0, deliv_node0, prio, gi_of, max_wait)
+    # the search counts time in whole units (see coarsen_time); plans stay in seconds
+    coarse = coarsen_time(problem, TIME_UNIT_S)
+    coarse.initial_routes = _greedy_routes(coarse, chunks, chunk_node0, deliv_node0, prio, gi_of, coarse.max_wait)
     params = SolveParams(
         time_limit_s=time_limit_s, seed=seed, workers=workers, solution_limit=budget, progress=progress
     )
     if chunks and n_vehicles:
-        result = solve_routing(problem, params)
-        routes, times, objective, stopped = result.routes, result.times, result.objective, result.stopped_by
-        starts = result.start_times
+        result = solve_routing(coarse, params)
+        routes, objective, stopped = result.routes, result.objective, result.stopped_by
+        times = [[t * TIME_UNIT_S for t in ts] for ts in result.times]
+        starts = [t * TIME_UNIT_S for t in result.start_times]
     else:
         routes, times, objective, stopped = [[] for _ in vehicles], [[] for _ in vehicles], 0, "nothing to plan"
         starts = [0] * len(vehicles)
@@ -411,13 +421,42 @@ def plan_evacuation(
         return leg_cache[key]
 
     rate_limited: set[int] = set()
+    departs: list[list[int | None]] | None = None  # explicit leg departures, when re-timed
     vph = {c.id: c.vehicles_per_hour for c in net.layers.crossings if c.vehicles_per_hour}
     if vph:
         rank = [-max(ev.priorities[g] for g in ev.fleet[t].groups) for _v, t in vehicles]
-        routes, times, starts, rate_limited = _enforce_crossing_rates(
+        q_routes, q_times, q_starts, _lost = _enforce_crossing_rates(
             routes, times, vstart, list(starts), rank, node_site, chunk_node0, deliv_node0, demand, drive, sites, stop_s, unload_s,
             leg_details, vph, problem.forbidden if chunks and n_vehicles else {}, tl.horizon,
         )
+        retimed = retime(
+            RetimeInput(
+                routes=routes,
+                starts=q_starts,
+                times=[qt + list(t[len(qt):]) for qt, t in zip(q_times, times, strict=True)],
+                kept=[len(r) for r in q_routes],
+                start_node=list(problem.vehicle_start),
+                earliest=list(problem.vehicle_earliest or [0] * n_vehicles),
+                site=node_site,
+                drive=np.where(np.isfinite(dT), dT, BIG).astype(np.int64),
+                dwell=kind_dwell.astype(np.int64),
+                service=problem.service,
+                windows=list(tl.windows),
+                max_wait=problem.max_wait,
+                value=[[max(0, int(penalty[n])) for n in r] for r in routes],
+                load=[[int(demand[n]) for n in r] for r in routes],
+                crossing_legs=_crossing_legs(routes, vstart, node_site, leg_details, vph),
+                span_s={c: int(math.ceil(3600.0 * max(1.0, 1.0 / r))) for c, r in vph.items()},
+                limit={c: max(1, int(math.floor(r))) for c, r in vph.items()},
+            ),
+            seed=seed,
+            time_limit_s=max(5.0, 0.2 * time_limit_s),
+            det_time=RETIME_DET_TIME,
+        )
+        kept_pickups = {n for r in retimed.routes for n in r}
+        rate_limited = {n - chunk_node0 for r in routes for n in r if chunk_node0 <= n < deliv_node0 and n not in kept_pickups}
+        routes, times, starts, departs = retimed.routes, retimed.times, retimed.starts, retimed.departs
+        log.info("crossing rates: schedule re-timed (%s), %d chunks lost their ride", retimed.status, len(rate_limited))
 
     for v, (vid, t) in enumerate(vehicles):
         vt = ev.fleet[t]
@@ -428,22 +467,24 @@ def plan_evacuation(
         cur_site = vstart[v]
         cur_free = None  # time the vehicle is free to leave cur_site
         # group consecutive nodes at the same site into one stop
-        groups_: list[tuple[int, list[int], list[int]]] = []
-        for node, tm in zip(route, rtimes, strict=True):
+        groups_: list[tuple[int, list[int], list[int], int]] = []
+        for pos, (node, tm) in enumerate(zip(route, rtimes, strict=True)):
             s = node_site[node]
             if groups_ and groups_[-1][0] == s:
                 groups_[-1][1].append(node)
                 groups_[-1][2].append(tm)
             else:
-                groups_.append((s, [node], [tm]))
-        for s, gnodes, gtimes in groups_:
+                groups_.append((s, [node], [tm], pos))
+        for s, gnodes, gtimes, pos0 in groups_:
             first_t = gtimes[0]
             last_node, last_t = gnodes[-1], gtimes[-1]
             if s != cur_site:
                 det = leg_details(cur_site, s)
                 drive_s = int(drive[cur_site, s])
                 dwell_s = int(kind_dwell_site(sites, cur_site, s, stop_s, unload_s))
-                if not legs and not stops and cur_site == vstart[v]:
+                if departs is not None and departs[v][pos0] is not None:
+                    depart = departs[v][pos0]  # re-timed: may leave early and wait on arrival
+                elif not legs and not stops and cur_site == vstart[v]:
                     # the first drive leaves the start when the vehicle does (the model keeps
                     # it inside a window); the vehicle then waits at the site if need be
                     depart = starts[v]
@@ -576,6 +617,27 @@ def plan_evacuation(
             objective=int(objective),
         ),
     )
+
+
+def _crossing_legs(
+    routes: list[list[int]],
+    vstart: list[int],
+    node_site: list[int],
+    leg_details: Callable[[int, int], dict],
+    vph: dict[str, float],
+) -> dict[str, list[tuple[int, int]]]:
+    """(vehicle, position) of every leg that passes a rate-limited crossing, per crossing."""
+    out: dict[str, list[tuple[int, int]]] = {}
+    for v, route in enumerate(routes):
+        cur = vstart[v]
+        for pos, node in enumerate(route):
+            site = node_site[node]
+            if site != cur:
+                for c in dict.fromkeys(leg_details(cur, site)["crossings"]):
+                    if c in vph:
+                        out.setdefault(c, []).append((v, pos))
+                cur = site
+    return out
 
 
 def _enforce_crossing_rates(

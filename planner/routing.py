@@ -19,7 +19,7 @@ import multiprocessing as mp
 import time as _time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 from ortools.constraint_solver import pywrapcp, routing_enums_pb2
@@ -416,3 +416,47 @@ def _drain(queue, params: SolveParams) -> None:  # noqa: ANN001
             return
         if params.progress is not None:
             params.progress(msg)
+
+
+def coarsen_time(problem: RoutingProblem, unit: int) -> RoutingProblem:
+    """The same problem counted in time units of ``unit`` seconds, never looser than the original.
+
+    Drives, service times and earliest starts round up, latest times and longest waits round
+    down, and a forbidden interval keeps exactly the unit times that fall inside it, so a
+    solution of the coarse problem, its times multiplied by ``unit``, is a solution of the
+    original.  Coarse units keep the search's time domains small: removing a forbidden
+    interval from a time variable costs in proportion to its length in units.
+
+    Parameters
+    ----------
+    problem
+        The problem in seconds (or whatever unit it uses).
+    unit
+        How many of the problem's time units make one coarse unit (1: unchanged).
+
+    Returns
+    -------
+    RoutingProblem
+        A new problem; the cost matrix, penalties and routes are shared unchanged.
+    """
+    if unit <= 1:
+        return problem
+    u = int(unit)
+
+    def up(x: int | float) -> int:
+        return -(-int(x) // u)
+
+    time = -(-np.asarray(problem.time, dtype=np.int64) // u)
+    return replace(
+        problem,
+        time=time,
+        service=-(-np.asarray(problem.service, dtype=np.int64) // u),
+        windows=[(up(lo), int(hi) // u) for lo, hi in problem.windows],
+        horizon=int(problem.horizon) // u,
+        vehicle_earliest=[up(e) for e in problem.vehicle_earliest] if problem.vehicle_earliest else None,
+        forbidden={
+            node: [(up(a), int(b) // u) for a, b in ivs if up(a) <= int(b) // u] for node, ivs in problem.forbidden.items()
+        },
+        # the rounded-up service and drive after a node can hide up to 2 (u - 1) of real waiting
+        max_wait={node: max(0, (int(w) - 2 * (u - 1)) // u) for node, w in problem.max_wait.items()},
+    )

@@ -1,0 +1,241 @@
+"""Re-time vehicle routes so that crossing points' rates hold (CP-SAT).
+
+The routing model decides which vehicle serves which stops and in what order, but it does not
+see how many vehicles a crossing point lets through in an hour.  This module keeps each
+route's order and re-times it: every leg's departure and every stop's service start become
+CP-SAT variables under the plan's rules (each drive inside one ceasefire window, each
+service inside one window, drive then dwell before a stop's service, the longest wait with
+passengers on board, the vehicle's earliest start, the horizon).  These rules are exact
+where the routing model's are conservative (it fits a stop's time to the longest drive that
+could lead into it), so a vehicle may now leave early and wait at its destination.  Every
+leg through a rate-limited crossing
+occupies its crossing for one span (an hour, or ``1/vph`` hours below one vehicle an hour)
+from its departure, at most ``limit`` legs at a time: exactly the sliding-hour rule the
+verifier applies.  A route may lose trips from its end when its trips cannot all be fitted;
+the model keeps the most valuable set of whole trips (a trip ends where the vehicle is empty
+again) and, among those, the earliest schedule.
+
+A feasible schedule given as a hint (the greedy queueing at the crossings) is always a
+solution, so the result is never worse than the hint.  The search is single-threaded with
+a deterministic work budget, so the same input gives the same schedule.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+@dataclass
+class RetimeInput:
+    """Routes and the timing rules they must keep.
+
+    Times are integer seconds from the start of the first window.  ``drive[a, b]`` is the
+    drive between the sites of nodes ``a`` and ``b`` (0 at the same site) and ``dwell[b]`` the
+    stop time spent at ``b``'s site after arriving from another site before service starts.
+    A vehicle may wait anywhere (before leaving or after arriving), with passengers on board
+    at most ``max_wait[p]`` after pickup ``p``.
+    """
+
+    routes: list[list[int]]
+    starts: list[int]  # hinted start (leave) time of each vehicle
+    times: list[list[int]]  # hinted service start of each stop (any value past ``kept``)
+    kept: list[int]  # the hint keeps the first ``kept[v]`` stops of route v (whole trips)
+    start_node: list[int]  # each vehicle's start node (row of ``drive``)
+    earliest: list[int]
+    site: list[int]  # site of each node: a leg is a change of site
+    drive: np.ndarray
+    dwell: np.ndarray
+    service: np.ndarray
+    windows: list[tuple[int, int]]
+    max_wait: dict[int, int]
+    value: list[list[int]]  # value of each stop (people x priority at pickups, 0 elsewhere)
+    load: list[list[int]]  # load change at each stop
+    # (vehicle, position) of each leg through a rate-limited crossing; position p is the
+    # drive into stop p of the route (p = 0: from the vehicle's start)
+    crossing_legs: dict[str, list[tuple[int, int]]] = field(default_factory=dict)
+    span_s: dict[str, int] = field(default_factory=dict)
+    limit: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass
+class RetimeResult:
+    """Re-timed routes (possibly shortened): service starts, leg departures and start times.
+
+    ``departs[v][p]`` is when the drive into stop ``p`` leaves (``None`` when stop ``p`` is at
+    the same site as the one before it).
+    """
+
+    routes: list[list[int]]
+    times: list[list[int]]
+    departs: list[list[int | None]]
+    starts: list[int]
+    status: str
+
+
+def _fit_domain(windows: list[tuple[int, int]], length: int, lo: int = 0):  # noqa: ANN202
+    """Start times ``t >= lo`` with ``[t, t + length]`` inside one window (or ``None``)."""
+    from ortools.sat.python import cp_model
+
+    pieces = [[max(a, lo), b - length] for a, b in windows if b - length >= max(a, lo)]
+    return cp_model.Domain.FromIntervals(pieces) if pieces else None
+
+
+def _trips(load: list[int]) -> list[int]:
+    """Trip index of each stop: a trip ends where the vehicle is empty again."""
+    out, trip, on = [], 0, 0
+    for d in load:
+        out.append(trip)
+        on += d
+        if on == 0:
+            trip += 1
+    return out
+
+
+def retime(inp: RetimeInput, *, seed: int = 0, time_limit_s: float = 10.0, det_time: float = 20.0) -> RetimeResult:
+    """Re-time routes under the crossing rates.
+
+    Parameters
+    ----------
+    inp
+        Routes, a feasible hinted schedule of a prefix of each (whole trips) and the rules.
+    seed
+        CP-SAT seed.
+    time_limit_s
+        Wall-clock cap (a safety net; the deterministic budget normally binds first).
+    det_time
+        CP-SAT deterministic time budget.
+
+    Returns
+    -------
+    RetimeResult
+        The hint itself when CP-SAT finds nothing (``status`` says which).
+    """
+    from ortools.sat.python import cp_model
+
+    m = cp_model.CpModel()
+    n_veh = len(inp.routes)
+    horizon = max(b for _a, b in inp.windows)
+    start_var: list = []
+    t_var: list[list] = []
+    dep_var: list[list] = []
+    keep: list[list] = []
+    trip_of: list[list[int]] = []
+    value_terms = []
+    for v in range(n_veh):
+        route = inp.routes[v]
+        trips = _trips(inp.load[v])
+        trip_of.append(trips)
+        n_trips = (max(trips) + 1) if trips else 0
+        ks = [m.new_bool_var(f"k{v}_{j}") for j in range(n_trips)]
+        for j in range(1, n_trips):
+            m.add_implication(ks[j], ks[j - 1])
+        kept_trips = len({trips[p] for p in range(min(inp.kept[v], len(route)))})
+        for j, kv in enumerate(ks):
+            m.add_hint(kv, 1 if j < kept_trips else 0)
+        keep.append(ks)
+        ts: list = []
+        ds: list = []
+        prev_node = inp.start_node[v]
+        sv = None
+        for pos, node in enumerate(route):
+            lit = ks[trips[pos]]
+            drive = int(inp.drive[prev_node, node])
+            moved = inp.site[prev_node] != inp.site[node]
+            dom_t = _fit_domain(inp.windows, int(inp.service[node]))
+            tv = m.new_int_var_from_domain(dom_t, f"t{v}_{pos}") if dom_t is not None else m.new_int_var(0, horizon, f"t{v}_{pos}")
+            if dom_t is None:
+                m.add(lit == 0)
+            ts.append(tv)
+            m.add_hint(tv, int(inp.times[v][pos]))
+            if inp.value[v][pos]:
+                value_terms.append(int(inp.value[v][pos]) * lit)
+            if moved:
+                dom_d = _fit_domain(inp.windows, drive, lo=int(inp.earliest[v]) if pos == 0 else 0)
+                dv = m.new_int_var_from_domain(dom_d, f"d{v}_{pos}") if dom_d is not None else m.new_int_var(0, horizon, f"d{v}_{pos}")
+                if dom_d is None:
+                    m.add(lit == 0)
+                hint_d = int(inp.starts[v]) if pos == 0 else int(inp.times[v][pos]) - drive - int(inp.dwell[node])
+                m.add_hint(dv, hint_d)
+                if pos == 0:
+                    sv = dv
+                else:
+                    m.add(dv >= ts[pos - 1] + int(inp.service[prev_node])).only_enforce_if(lit)
+                m.add(tv >= dv + drive + int(inp.dwell[node])).only_enforce_if(lit)
+                ds.append(dv)
+            else:
+                ds.append(None)
+                if pos == 0:
+                    sv = m.new_int_var(int(inp.earliest[v]), horizon, f"s{v}")
+                    m.add_hint(sv, int(inp.starts[v]))
+                    m.add(tv >= sv).only_enforce_if(lit)
+                else:
+                    m.add(tv >= ts[pos - 1] + int(inp.service[prev_node])).only_enforce_if(lit)
+            if pos > 0:
+                w = inp.max_wait.get(prev_node)
+                if w is not None:
+                    gap = int(inp.service[prev_node]) + drive + (int(inp.dwell[node]) if moved else 0)
+                    m.add(tv <= ts[pos - 1] + gap + int(w)).only_enforce_if(lit)
+            prev_node = node
+        start_var.append(sv if sv is not None else m.new_constant(int(inp.starts[v])))
+        t_var.append(ts)
+        dep_var.append(ds)
+
+    for c, legs in sorted(inp.crossing_legs.items()):
+        span, limit = int(inp.span_s[c]), int(inp.limit[c])
+        intervals = []
+        for v, pos in legs:
+            if pos >= len(inp.routes[v]) or dep_var[v][pos] is None:
+                continue
+            lit = keep[v][trip_of[v][pos]]
+            intervals.append(m.new_optional_fixed_size_interval_var(dep_var[v][pos], span, lit, f"x{c}_{v}_{pos}"))
+        if not intervals:
+            continue
+        if limit == 1:
+            m.add_no_overlap(intervals)
+        else:
+            m.add_cumulative(intervals, [1] * len(intervals), limit)
+
+    def solver(budget: float) -> cp_model.CpSolver:
+        s = cp_model.CpSolver()
+        s.parameters.num_workers = 1
+        s.parameters.random_seed = int(seed)
+        s.parameters.max_time_in_seconds = float(time_limit_s)
+        s.parameters.max_deterministic_time = float(budget)
+        return s
+
+    value = sum(value_terms) if value_terms else 0
+    m.maximize(value)
+    s1 = solver(det_time * 0.7)
+    st = s1.solve(m)
+    if st not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+        return RetimeResult(
+            routes=[list(r[:k]) for r, k in zip(inp.routes, inp.kept, strict=True)],
+            times=[list(t[:k]) for t, k in zip(inp.times, inp.kept, strict=True)],
+            departs=[[None] * k for k in inp.kept],
+            starts=list(inp.starts),
+            status="hint kept (CP-SAT found no schedule)",
+        )
+    status = "optimal" if st == cp_model.OPTIMAL else "feasible"
+    sol = s1
+    if value_terms:
+        # second: the same value, the earliest schedule
+        best = int(round(s1.objective_value))
+        m.clear_hints()
+        for v in range(n_veh):
+            for var in [start_var[v], *keep[v], *t_var[v], *(d for d in dep_var[v] if d is not None)]:
+                m.add_hint(var, s1.value(var))
+        m.add(value >= best)
+        m.minimize(sum(tv for ts in t_var for tv in ts) + sum(d for ds in dep_var for d in ds if d is not None))
+        s2 = solver(det_time * 0.3)
+        if s2.solve(m) in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+            sol = s2
+    routes, times, departs, starts = [], [], [], []
+    for v in range(n_veh):
+        kept = [pos for pos in range(len(inp.routes[v])) if sol.value(keep[v][trip_of[v][pos]])]
+        routes.append([inp.routes[v][p] for p in kept])
+        times.append([int(sol.value(t_var[v][p])) for p in kept])
+        departs.append([None if dep_var[v][p] is None else int(sol.value(dep_var[v][p])) for p in kept])
+        starts.append(int(sol.value(start_var[v])) if inp.routes[v] else int(inp.starts[v]))
+    return RetimeResult(routes=routes, times=times, departs=departs, starts=starts, status=status)
