@@ -138,7 +138,9 @@ def read_reference(folder: Path) -> dict[str, tuple[int, float]]:
     if not path.exists():
         return {}
     with path.open() as fh:
-        return {r["instance"]: (int(r["vehicles"]), float(r["distance"])) for r in csv.DictReader(fh)}
+        return {
+            r["instance"]: (int(r["vehicles"]), float(r["distance"])) for r in csv.DictReader(fh)
+        }
 
 
 # --------------------------------------------------------------------------- independent checker
@@ -162,7 +164,9 @@ def _arc(inst: Instance, i: int, j: int) -> float:
     raise ValueError(f"edge weight type {inst.edge_weight_type} not supported")
 
 
-def check_solution(inst: Instance, routes: list[list[int]], *, dropped: list[int] | None = None) -> Check:
+def check_solution(
+    inst: Instance, routes: list[list[int]], *, dropped: list[int] | None = None
+) -> Check:
     """Check routes (customer indices 1..n, depot 0 implicit at both ends) against the
     instance, independently of the solver: capacity, time windows (service starts in its
     window, waiting allowed), return to the depot before its due time, fleet size, every
@@ -188,7 +192,9 @@ def check_solution(inst: Instance, routes: list[list[int]], *, dropped: list[int
             arrive = t + inst.service[prev] + arc
             start = max(arrive, inst.ready[c])
             if start > inst.due[c] + EPS:
-                errors.append(f"route {v}: customer {c} starts at {start:g} after due {inst.due[c]:g}")
+                errors.append(
+                    f"route {v}: customer {c} starts at {start:g} after due {inst.due[c]:g}"
+                )
             load += inst.demand[c]
             t, prev = start, c
         arc = _arc(inst, prev, 0)
@@ -252,7 +258,10 @@ def to_problem(inst: Instance):  # noqa: ANN201 - planner.routing.RoutingProblem
         return out
 
     horizon = int(math.floor(u * inst.due[0] + EPS))
-    windows = [(int(math.ceil(u * a - EPS)), int(math.floor(u * b + EPS))) for a, b in zip(inst.ready, inst.due, strict=True)]
+    windows = [
+        (int(math.ceil(u * a - EPS)), int(math.floor(u * b + EPS)))
+        for a, b in zip(inst.ready, inst.due, strict=True)
+    ]
     windows.append((0, horizon))
     service = np.array([int(math.ceil(u * s - EPS)) for s in inst.service] + [0], dtype=np.int64)
     return RoutingProblem(
@@ -285,12 +294,48 @@ class Row:
     stopped_by: str = ""
 
 
-def solve_instance(inst: Instance, ref: tuple[int, float] | None, time_limit: float, workers: int, seed: int) -> Row:
+FEASIBILITY_FIRST = 0.5
+"""Share of each worker's time the benchmark gives the routing core's feasibility phase
+(:attr:`planner.routing.SolveParams.feasibility_first`): the fleet limit of some instances
+(RC101, RC103, RC106) equals the reference's vehicle count, and the distance search alone
+often leaves one customer unserved there."""
+
+FEASIBILITY_LAMBDA = 0.5
+"""Guided local search coefficient of the feasibility phase
+(:attr:`planner.routing.SolveParams.feasibility_lambda`)."""
+
+EARLY_COST = 10
+"""Cost per model time unit that a service starts after its window opens, in the
+feasibility phase (:attr:`planner.routing.SolveParams.feasibility_early_cost`); distance
+costs 1 per model unit, and time and distance share the unit (tenths for Solomon)."""
+
+
+def solve_instance(
+    inst: Instance,
+    ref: tuple[int, float] | None,
+    time_limit: float,
+    workers: int,
+    seed: int,
+    *,
+    feasibility_first: float = FEASIBILITY_FIRST,
+    feasibility_lambda: float = FEASIBILITY_LAMBDA,
+    early_cost: int = EARLY_COST,
+    solution_limit: int | None = None,
+) -> Row:
     from planner.routing import SolveParams, solve_routing
 
     problem = to_problem(inst)
+    params = SolveParams(
+        time_limit_s=time_limit,
+        seed=seed,
+        workers=workers,
+        solution_limit=solution_limit,
+        feasibility_first=feasibility_first,
+        feasibility_lambda=feasibility_lambda,
+        feasibility_early_cost=early_cost,
+    )
     t0 = time.perf_counter()
-    result = solve_routing(problem, SolveParams(time_limit_s=time_limit, seed=seed, workers=workers))
+    result = solve_routing(problem, params)
     wall = time.perf_counter() - t0
     chk = check_solution(inst, result.routes, dropped=result.dropped)
     gap = None
@@ -345,7 +390,8 @@ def summarise(rows: list[Row]) -> list[tuple[str, int, float | None, float | Non
 
 def markdown(rows: list[Row], args: argparse.Namespace, digits: int) -> str:
     lines = [
-        f"# {args.set}: {len(rows)} instances, {args.time_limit:g} s each, {args.workers} worker(s), seed {args.seed}",
+        f"# {args.set}: {len(rows)} instances, {args.time_limit:g} s each, {args.workers} worker(s), seed {args.seed}, "
+        f"feasibility phase {args.feasibility_first:g} (lambda {args.feasibility_lambda:g}, early cost {args.early_cost})",
         "",
         f"Command: `{' '.join(['python', 'bench/literature.py', *sys.argv[1:]])}`",
         "",
@@ -376,7 +422,16 @@ def print_table(rows: list[Row], digits: int) -> None:
             print(r)
         return
     t = Table(title="instances")
-    for col in ("instance", "vehicles", "distance", "ref veh", "ref distance", "gap %", "time s", "feasible"):
+    for col in (
+        "instance",
+        "vehicles",
+        "distance",
+        "ref veh",
+        "ref distance",
+        "gap %",
+        "time s",
+        "feasible",
+    ):
         t.add_column(col, justify="left" if col == "instance" else "right")
     for r in rows:
         t.add_row(
@@ -390,7 +445,14 @@ def print_table(rows: list[Row], digits: int) -> None:
             "yes" if r.feasible else "[red]NO[/red]",
         )
     s = Table(title="summary")
-    for col in ("class", "instances", "mean gap % (feasible)", "mean gap % (all)", "mean vehicles", "feasible"):
+    for col in (
+        "class",
+        "instances",
+        "mean gap % (feasible)",
+        "mean gap % (all)",
+        "mean vehicles",
+        "feasible",
+    ):
         s.add_column(col, justify="left" if col == "class" else "right")
     for k, n, gf, ga, v, f in summarise(rows):
         s.add_row(k, str(n), _fmt(gf), _fmt(ga), f"{v:.2f}", f"{f}/{n}")
@@ -422,18 +484,53 @@ def fnmatchcase_plain(name: str, pat: str) -> bool:
 
 def _sort_key(p: Path) -> tuple:
     name = p.name.split(".")[0]
-    return (CLASSES.index(instance_class(name)) if instance_class(name) in CLASSES else 99,
-            [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", name)])
+    return (
+        CLASSES.index(instance_class(name)) if instance_class(name) in CLASSES else 99,
+        [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", name)],
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--set", default="solomon100", choices=["solomon100", "homberger200"])
-    ap.add_argument("--data", type=Path, default=DEFAULT_DATA, help="benchmarks folder (default ../shared/benchmarks)")
-    ap.add_argument("--time-limit", type=float, default=60.0, help="seconds per instance (default 60)")
-    ap.add_argument("--workers", type=int, default=2, help="parallel searches per instance (default 2)")
+    ap.add_argument(
+        "--data",
+        type=Path,
+        default=DEFAULT_DATA,
+        help="benchmarks folder (default ../shared/benchmarks)",
+    )
+    ap.add_argument(
+        "--time-limit", type=float, default=60.0, help="seconds per instance (default 60)"
+    )
+    ap.add_argument(
+        "--workers", type=int, default=2, help="parallel searches per instance (default 2)"
+    )
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--instances", default=None, help="comma-separated globs or prefixes, e.g. 'C1*,R101' or 'RC2'")
+    ap.add_argument(
+        "--feasibility-first",
+        type=float,
+        default=FEASIBILITY_FIRST,
+        help=f"share of the time for the feasibility phase, 0 = off (default {FEASIBILITY_FIRST})",
+    )
+    ap.add_argument(
+        "--feasibility-lambda",
+        type=float,
+        default=FEASIBILITY_LAMBDA,
+        help=f"guided local search coefficient of the feasibility phase (default {FEASIBILITY_LAMBDA})",
+    )
+    ap.add_argument(
+        "--early-cost",
+        type=int,
+        default=EARLY_COST,
+        help=f"feasibility phase: cost per model time unit a service starts after its window opens (default {EARLY_COST})",
+    )
+    ap.add_argument(
+        "--instances",
+        default=None,
+        help="comma-separated globs or prefixes, e.g. 'C1*,R101' or 'RC2'",
+    )
     ap.add_argument("--out", type=Path, default=None, help="write the table as markdown here")
     args = ap.parse_args(argv)
 
@@ -451,7 +548,16 @@ def main(argv: list[str] | None = None) -> int:
     for f in files:
         inst = parse_vrptw(f)
         digits = 1 if inst.edge_weight_type == "FLOOR_2D" else 3
-        row = solve_instance(inst, refs.get(inst.name), args.time_limit, args.workers, args.seed)
+        row = solve_instance(
+            inst,
+            refs.get(inst.name),
+            args.time_limit,
+            args.workers,
+            args.seed,
+            feasibility_first=args.feasibility_first,
+            feasibility_lambda=args.feasibility_lambda,
+            early_cost=args.early_cost,
+        )
         rows.append(row)
         flag = "" if row.feasible else "  INFEASIBLE: " + "; ".join(row.errors[:3])
         print(

@@ -9,7 +9,9 @@ window.
 
 Model, solve and result are separate: :class:`RoutingProblem` is plain data,
 :func:`solve_routing` runs OR-Tools (several differently seeded searches in parallel when
-asked) and returns a :class:`RoutingResult` that knows nothing of OR-Tools.
+asked) and returns a :class:`RoutingResult` that knows nothing of OR-Tools.  On request
+(:attr:`SolveParams.feasibility_first`) each search first looks for routes that perform every
+optional node, then minimises the objective from them.
 """
 
 from __future__ import annotations
@@ -106,6 +108,23 @@ class SolveParams:
     diversify: bool = True
     """With ``workers > 1``, workers after the first also start from other first-solution
     strategies (:data:`WORKER_FIRST_SOLUTIONS`), not only from another seeded relabelling."""
+    feasibility_first: float = 0.0
+    """Share (0 to 1) of each worker's time limit and solution budget that a feasibility
+    phase may take: the worker first searches a model whose objective also charges
+    ``feasibility_early_cost`` per time unit that a service starts after its window opens,
+    and stops that phase as soon as every optional node is performed (or the share is
+    spent); the rest of the time it minimises the normal objective from that solution.
+    0 (default): one phase, as before."""
+    feasibility_early_cost: int = 10
+    """Cost per time unit of a service starting after its window opens, in the feasibility
+    phase only.  Routes that serve early keep room before the due times, where the nodes
+    still unperformed can be inserted."""
+    feasibility_lambda: float | None = None
+    """Guided local search coefficient of the feasibility phase (None: ``gls_lambda``)."""
+    feasibility_rounds: int = 4
+    """The feasibility phase is cut into this many searches, each from the best routes of
+    the one before, alternately with and without the early-service charge (changing the
+    objective moves a search that is stuck with a node it cannot insert)."""
 
 
 @dataclass
@@ -171,13 +190,21 @@ def _build(problem: RoutingProblem, seed: int):  # noqa: ANN202 - OR-Tools objec
     routing.AddDimension(time_cb, int(problem.horizon), int(problem.horizon), False, "time")
     time_dim = routing.GetDimensionOrDie("time")
 
-    reload = np.zeros(n, dtype=bool) if problem.reload is None else np.asarray(problem.reload, bool)[perm]
+    reload = (
+        np.zeros(n, dtype=bool)
+        if problem.reload is None
+        else np.asarray(problem.reload, bool)[perm]
+    )
     max_cap = int(max(problem.vehicle_capacity)) if problem.vehicle_capacity else 0
     demand = D.copy()
     demand[reload] = -max_cap
     demand_cb = routing.RegisterUnaryTransitVector(demand.tolist())
     routing.AddDimensionWithVehicleCapacity(
-        demand_cb, max_cap if reload.any() else 0, [int(c) for c in problem.vehicle_capacity], True, "load"
+        demand_cb,
+        max_cap if reload.any() else 0,
+        [int(c) for c in problem.vehicle_capacity],
+        True,
+        "load",
     )
     load_dim = routing.GetDimensionOrDie("load")
 
@@ -225,7 +252,11 @@ def _build(problem: RoutingProblem, seed: int):  # noqa: ANN202 - OR-Tools objec
                 else:
                     vals.append(manager.NodeToIndex(int(inv[s])))
             if p in fixed:
-                idxs = [routing.Start(v) for v in range(problem.n_vehicles) if problem.vehicle_start[v] == p]
+                idxs = [
+                    routing.Start(v)
+                    for v in range(problem.n_vehicles)
+                    if problem.vehicle_start[v] == p
+                ]
             else:
                 idxs = [manager.NodeToIndex(int(inv[p]))]
             for idx in idxs:
@@ -235,7 +266,9 @@ def _build(problem: RoutingProblem, seed: int):  # noqa: ANN202 - OR-Tools objec
 
     for p, intervals in problem.forbidden.items():
         if p in fixed:
-            idxs = [routing.Start(v) for v in range(problem.n_vehicles) if problem.vehicle_start[v] == p]
+            idxs = [
+                routing.Start(v) for v in range(problem.n_vehicles) if problem.vehicle_start[v] == p
+            ]
         else:
             idxs = [manager.NodeToIndex(int(inv[p]))]
         for idx in idxs:
@@ -253,7 +286,11 @@ def _build(problem: RoutingProblem, seed: int):  # noqa: ANN202 - OR-Tools objec
     return manager, routing, time_dim, perm
 
 
-WORKER_FIRST_SOLUTIONS = ("PARALLEL_CHEAPEST_INSERTION", "LOCAL_CHEAPEST_INSERTION", "PATH_CHEAPEST_ARC")
+WORKER_FIRST_SOLUTIONS = (
+    "PARALLEL_CHEAPEST_INSERTION",
+    "LOCAL_CHEAPEST_INSERTION",
+    "PATH_CHEAPEST_ARC",
+)
 """First-solution strategies of workers 1, 2, ... when :attr:`SolveParams.diversify` is set
 (worker 0 uses :attr:`SolveParams.first_solution`; worker k takes entry k, cycling, and
 skips the entry equal to worker 0's)."""
@@ -267,28 +304,89 @@ def _worker_first_solution(params: SolveParams, worker: int) -> str:
 
 
 def _search_parameters(
-    params: SolveParams, time_limit_s: float, worker: int = 0, first_solution: str | None = None
+    params: SolveParams,
+    time_limit_s: float,
+    worker: int = 0,
+    first_solution: str | None = None,
+    *,
+    gls_lambda: float | None = None,
+    solution_limit: int | None = None,
 ) -> pywrapcp.RoutingSearchParameters:
     sp = pywrapcp.DefaultRoutingSearchParameters()
     fs = first_solution or _worker_first_solution(params, worker)
     sp.first_solution_strategy = getattr(routing_enums_pb2.FirstSolutionStrategy, fs)
-    sp.local_search_metaheuristic = getattr(routing_enums_pb2.LocalSearchMetaheuristic, params.metaheuristic)
-    sp.guided_local_search_lambda_coefficient = float(params.gls_lambda)
+    sp.local_search_metaheuristic = getattr(
+        routing_enums_pb2.LocalSearchMetaheuristic, params.metaheuristic
+    )
+    sp.guided_local_search_lambda_coefficient = float(
+        params.gls_lambda if gls_lambda is None else gls_lambda
+    )
     sp.time_limit.FromMilliseconds(max(1, int(time_limit_s * 1000)))
-    if params.solution_limit:
-        sp.solution_limit = int(params.solution_limit)
+    limit = params.solution_limit if solution_limit is None else solution_limit
+    if limit:
+        sp.solution_limit = int(limit)
     return sp
 
 
-def _solve_one(problem: RoutingProblem, params: SolveParams, worker: int, queue=None) -> RoutingResult:  # noqa: ANN001
+def _unperformed(routing: pywrapcp.RoutingModel) -> int:
+    """Unperformed nodes of the solution being reported (an unperformed node is its own next)."""
+    return sum(
+        1
+        for i in range(routing.Size())
+        if not routing.IsStart(i) and routing.NextVar(i).Value() == i
+    )
+
+
+def _charge_late_service(
+    problem: RoutingProblem, manager, time_dim, perm: np.ndarray, cost: int
+) -> None:  # noqa: ANN001
+    """Charge ``cost`` per time unit that a node's service starts after its window opens."""
+    if cost <= 0:
+        return
+    fixed = set(problem.vehicle_start) | set(problem.vehicle_end)
+    for k in range(problem.n):
+        p = int(perm[k])
+        if p not in fixed:
+            time_dim.SetCumulVarSoftUpperBound(
+                manager.NodeToIndex(k), int(problem.windows[p][0]), int(cost)
+            )
+
+
+def _unperformed_in(routing: pywrapcp.RoutingModel, solution: pywrapcp.Assignment) -> int:
+    """Unperformed nodes of a stored solution."""
+    return sum(
+        1
+        for i in range(routing.Size())
+        if not routing.IsStart(i) and solution.Value(routing.NextVar(i)) == i
+    )
+
+
+def _routes_of(
+    routing: pywrapcp.RoutingModel, solution: pywrapcp.Assignment, n_vehicles: int
+) -> list[list[int]]:
+    """Model indices visited per vehicle, without start and end."""
+    out: list[list[int]] = []
+    for v in range(n_vehicles):
+        r: list[int] = []
+        idx = solution.Value(routing.NextVar(routing.Start(v)))
+        while not routing.IsEnd(idx):
+            r.append(int(idx))
+            idx = solution.Value(routing.NextVar(idx))
+        out.append(r)
+    return out
+
+
+def _solve_one(
+    problem: RoutingProblem, params: SolveParams, worker: int, queue=None
+) -> RoutingResult:  # noqa: ANN001
     t0 = _time.perf_counter()
     seed = params.seed * 7919 + worker
-    manager, routing, time_dim, perm = _build(problem, seed)
-    sp = _search_parameters(params, params.time_limit_s, worker)
     count = [0]
     best = [None]
+    current: dict = {"routing": None, "stop_when_complete": False, "cap": None}
 
     def on_solution() -> None:
+        routing = current["routing"]
         count[0] += 1
         obj = routing.CostVar().Max()
         if best[0] is None or obj < best[0]:
@@ -298,32 +396,126 @@ def _solve_one(problem: RoutingProblem, params: SolveParams, worker: int, queue=
                 queue.put(msg)
             elif params.progress is not None:
                 params.progress(msg)
+        if current["stop_when_complete"] and _unperformed(routing) == 0:
+            # every node performed: the feasibility phase is over
+            current["stop_when_complete"] = False
+            routing.solver().FinishCurrentSearch()
+        elif current["cap"] and count[0] >= current["cap"]:
+            # the budget spans several searches (a search from given routes reports them
+            # as a solution too), so it is counted here
+            routing.solver().FinishCurrentSearch()
 
-    routing.AddAtSolutionCallback(on_solution)
-    solution = None
-    if problem.initial_routes is not None:
-        inv = np.empty(len(perm), dtype=np.int64)
-        inv[perm] = np.arange(len(perm))
-        start = routing.ReadAssignmentFromRoutes(
-            [[manager.NodeToIndex(int(inv[n])) for n in r] for r in problem.initial_routes], True
-        )
-        if start is None:
-            log.warning("the initial routes are not feasible for the model; searching from scratch")
-        else:
-            solution = routing.SolveFromAssignmentWithParameters(start, sp)
-    if solution is None:
-        solution = routing.SolveWithParameters(sp)
+    def run(sp, *, early_cost=0, start_routes=None, use_initial=True, stop_when_complete=False):  # noqa: ANN001, ANN202
+        """Build the model afresh (same seed, so the same node indices) and search it, from
+        ``start_routes`` (model indices) or the problem's initial routes or from scratch."""
+        manager, routing, time_dim, perm = _build(problem, seed)
+        if early_cost:
+            _charge_late_service(problem, manager, time_dim, perm, early_cost)
+        current["routing"] = routing
+        current["stop_when_complete"] = stop_when_complete
+        routing.AddAtSolutionCallback(on_solution)
+        solution = None
+        if start_routes is not None:
+            start = routing.ReadAssignmentFromRoutes(start_routes, True)
+            if start is not None:
+                solution = routing.SolveFromAssignmentWithParameters(start, sp)
+            return manager, routing, time_dim, perm, solution
+        if use_initial and problem.initial_routes is not None:
+            inv = np.empty(len(perm), dtype=np.int64)
+            inv[perm] = np.arange(len(perm))
+            start = routing.ReadAssignmentFromRoutes(
+                [[manager.NodeToIndex(int(inv[n])) for n in r] for r in problem.initial_routes],
+                True,
+            )
+            if start is None:
+                log.warning(
+                    "the initial routes are not feasible for the model; searching from scratch"
+                )
+            else:
+                solution = routing.SolveFromAssignmentWithParameters(start, sp)
+        if solution is None:
+            solution = routing.SolveWithParameters(sp)
+        return manager, routing, time_dim, perm, solution
+
+    share = min(max(float(params.feasibility_first), 0.0), 1.0)
+    feasibility = share > 0
+    rounds = max(1, int(params.feasibility_rounds)) if feasibility else 1
+    # the feasibility phase has its own share of the time and of the solution budget, cut
+    # into rounds; the first search (first solution included) is its first round
+    phase_time = params.time_limit_s * share / rounds if feasibility else params.time_limit_s
+    phase_lambda = params.feasibility_lambda if feasibility else None
+    phase_budget = None
+    if feasibility and params.solution_limit:
+        phase_budget = max(1, int(params.solution_limit * share / rounds))
+    early = params.feasibility_early_cost if feasibility else 0
+    if feasibility:
+        current["cap"] = params.solution_limit
+    sp = _search_parameters(
+        params, phase_time, worker, gls_lambda=phase_lambda, solution_limit=phase_budget
+    )
+    manager, routing, time_dim, perm, solution = run(sp, stop_when_complete=feasibility)
     fs = _worker_first_solution(params, worker)
     if solution is None and fs != params.first_solution:
         # a diversified worker whose first-solution strategy found nothing falls back to
         # worker 0's strategy for the rest of its time
-        left = params.time_limit_s - (_time.perf_counter() - t0)
+        left = phase_time - (_time.perf_counter() - t0)
         if left > 0.05:
-            manager, routing, time_dim, perm = _build(problem, seed)
-            routing.AddAtSolutionCallback(on_solution)
-            solution = routing.SolveWithParameters(
-                _search_parameters(params, left, worker, first_solution=params.first_solution)
+            manager, routing, time_dim, perm, solution = run(
+                _search_parameters(
+                    params,
+                    left,
+                    worker,
+                    first_solution=params.first_solution,
+                    gls_lambda=phase_lambda,
+                    solution_limit=phase_budget,
+                ),
+                use_initial=False,
+                stop_when_complete=feasibility,
             )
+    if feasibility and solution is not None:
+        kept = (manager, routing, time_dim, perm, solution)
+        routes = _routes_of(routing, solution, problem.n_vehicles)
+        dropped = _unperformed_in(routing, solution)
+        for k in range(1, rounds):
+            if dropped == 0:
+                break
+            # the next round alternates the objective (with and without the early-service
+            # charge) and continues from the routes with the fewest unperformed nodes
+            budget_left = params.solution_limit - count[0] if params.solution_limit else None
+            if budget_left is not None and budget_left <= 0:
+                break
+            sp = _search_parameters(
+                params,
+                phase_time,
+                worker,
+                gls_lambda=phase_lambda,
+                solution_limit=min(phase_budget, budget_left) if phase_budget else None,
+            )
+            out = run(
+                sp,
+                early_cost=early if k % 2 == 1 else 0,
+                start_routes=routes,
+                stop_when_complete=True,
+            )
+            if out[4] is not None and _unperformed_in(out[1], out[4]) <= dropped:
+                kept = out
+                routes = _routes_of(out[1], out[4], problem.n_vehicles)
+                dropped = _unperformed_in(out[1], out[4])
+        # then the normal objective, from the feasibility phase's best routes
+        manager, routing, time_dim, perm, solution = kept
+        left = params.time_limit_s - (_time.perf_counter() - t0)
+        budget_left = params.solution_limit - count[0] if params.solution_limit else None
+        if left > 0.05 and (budget_left is None or budget_left > 0):
+            out = run(
+                _search_parameters(params, left, worker, solution_limit=budget_left),
+                start_routes=routes,
+            )
+            if out[4] is None:
+                log.warning(
+                    "the search after the feasibility phase found nothing; keeping its solution"
+                )
+            else:
+                manager, routing, time_dim, perm, solution = out
     wall = _time.perf_counter() - t0
     if solution is None:
         raise RuntimeError(f"OR-Tools found no solution (status {routing.status()})")
@@ -399,7 +591,9 @@ def solve_routing(problem: RoutingProblem, params: SolveParams | None = None) ->
         queue = manager.Queue()
         with ProcessPoolExecutor(max_workers=params.workers, mp_context=ctx) as pool:
             bare = SolveParams(**{**params.__dict__, "progress": None})  # callbacks do not pickle
-            futures = [pool.submit(_worker_entry, (problem, bare, w, queue)) for w in range(params.workers)]
+            futures = [
+                pool.submit(_worker_entry, (problem, bare, w, queue)) for w in range(params.workers)
+            ]
             while not all(f.done() for f in futures):
                 _drain(queue, params)
                 _time.sleep(0.2)
@@ -453,10 +647,15 @@ def coarsen_time(problem: RoutingProblem, unit: int) -> RoutingProblem:
         service=-(-np.asarray(problem.service, dtype=np.int64) // u),
         windows=[(up(lo), int(hi) // u) for lo, hi in problem.windows],
         horizon=int(problem.horizon) // u,
-        vehicle_earliest=[up(e) for e in problem.vehicle_earliest] if problem.vehicle_earliest else None,
+        vehicle_earliest=[up(e) for e in problem.vehicle_earliest]
+        if problem.vehicle_earliest
+        else None,
         forbidden={
-            node: [(up(a), int(b) // u) for a, b in ivs if up(a) <= int(b) // u] for node, ivs in problem.forbidden.items()
+            node: [(up(a), int(b) // u) for a, b in ivs if up(a) <= int(b) // u]
+            for node, ivs in problem.forbidden.items()
         },
         # the rounded-up service and drive after a node can hide up to 2 (u - 1) of real waiting
-        max_wait={node: max(0, (int(w) - 2 * (u - 1)) // u) for node, w in problem.max_wait.items()},
+        max_wait={
+            node: max(0, (int(w) - 2 * (u - 1)) // u) for node, w in problem.max_wait.items()
+        },
     )

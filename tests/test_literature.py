@@ -8,6 +8,7 @@ import math
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -15,7 +16,9 @@ SOLOMON = ROOT.parent / "shared" / "benchmarks" / "solomon100"
 
 
 def _load():
-    spec = importlib.util.spec_from_file_location("bench_literature", ROOT / "bench" / "literature.py")
+    spec = importlib.util.spec_from_file_location(
+        "bench_literature", ROOT / "bench" / "literature.py"
+    )
     mod = importlib.util.module_from_spec(spec)
     sys.modules["bench_literature"] = mod
     spec.loader.exec_module(mod)
@@ -118,7 +121,12 @@ def test_quick_solve_is_feasible(tmp_path):
         s = line.strip()
         if s.endswith("SECTION"):
             section = s
-        elif section in ("NODE_COORD_SECTION", "DEMAND_SECTION", "TIME_WINDOW_SECTION") and s.split()[:1] and s.split()[0].isdigit() and int(s.split()[0]) > 26:
+        elif (
+            section in ("NODE_COORD_SECTION", "DEMAND_SECTION", "TIME_WINDOW_SECTION")
+            and s.split()[:1]
+            and s.split()[0].isdigit()
+            and int(s.split()[0]) > 26
+        ):
             continue
         if s.startswith("DIMENSION"):
             line = "DIMENSION : 26"
@@ -133,3 +141,154 @@ def test_quick_solve_is_feasible(tmp_path):
     assert row.feasible, row.errors
     assert row.vehicles <= 5
     assert row.gap is not None and row.gap < 5
+
+
+# --------------------------------------------------------------------------- feasibility phase
+
+
+def _small_problem():
+    """Depot 0, customers 1-8 on a line and a square, end copy 9; two vehicles of capacity 10."""
+    from planner.routing import RoutingProblem
+
+    xy = np.array(
+        [(0, 0), (3, 0), (6, 0), (9, 0), (0, 4), (0, 8), (5, 5), (2, 7), (7, 2), (0, 0)],
+        dtype=float,
+    )
+    d = np.rint(10 * np.sqrt(((xy[:, None, :] - xy[None, :, :]) ** 2).sum(-1))).astype(np.int64)
+    n = len(xy)
+    windows = [
+        (0, 1000),
+        (0, 200),
+        (50, 300),
+        (100, 400),
+        (0, 200),
+        (60, 350),
+        (0, 500),
+        (100, 600),
+        (0, 400),
+    ]
+    return RoutingProblem(
+        time=d,
+        cost=d,
+        service=np.array([0] + [10] * 8 + [0], dtype=np.int64),
+        demand=np.array([0, 3, 2, 2, 3, 2, 3, 2, 2, 0], dtype=np.int64),
+        windows=[*windows, (0, 1000)],
+        penalty=np.full(n, 10**6, dtype=np.int64),
+        vehicle_capacity=[10, 10],
+        vehicle_start=[0, 0],
+        vehicle_end=[n - 1, n - 1],
+        horizon=1000,
+    )
+
+
+def _route_cost(problem, routes) -> int:
+    total = 0
+    for v, r in enumerate(routes):
+        if not r:
+            continue
+        path = [problem.vehicle_start[v], *r, problem.vehicle_end[v]]
+        total += sum(int(problem.cost[a, b]) for a, b in zip(path, path[1:], strict=False))
+    return total
+
+
+def test_feasibility_phase_is_off_by_default():
+    from planner.routing import SolveParams
+
+    assert SolveParams().feasibility_first == 0.0
+
+
+def test_feasibility_phase_performs_every_node_and_reports_the_plain_objective(monkeypatch):
+    from planner import routing
+    from planner.routing import SolveParams, solve_routing
+
+    charged = []
+    real = routing._charge_late_service
+    monkeypatch.setattr(
+        routing, "_charge_late_service", lambda *a: charged.append(a[-1]) or real(*a)
+    )
+    problem = _small_problem()
+    # the first solution leaves every node unperformed, and the budget is small enough for
+    # the phase to reach its second round, the one with the early-service charge
+    params = SolveParams(
+        time_limit_s=20,
+        solution_limit=60,
+        first_solution="ALL_UNPERFORMED",
+        feasibility_first=0.5,
+        feasibility_lambda=0.5,
+        workers=1,
+    )
+    result = solve_routing(problem, params)
+    assert charged and charged[0] == params.feasibility_early_cost
+    assert result.solutions <= params.solution_limit
+    assert result.dropped == []
+    assert sorted(n for r in result.routes for n in r) == list(range(1, 9))
+    # the early-service charge of the feasibility phase is not in the final objective
+    assert result.objective == _route_cost(problem, result.routes)
+    assert result.stopped_by in ("budget", "search finished")
+    for r, t in zip(result.routes, result.times, strict=True):
+        for node, start in zip(r, t, strict=True):
+            lo, hi = problem.windows[node]
+            assert lo <= start <= hi
+
+
+def test_feasibility_phase_is_deterministic_under_a_budget():
+    from planner.routing import SolveParams, solve_routing
+
+    problem = _small_problem()
+    params = SolveParams(
+        time_limit_s=20,
+        solution_limit=40,
+        first_solution="ALL_UNPERFORMED",
+        feasibility_first=0.5,
+        workers=2,
+        seed=3,
+    )
+    a = solve_routing(problem, params)
+    b = solve_routing(problem, params)
+    assert (a.routes, a.objective, a.worker, a.solutions) == (
+        b.routes,
+        b.objective,
+        b.worker,
+        b.solutions,
+    )
+    assert a.dropped == []
+
+
+def test_feasibility_phase_leaves_a_complete_search_alone(monkeypatch):
+    from planner import routing
+    from planner.routing import SolveParams, solve_routing
+
+    charged = []
+    monkeypatch.setattr(routing, "_charge_late_service", lambda *a: charged.append(a))
+    problem = _small_problem()
+    budget = dict(time_limit_s=20, solution_limit=30, workers=1)
+    plain = solve_routing(problem, SolveParams(**budget))
+    phased = solve_routing(problem, SolveParams(**budget, feasibility_first=0.9))
+    # the first solution already serves everyone: the feasibility phase ends there, before
+    # any round with the early-service charge, and the normal search gets the budget
+    assert charged == []
+    assert plain.dropped == [] and phased.dropped == []
+    assert phased.objective == _route_cost(problem, phased.routes)
+    assert phased.solutions <= 30
+    assert phased.objective <= plain.objective * 1.05
+
+
+def test_benchmark_passes_the_feasibility_settings(tiny, monkeypatch):
+    from planner import routing
+
+    seen = []
+    real = routing.solve_routing
+    monkeypatch.setattr(
+        routing,
+        "solve_routing",
+        lambda problem, params: seen.append(params) or real(problem, params),
+    )
+    row = lit.solve_instance(tiny, None, time_limit=5, workers=1, seed=0, solution_limit=20)
+    assert row.feasible, row.errors
+    assert seen[0].feasibility_first == lit.FEASIBILITY_FIRST > 0
+    assert seen[0].feasibility_lambda == lit.FEASIBILITY_LAMBDA
+    assert seen[0].feasibility_early_cost == lit.EARLY_COST
+    lit.solve_instance(
+        tiny, None, time_limit=5, workers=1, seed=0, solution_limit=20, feasibility_first=0.0
+    )
+    assert seen[1].feasibility_first == 0.0 and seen[1].solution_limit == 20
