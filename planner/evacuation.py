@@ -50,6 +50,10 @@ TIME_UNIT_S = 60
 RETIME_DET_TIME = 10.0
 """CP-SAT deterministic time budget for re-timing routes under crossing rates."""
 
+CHANGE_COST = 3_600
+"""Cost (seconds of driving) of giving a chunk to another vehicle than before, when re-planning;
+far below the penalty of leaving one person behind, so serving people always comes first."""
+
 PENALTY_PER_PERSON = 200_000
 """Drop penalty per person of priority weight 1 (in cost seconds)."""
 MAX_CHUNK_NODES = 1500
@@ -149,6 +153,7 @@ def plan_evacuation(
     budget: int | None = None,
     progress: Callable[[str], None] | None = None,
     network: PreparedNetwork | None = None,
+    previous: dict[str, list[tuple[str, str, int]]] | None = None,
 ) -> Plan:
     """Plan an evacuation.
 
@@ -168,6 +173,11 @@ def plan_evacuation(
         Called with a line of text whenever the search improves.
     network
         A prepared network to reuse.
+    previous
+        What each vehicle (by the id this plan gives it) was planned to pick up before, as
+        ``(assembly id, group, people)``: when re-planning, the search charges
+        :data:`CHANGE_COST` for every chunk a vehicle takes over from another, so the new
+        plan changes the old one only where that serves more people or saves real driving.
 
     Returns
     -------
@@ -371,6 +381,7 @@ def plan_evacuation(
         if first:
             forbidden[s_node] = _forbidden(tl, 0.0, max(outs))
     max_wait = {chunk_node0 + k: int(ev.max_wait_loaded_min * 60) for k in range(len(chunks))}
+    preferred = _preferred_vehicles(previous, vehicles, chunks, sites, chunk_node0) if previous else {}
     problem = RoutingProblem(
         time=T,
         cost=C,
@@ -389,6 +400,8 @@ def plan_evacuation(
         forbidden=forbidden,
         max_wait=max_wait,
         zero_wait_at_start=False,
+        preferred_vehicle=preferred,
+        change_cost=CHANGE_COST if preferred else 0,
     )
     # the search counts time in whole units (see coarsen_time); plans stay in seconds
     coarse = coarsen_time(problem, TIME_UNIT_S)
@@ -617,6 +630,33 @@ def plan_evacuation(
             objective=int(objective),
         ),
     )
+
+
+def _preferred_vehicles(
+    previous: dict[str, list[tuple[str, str, int]]],
+    vehicles: list[tuple[str, int]],
+    chunks: list[_Chunk],
+    sites: list[_SiteRec],
+    chunk_node0: int,
+) -> dict[int, int]:
+    """Pickup node → the vehicle that was to carry its people before (first come, first fill)."""
+    v_of = {vid: v for v, (vid, _t) in enumerate(vehicles)}
+    left: dict[tuple[str, str], list[list[int]]] = {}
+    for vid, items in sorted(previous.items()):
+        if vid not in v_of:
+            continue
+        for site, group, people in items:
+            if people > 0:
+                left.setdefault((site, group), []).append([v_of[vid], int(people)])
+    out: dict[int, int] = {}
+    for k, c in enumerate(chunks):
+        queue = left.get((sites[c.site].id, c.group))
+        while queue and queue[0][1] <= 0:
+            queue.pop(0)
+        if queue:
+            out[chunk_node0 + k] = queue[0][0]
+            queue[0][1] -= c.people
+    return out
 
 
 def _crossing_legs(

@@ -284,7 +284,24 @@ def replan(
         start: Any = site if site in site_ids else (vt.start if isinstance(vt.start, str) else list(site_loc[site]))
         fleet.append(vt.model_copy(update={"type": v["id"], "count": 1, "start": start, "available_from": avail}))
     rest.evacuation.fleet = fleet or [types[plan["vehicles"][0]["type"]].model_copy(update={"count": 0})]
-    new = plan_evacuation(rest, **plan_kwargs)
+    # what each remaining vehicle was still to pick up: the re-plan changes it only where that
+    # serves more people or saves real driving (each vehicle is its own type, so its id in the
+    # new plan is "<id>-1")
+    previous: dict[str, list[tuple[str, str, int]]] = {}
+    for v in plan["vehicles"]:
+        if v["id"] not in state:
+            continue
+        todo = _boards(v["stops"])
+        for key, n in _boards(kept[v["id"]][1]).items():
+            todo[key] = todo.get(key, 0) - n
+        previous[f"{v['id']}-1"] = [(site, g, n) for (site, g), n in sorted(todo.items()) if n > 0]
+    new = plan_evacuation(rest, previous=previous, **plan_kwargs)
+    same = 0
+    for nv in new.vehicles:
+        now_boards = _boards([s.model_dump() for s in nv.stops])
+        same += sum(min(n, now_boards.get((site, g), 0)) for site, g, n in previous.get(nv.id, []))
+    before = sum(n for items in previous.values() for _s, _g, n in items)
+    notes.append(f"re-plan: {same} of the {before} people still to be picked up keep the vehicle planned before the events")
 
     new_by_vid = {nv.type: nv for nv in new.vehicles}
     vehicles: list[Vehicle] = []
@@ -333,6 +350,15 @@ def replan(
         warnings=[*plan.get("warnings", []), *notes, *new.warnings],
         solver=new.solver,
     )
+
+
+def _boards(stops: list[dict]) -> dict[tuple[str, str], int]:
+    """People boarding, by (site, group), over a list of plan stops."""
+    out: dict[tuple[str, str], int] = {}
+    for s in stops:
+        for g, n in s["board"].items():
+            out[(s["site"], g)] = out.get((s["site"], g), 0) + int(n)
+    return out
 
 
 def _add(a: dict[str, int], b: dict[str, int]) -> dict[str, int]:

@@ -76,6 +76,10 @@ class RoutingProblem:
     initial_routes: list[list[int]] | None = None
     """A feasible starting solution (nodes per vehicle, without start and end), e.g. from a
     construction heuristic that knows the problem; the search improves on it."""
+    preferred_vehicle: dict[int, int] = field(default_factory=dict)
+    """Vehicle a node was given before (re-planning); serving it with another vehicle costs
+    :attr:`change_cost`."""
+    change_cost: int = 0
 
     @property
     def n(self) -> int:
@@ -283,7 +287,32 @@ def _build(problem: RoutingProblem, seed: int):  # noqa: ANN202 - OR-Tools objec
     if problem.zero_wait_at_start:
         for v in range(problem.n_vehicles):
             time_dim.SlackVar(routing.Start(v)).SetValue(0)
+    if problem.preferred_vehicle and problem.change_cost > 0:
+        _add_change_cost(problem, routing, perm)
     return manager, routing, time_dim, perm
+
+
+def _add_change_cost(problem: RoutingProblem, routing: pywrapcp.RoutingModel, perm: np.ndarray) -> None:
+    """Charge ``change_cost`` for every node a vehicle serves that another vehicle had.
+
+    A dimension counts, per vehicle, the nodes it visits whose preferred vehicle is another
+    one (a unary transit vector per vehicle; vehicles with the same vector share it), and its
+    span is costed.
+    """
+    pref = np.full(problem.n, -1, dtype=np.int64)
+    for node, v in problem.preferred_vehicle.items():
+        pref[node] = v
+    pref_model = pref[perm]  # per model node
+    cbs: dict[bytes, int] = {}
+    evaluators = []
+    for v in range(problem.n_vehicles):
+        vec = ((pref_model >= 0) & (pref_model != v)).astype(np.int64)
+        key = vec.tobytes()
+        if key not in cbs:
+            cbs[key] = routing.RegisterUnaryTransitVector(vec.tolist())
+        evaluators.append(cbs[key])
+    routing.AddDimensionWithVehicleTransits(evaluators, 0, int(problem.n), True, "change")
+    routing.GetDimensionOrDie("change").SetSpanCostCoefficientForAllVehicles(int(problem.change_cost))
 
 
 WORKER_FIRST_SOLUTIONS = (

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import datetime, timedelta
 
 import pytest
@@ -108,3 +109,26 @@ def test_bad_events_file(base, tmp_path):
         load_events(_events(tmp_path, [{"at": t.isoformat(), "close_crossing": "nowhere"}]), sc)
     with pytest.raises(ScenarioError, match=r"events.0"):
         load_events(_events(tmp_path, [{"at": t.isoformat()}]), sc)
+
+
+def _note(new, prefix):
+    return next(w for w in new.warnings if w.startswith(prefix))
+
+
+def test_an_event_that_touches_nothing_changes_no_vehicle_pickups(base, tmp_path, monkeypatch):
+    sc, plan, _vid, _leg, t = base
+    # a closed area far from every road of the grid
+    poly = [[36.5, 48.5], [36.6, 48.5], [36.6, 48.6], [36.5, 48.6]]
+    path = _events(tmp_path, [{"at": t.isoformat(), "hazard": {"id": "far-away", "kind": "closed", "polygon": poly}}])
+    new, data = _replan_and_verify(sc, plan, path, monkeypatch)
+    note = _note(new, "re-plan: ")
+    kept, total = (int(x) for x in re.match(r"re-plan: (\d+) of the (\d+) people", note).groups())
+    assert total > 0 and kept == total, note
+    # and every vehicle boards at the same sites, in the same groups and numbers as before
+    def boards(p):
+        return {
+            (v["id"], s["site"], g, n)
+            for v in p["vehicles"] for s in v["stops"] for g, n in s["board"].items() if n
+        }
+    assert boards(data) == boards(plan)
+    assert new.totals.evacuated["total"] == plan["totals"]["evacuated"]["total"]
