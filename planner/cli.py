@@ -295,8 +295,13 @@ def sweep(
     seed: Annotated[int, typer.Option("--seed", help="Seed of the sampling.")] = 0,
     workers: Annotated[int | None, typer.Option("--workers", help="LocalCluster workers.")] = None,
     scheduler: Annotated[str | None, typer.Option("--scheduler", help="Existing dask scheduler, tcp://HOST:PORT.")] = None,
+    replan_runs: Annotated[bool, typer.Option("--replan", help="Re-plan at each disruption instead of only simulating (seconds per run).")] = False,
+    replan_budget: Annotated[int, typer.Option("--replan-budget", help="Solutions each re-plan may accept (deterministic).")] = 300,
 ) -> None:
-    """Simulate a plan under sampled truce violations and report how it holds up."""
+    """Simulate a plan under sampled truce violations and report how it holds up.
+
+    With ``--replan`` each run re-plans at every disruption, knowing only what has happened
+    so far, and the figures say how much re-planning recovers."""
     from rich.progress import Progress
 
     from planner.plan import read_plan
@@ -314,8 +319,10 @@ def sweep(
     with Progress(console=err, transient=True) as bar:
         task = bar.add_task("sweep", total=runs)
         res = run_sweep(sc, data, runs, seed=seed, workers=workers, scheduler=scheduler,
-                        progress=lambda done, _all: bar.update(task, completed=done))
-    table = Table(title=f"{sc.name}: {res.runs} runs (seed {seed})")
+                        progress=lambda done, _all: bar.update(task, completed=done),
+                        replan=replan_runs, plan_kwargs={"budget": replan_budget})
+    mode = ", re-planning at each disruption" if replan_runs else ""
+    table = Table(title=f"{sc.name}: {res.runs} runs (seed {seed}{mode})")
     for col in ("group", "requested", "planned", "expected", "95% interval"):
         table.add_column(col, justify="left" if col == "group" else "right")
     for g in (*res.requested, "total"):

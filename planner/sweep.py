@@ -11,6 +11,7 @@ same whatever the number of workers.
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -113,6 +114,8 @@ class SimPlan:
     n_segments: int
     requested: dict[str, int]
     planned: dict[str, int]
+    segment_cells: list[tuple[int, int]] = field(default_factory=list)  # grid cell of each segment
+    vehicle_ids: list[str] = field(default_factory=list)
 
 
 def compact_plan(plan: dict[str, Any], scenario: Scenario, segment_km: float = 10.0) -> SimPlan:
@@ -158,18 +161,33 @@ def compact_plan(plan: dict[str, Any], scenario: Scenario, segment_km: float = 1
         n_segments=len(seg_index),
         requested={g: int(totals["requested"].get(g, 0)) for g in GROUPS},
         planned={g: int(totals["evacuated"].get(g, 0)) for g in GROUPS},
+        segment_cells=[cell for cell, _i in sorted(seg_index.items(), key=lambda kv: kv[1])],
+        vehicle_ids=[v["id"] for v in plan["vehicles"]],
     )
 
 
 # --------------------------------------------------------------------------- one run
 
+REPLAN_BUDGET = 300
+"""Solutions each re-plan of a sweep run may accept (deterministic work budget)."""
 
-def simulate_run(sim: SimPlan, dis: Disruptions, seed: int, run: int) -> dict[str, Any]:
-    """Simulate one sampled disruption; returns evacuated per group and what happened."""
-    rng = np.random.default_rng([seed, run])
+
+@dataclass
+class Sample:
+    """One run's sampled disruption (times in seconds from the first window's start)."""
+
+    windows: list[tuple[float, float]]  # after cuts
+    cut: list[bool]
+    crossing_close: np.ndarray  # per crossing id of the plan (inf: stays open)
+    segment_close: np.ndarray  # per segment (inf: stays open)
+    breakdown: np.ndarray  # per vehicle (inf: no breakdown)
+    events: list[str]
+
+
+def sample_run(sim: SimPlan, dis: Disruptions, rng: np.random.Generator) -> Sample:
+    """Draw one run's disruptions (a fixed number of draws in a fixed order)."""
     windows = list(sim.windows)
     events: list[str] = []
-    # draws happen in a fixed order and number, so runs are reproducible one by one
     cut_u = rng.random(len(windows))
     cut_h = rng.random(len(windows))
     cross_u = rng.random(len(sim.crossing_ids))
@@ -179,11 +197,13 @@ def simulate_run(sim: SimPlan, dis: Disruptions, seed: int, run: int) -> dict[st
     veh_u = rng.random(len(sim.vehicles))
     veh_t = rng.random(len(sim.vehicles))
     span0, span1 = windows[0][0], windows[-1][1]
+    cut = [False] * len(windows)
     if dis.window_cut:
         for i, (a, b) in enumerate(windows):
             if cut_u[i] < dis.window_cut.probability:
-                cut = min(b - a, cut_h[i] * dis.window_cut.max_hours * 3600.0)
-                windows[i] = (a, b - cut)
+                c = min(b - a, cut_h[i] * dis.window_cut.max_hours * 3600.0)
+                windows[i] = (a, b - c)
+                cut[i] = True
                 events.append(f"window {i + 1} cut short")
     cross_close = np.full(len(sim.crossing_ids), np.inf)
     if dis.crossing_closure:
@@ -203,6 +223,11 @@ def simulate_run(sim: SimPlan, dis: Disruptions, seed: int, run: int) -> dict[st
         breakdown[hit] = span0 + veh_t[hit] * (span1 - span0)
         if hit.any():
             events.append("vehicle breakdown")
+    return Sample(windows, cut, cross_close, seg_close, breakdown, events)
+
+
+def _drive(sim: SimPlan, dis: Disruptions, smp: Sample, rng: np.random.Generator) -> dict[str, int]:
+    """Evacuated per group when the plan meets the sampled disruption (no re-planning)."""
     out = dict.fromkeys(GROUPS, 0)
     for legs in sim.vehicles:
         delay = 0.0
@@ -211,18 +236,122 @@ def simulate_run(sim: SimPlan, dis: Disruptions, seed: int, run: int) -> dict[st
                 for _c in leg.crossings:
                     delay += rng.exponential(dis.crossing_delay.mean_min * 60.0)
             dep, arr = leg.depart + delay, leg.arrive + delay
-            ok = arr <= windows[leg.window][1] and arr <= breakdown[leg.vehicle]
-            ok = ok and all(dep < cross_close[c] for c in leg.crossings)
-            ok = ok and all(arr < seg_close[s] for s in leg.segments)
+            ok = arr <= smp.windows[leg.window][1] and arr <= smp.breakdown[leg.vehicle]
+            ok = ok and all(dep < smp.crossing_close[c] for c in leg.crossings)
+            ok = ok and all(arr < smp.segment_close[s] for s in leg.segments)
             if not ok:
                 break
             for g, n in leg.delivers.items():
                 out[g] += int(n)
-    return {"run": run, "evacuated": out, "events": sorted(set(events))}
+    return out
+
+
+def simulate_run(sim: SimPlan, dis: Disruptions, seed: int, run: int) -> dict[str, Any]:
+    """Simulate one sampled disruption; returns evacuated per group and what happened."""
+    rng = np.random.default_rng([seed, run])
+    smp = sample_run(sim, dis, rng)
+    return {"run": run, "evacuated": _drive(sim, dis, smp, rng), "events": sorted(set(smp.events))}
+
+
+def replan_run(
+    scenario: Scenario, plan: dict[str, Any], sim: SimPlan, dis: Disruptions, seed: int, run: int, plan_kwargs: dict[str, Any]
+) -> dict[str, Any]:
+    """One run with re-planning: the same draws as :func:`simulate_run`, but at each
+    disruption's time the plan is re-planned (:func:`planner.replan.replan`) knowing only what
+    has happened so far, and the last plan is then driven under the sampled crossing delays.
+
+    A window cut becomes a window shortened (or cancelled) at its new end, a crossing
+    closure and a breakdown the matching events, a road segment closing a closed area over
+    its ``segment_km`` cell.
+    """
+    from datetime import timedelta
+
+    from planner.replan import Event, WindowChange, apply_events, replan
+
+    rng = np.random.default_rng([seed, run])
+    smp = sample_run(sim, dis, rng)
+    origin = scenario.ceasefire.windows[0].start
+    at = lambda x: origin + timedelta(seconds=float(x))  # noqa: E731
+    timed: list[tuple[float, int, dict[str, Any]]] = []
+    for i, was_cut in enumerate(smp.cut):
+        if was_cut:
+            timed.append((smp.windows[i][1], 0, {"window_start": sim.windows[i][0], "end": smp.windows[i][1]}))
+    for i, t in enumerate(smp.crossing_close):
+        if np.isfinite(t):
+            timed.append((float(t), 1, {"close_crossing": sim.crossing_ids[i]}))
+    for i, t in enumerate(smp.segment_close):
+        if np.isfinite(t):
+            timed.append((float(t), 2, {"cell": sim.segment_cells[i]}))
+    for i, t in enumerate(smp.breakdown):
+        if np.isfinite(t):
+            timed.append((float(t), 3, {"vehicle_lost": sim.vehicle_ids[i]}))
+    timed.sort(key=lambda e: (e[0], e[1], str(e[2])))
+    current, data, replans = scenario, plan, 0
+    km = dis.road_closure.segment_km if dis.road_closure else 10.0
+    k = 0
+    while k < len(timed):
+        t = timed[k][0]
+        batch = []
+        while k < len(timed) and timed[k][0] == t:
+            batch.append(timed[k][2])
+            k += 1
+        evs: list[Event] = []
+        for e in batch:
+            if "window_start" in e:
+                idx = next((j for j, w in enumerate(current.ceasefire.windows) if (w.start - origin).total_seconds() == e["window_start"]), None)
+                if idx is None:
+                    continue
+                w = current.ceasefire.windows[idx]
+                change = WindowChange(index=idx, cancel=True) if at(e["end"]) <= w.start else WindowChange(index=idx, end=at(e["end"]))
+                evs.append(Event(at=max(at(t), w.start), window=change))
+            elif "close_crossing" in e:
+                if any(c.id == e["close_crossing"] and c.closed_from is None for c in current.ceasefire.crossing_points):
+                    evs.append(Event(at=at(t), close_crossing=e["close_crossing"]))
+            elif "cell" in e:
+                evs.append(Event(at=at(t), hazard=_cell_hazard(e["cell"], km, f"sweep-closure-{len(evs)}-{replans}")))
+            else:
+                evs.append(Event(at=at(t), vehicle_lost=e["vehicle_lost"]))
+        if not evs:
+            continue
+        new = replan(current, data, evs, **plan_kwargs)
+        current = apply_events(current, evs)
+        data = json.loads(new.to_json())
+        replans += 1
+    if current.ceasefire.windows and replans:
+        # the last plan, driven under the sampled crossing delays (the re-planner has no
+        # event for a delay); its own stream, so the closures' draws above stay as they were
+        final = compact_plan(data, current)
+        delays_only = Disruptions(crossing_delay=dis.crossing_delay)
+        still = Sample(list(final.windows), [False] * len(final.windows), np.full(len(final.crossing_ids), np.inf),
+                       np.full(final.n_segments, np.inf), np.full(len(final.vehicles), np.inf), [])
+        evacuated = _drive(final, delays_only, still, np.random.default_rng([seed, run, 1]))
+    elif replans:
+        evacuated = {g: int(data["totals"]["evacuated"].get(g, 0)) for g in GROUPS}
+    else:  # nothing happened that a re-plan answers: the plan as it is
+        evacuated = _drive(sim, dis, smp, rng)
+    return {"run": run, "evacuated": evacuated, "events": sorted(set(smp.events)), "replans": replans}
+
+
+def _cell_hazard(cell: tuple[int, int], km: float, hid: str) -> Any:
+    """A closed area over one ``km`` cell of :func:`compact_plan`'s grid."""
+    from planner.scenario import HazardItem
+
+    kx, ky = cell
+    lat0, lat1 = ky * km / 111.0, (ky + 1) * km / 111.0
+    cos = math.cos(math.radians((lat0 + lat1) / 2))
+    lon0, lon1 = kx * km / (111.0 * cos), (kx + 1) * km / (111.0 * cos)
+    poly = [[lon0, lat0], [lon1, lat0], [lon1, lat1], [lon0, lat1], [lon0, lat0]]
+    return HazardItem.model_validate({"id": hid, "kind": "closed", "polygon": poly})
 
 
 def _batch(sim: SimPlan, dis: Disruptions, seed: int, runs: list[int]) -> list[dict[str, Any]]:
     return [simulate_run(sim, dis, seed, r) for r in runs]
+
+
+def _replan_batch(
+    scenario: Scenario, plan: dict[str, Any], sim: SimPlan, dis: Disruptions, seed: int, runs: list[int], plan_kwargs: dict[str, Any]
+) -> list[dict[str, Any]]:
+    return [replan_run(scenario, plan, sim, dis, seed, r, plan_kwargs) for r in runs]
 
 
 # --------------------------------------------------------------------------- sweep
@@ -281,6 +410,8 @@ def run_sweep(
     scheduler: str | None = None,
     batch_size: int = 50,
     progress: Callable[[int, int], None] | None = None,
+    replan: bool = False,
+    plan_kwargs: dict[str, Any] | None = None,
 ) -> SweepResult:
     """Run a Monte Carlo sweep on dask.distributed.
 
@@ -302,6 +433,12 @@ def run_sweep(
         Runs per task.
     progress
         Called with (done runs, all runs).
+    replan
+        Re-plan at each disruption (:func:`replan_run`) instead of only simulating; a run
+        then takes seconds, not microseconds.
+    plan_kwargs
+        Search settings of each re-plan (default: one worker, a deterministic budget of
+        :data:`REPLAN_BUDGET` solutions, so figures do not depend on the machine either).
 
     Returns
     -------
@@ -325,7 +462,13 @@ def run_sweep(
         client = Client(cluster)
     try:
         sim_f = client.scatter(sim, broadcast=True)
-        futures = [client.submit(_batch, sim_f, dis, seed, b, pure=False) for b in batches]
+        if replan:
+            kw = {"workers": 1, "budget": REPLAN_BUDGET, "time_limit_s": 600.0, "seed": seed, **(plan_kwargs or {})}
+            kw["workers"] = 1  # dask workers are daemons: no process pool inside
+            sc_f, plan_f = client.scatter(scenario, broadcast=True), client.scatter(plan, broadcast=True)
+            futures = [client.submit(_replan_batch, sc_f, plan_f, sim_f, dis, seed, [r], kw, pure=False) for r in range(runs)]
+        else:
+            futures = [client.submit(_batch, sim_f, dis, seed, b, pure=False) for b in batches]
         results: list[dict[str, Any]] = []
         for fut in as_completed(futures):
             results.extend(fut.result())

@@ -82,3 +82,66 @@ def test_sweep_command(tmp_path, planned, scenario_dict, grid):
     res = CliRunner().invoke(app, ["sweep", str(tmp_path / "s.yaml"), "--runs", "40", "--plan", str(tmp_path / "plan.json"), "--workers", "1"])
     assert res.exit_code == 0, res.output
     assert "40 runs" in res.output and "wounded" in res.output
+
+
+@pytest.fixture(scope="module")
+def on_file(tmp_path_factory):
+    """The grid scenario with its network in a GraphML file (dask workers load it themselves)."""
+    import copy
+
+    import osmnx as ox
+    import yaml
+    from conftest import GRID_SCENARIO
+    from synth import grid_graph
+
+    from planner.scenario import load_scenario
+
+    d = tmp_path_factory.mktemp("sweep-replan")
+    ox.save_graphml(grid_graph(), d / "grid.graphml")
+    data = copy.deepcopy(GRID_SCENARIO)
+    data["network"] = {"source": "grid.graphml"}
+    data["disruptions"] = {"window_cut": {"probability": 0.5, "max_hours": 4}, "breakdown": {"probability": 0.5}}
+    (d / "s.yaml").write_text(yaml.safe_dump(data))
+    sc = load_scenario(d / "s.yaml")
+    return d, sc, json.loads(plan_evacuation(sc, workers=1, budget=150).to_json())
+
+
+def test_replanning_recovers_what_a_breakdown_costs(on_file):
+    from planner.sweep import replan_run
+
+    _d, sc, plan = on_file
+    sim, dis = compact_plan(plan, sc), parse_disruptions(sc)
+    kw = {"workers": 1, "budget": 100, "time_limit_s": 120, "seed": 0}
+    gained = 0
+    for r in range(6):
+        fixed = simulate_run(sim, dis, 0, r)
+        again = replan_run(sc, plan, sim, dis, 0, r, kw)
+        assert again["events"] == fixed["events"]  # the same draws
+        assert sum(again["evacuated"].values()) <= plan["totals"]["requested"]["total"]
+        if fixed["events"]:
+            assert again["replans"] >= 1
+        # without crossing delays the re-planned run never does worse than the plan left alone
+        assert sum(again["evacuated"].values()) >= sum(fixed["evacuated"].values()), r
+        gained += sum(again["evacuated"].values()) - sum(fixed["evacuated"].values())
+    assert gained > 0  # some breakdown's people were picked up by another vehicle
+
+
+def test_replanning_sweep_same_figures_with_one_or_two_dask_workers(on_file):
+    _d, sc, plan = on_file
+    one = run_sweep(sc, plan, 4, seed=2, workers=1, replan=True, plan_kwargs={"budget": 100})
+    two = run_sweep(sc, plan, 4, seed=2, workers=2, replan=True, plan_kwargs={"budget": 100})
+    assert one == two
+    assert one.runs == 4
+
+
+def test_sweep_command_with_replanning(on_file):
+    from typer.testing import CliRunner
+
+    from planner.cli import app
+
+    d, _sc, plan = on_file
+    (d / "plan.json").write_text(json.dumps(plan))
+    res = CliRunner().invoke(app, ["sweep", str(d / "s.yaml"), "--runs", "3", "--plan", str(d / "plan.json"),
+                                   "--workers", "1", "--replan", "--replan-budget", "50"])
+    assert res.exit_code == 0, res.output
+    assert "3 runs" in res.output and "re-planning" in res.output
