@@ -470,6 +470,11 @@ def plan_evacuation(
         rate_limited = {n - chunk_node0 for r in routes for n in r if chunk_node0 <= n < deliv_node0 and n not in kept_pickups}
         routes, times, starts, departs = retimed.routes, retimed.times, retimed.starts, retimed.departs
         log.info("crossing rates: schedule re-timed (%s), %d chunks lost their ride", retimed.status, len(rate_limited))
+        if "time cap" in retimed.status:
+            warnings.append(
+                "the re-timing under crossing rates stopped on its time cap, not its work budget: "
+                "the same seed may give another plan on a busier machine"
+            )
 
     for v, (vid, t) in enumerate(vehicles):
         vt = ev.fleet[t]

@@ -218,6 +218,8 @@ def retime(inp: RetimeInput, *, seed: int = 0, time_limit_s: float = 10.0, det_t
             status="hint kept (CP-SAT found no schedule)",
         )
     status = "optimal" if st == cp_model.OPTIMAL else "feasible"
+    if st != cp_model.OPTIMAL and s1.wall_time >= 0.95 * time_limit_s:
+        status = "feasible, stopped by its time cap"
     sol = s1
     if value_terms:
         # second: the same value, the earliest schedule
