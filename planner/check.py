@@ -32,8 +32,8 @@ import typer
 
 from planner.errors import InfeasibleError, PlannerError, ScenarioError
 from planner.expect import Evidence, Outcome, evaluate
-from planner.scenario import GROUPS
-from planner.variants import Case, load_cases, read_yaml
+from planner.scenario import GROUPS, read_yaml
+from planner.variants import Case, load_cases
 
 if TYPE_CHECKING:
     from planner.plan import Plan

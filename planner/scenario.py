@@ -579,6 +579,17 @@ def load_scenario(path: str | Path) -> Scenario:
         When the file is missing, is not valid YAML, or a field is invalid; the message
         names the file, the field and the problem on one line.
     """
+    return parse_scenario(read_yaml(path), Path(path))
+
+
+def read_yaml(path: str | Path) -> Any:
+    """Read a YAML file with ``yaml.safe_load``.
+
+    Raises
+    ------
+    ScenarioError
+        When the file is missing, unreadable or not valid YAML (with line and column).
+    """
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -587,13 +598,12 @@ def load_scenario(path: str | Path) -> Scenario:
     except (OSError, UnicodeDecodeError) as exc:
         raise ScenarioError(str(path), "", f"cannot read: {exc}") from None
     try:
-        data = yaml.safe_load(text)
+        return yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise ScenarioError(str(path), "", f"not valid YAML: {where}{problem}") from None
-    return parse_scenario(data, path)
 
 
 def scenario_json_schema() -> dict[str, Any]:

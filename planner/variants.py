@@ -30,12 +30,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, ClassVar
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from planner.errors import ScenarioError
 from planner.expect import NAME_PATTERN, Expectation, parse_expectations, validation_error
-from planner.scenario import GROUPS, HazardItem, Scenario, parse_scenario
+from planner.scenario import GROUPS, HazardItem, Scenario, parse_scenario, read_yaml
 
 
 class _M(BaseModel):
@@ -374,30 +373,6 @@ class Case:
     def id(self) -> str:
         """``<base>`` or ``<base>::<variant>``, as shown in reports and test ids."""
         return self.base if self.variant is None else f"{self.base}::{self.variant}"
-
-
-def read_yaml(path: str | Path) -> Any:
-    """Read a YAML file with ``yaml.safe_load``.
-
-    Raises
-    ------
-    ScenarioError
-        When the file is missing, unreadable or not valid YAML.
-    """
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ScenarioError(str(path), "", "file not found") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ScenarioError(str(path), "", f"cannot read: {exc}") from None
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise ScenarioError(str(path), "", f"not valid YAML: {where}{problem}") from None
 
 
 def parse_variants(raw: Any, source: str) -> list[tuple[Variant, list[Change]]]:

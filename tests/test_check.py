@@ -14,7 +14,8 @@ from typer.testing import CliRunner
 
 from planner.check import check_paths, collect_files, compare_scenario, register_cli, write_compare
 from planner.errors import ScenarioError
-from planner.variants import load_cases, read_yaml
+from planner.scenario import read_yaml
+from planner.variants import load_cases
 
 DATA = Path(__file__).parent / "data" / "check"
 TINY = yaml.safe_load((DATA / "tiny.yaml").read_text(encoding="utf-8"))
