@@ -587,7 +587,7 @@ class RoadNetwork:
 
     # ----------------------------------------------------------------- matrices
 
-    def matrices(self, sources: list[int], targets: list[int]) -> tuple[np.ndarray, np.ndarray]:
+    def matrices(self, sources: list[int], targets: list[int], *, contract: bool | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Travel time and risk-weighted cost between node indices, in seconds.
 
         Shortest paths minimise the cost, then the time; unreachable pairs are ``inf``.
@@ -596,6 +596,10 @@ class RoadNetwork:
         ----------
         sources, targets
             Node indices (into ``node_ids``).
+        contract
+            Run Dijkstra on a graph where the nodes other than ``sources`` and ``targets`` are
+            contracted (same distances, bit for bit; see :func:`_contract_graph`).  By default,
+            when enough sources make it pay off; ``False`` searches the whole graph.
 
         Returns
         -------
@@ -606,15 +610,7 @@ class RoadNetwork:
         tgt = np.asarray(targets, dtype=np.int64)
         uniq, inv = np.unique(src, return_inverse=True)
         # distances only: paths are traced later for the few legs a plan uses
-        work = len(uniq) * self.csr.shape[0]
-        procs = min(os.cpu_count() or 1, 2) if work > 5e6 else 1
-        if procs > 1:
-            ctx = mp.get_context("fork")
-            parts = np.array_split(uniq, procs)
-            with ctx.Pool(procs, initializer=_init_worker, initargs=(self.csr, tgt)) as pool:
-                d = np.vstack(pool.map(_distances, parts))
-        else:
-            d = _distances_of(self.csr, uniq, tgt)
+        d = self._distances(uniq, tgt, contract=contract)
         d = d[inv]
         finite = np.isfinite(d)
         cost_q = np.floor(np.where(finite, d, 0.0) / _COMBINE)
@@ -622,6 +618,30 @@ class RoadNetwork:
         time_s = np.where(finite, time_q / _TIME_UNITS_PER_S, np.inf)
         cost_s = np.where(finite, cost_q / _TIME_UNITS_PER_S, np.inf)
         return time_s, cost_s
+
+    def _distances(self, sources: np.ndarray, targets: np.ndarray, contract: bool | None = None) -> np.ndarray:
+        """Combined-weight distances ``sources x targets`` (csgraph Dijkstra, 2 processes when large)."""
+        csr = self.csr
+        n = csr.shape[0]
+        procs = min(os.cpu_count() or 1, 2) if len(sources) * n > 5e6 else 1
+        runs = len(sources) / procs
+        if contract is None:  # the contraction takes ~0.1-1 s; worth it when Dijkstra takes longer
+            contract = runs * (_DIJKSTRA_S_PER_NODE * n + _DIJKSTRA_S_PER_EDGE * csr.nnz) > 0.5
+        if contract:
+            keep = np.zeros(n, dtype=bool)
+            keep[sources] = keep[targets] = True
+            csr, nodes = _contract_graph(csr, keep, runs)
+            label = np.full(n, -1, dtype=np.int64)
+            label[nodes] = np.arange(len(nodes))
+            sources, targets = label[sources], label[targets]
+            log.debug("matrix on a core of %d of %d nodes, %d of %d edges", csr.shape[0], n, csr.nnz, self.csr.nnz)
+            procs = min(os.cpu_count() or 1, 2) if len(sources) * csr.shape[0] > 5e6 else 1
+        if procs > 1:
+            ctx = mp.get_context("fork")
+            parts = np.array_split(sources, procs)
+            with ctx.Pool(procs, initializer=_init_worker, initargs=(csr, targets)) as pool:
+                return np.vstack(pool.map(_distances, parts))
+        return _distances_of(csr, sources, targets)
 
     def path(self, source: int, target: int) -> list[int]:
         """Node indices of the shortest path (as used by :meth:`matrices`)."""
@@ -679,7 +699,8 @@ class RoadNetwork:
 
 def _distances_of(csr: csr_matrix, sources: np.ndarray, targets: np.ndarray) -> np.ndarray:
     d = np.empty((len(sources), len(targets)))
-    step = max(1, int(2e7 // max(1, csr.shape[0])))  # bound memory: rows of the full matrix at a time
+    # a few rows of the dense sources x nodes output at a time, only the target columns kept
+    step = max(1, min(256, int(4e6 // max(1, csr.shape[0]))))
     for i in range(0, len(sources), step):
         d[i : i + step] = dijkstra(csr, directed=True, indices=sources[i : i + step])[:, targets]
     return d
@@ -694,6 +715,178 @@ def _init_worker(csr: csr_matrix, targets: np.ndarray) -> None:
 
 def _distances(sources: np.ndarray) -> np.ndarray:
     return _distances_of(_WORKER["csr"], sources, _WORKER["targets"])  # type: ignore[arg-type]
+
+
+# --------------------------------------------------------------------------- contraction
+#
+# A travel-time matrix needs distances between sites only.  Contracting a node v (removing
+# it and adding a shortcut u -> w of weight w(u, v) + w(v, w) for every in-neighbour u and
+# out-neighbour w, unless a path u -> x -> w at most as long exists) keeps every distance
+# between the remaining nodes.  Contracting the nodes that are not sites, cheapest first, leaves
+# a small "core" graph on which scipy's Dijkstra runs several times faster.  Dead-end trees
+# (nothing to add) and chains of degree-2 nodes (one shortcut each way) go first.  Weights are
+# integers in float64 (cost and time in tenths of seconds, see ``_COMBINE``), so every sum is
+# exact and the core's distances equal the full graph's bit for bit.
+
+# Dijkstra in scipy costs about this much per node and per edge of the graph (seconds, measured
+# on the 100,000-node grid city); one contraction round about _ROUND_S_PER_EDGE per edge.
+_DIJKSTRA_S_PER_NODE = 1.7e-7
+_DIJKSTRA_S_PER_EDGE = 2.0e-8
+_ROUND_S_PER_EDGE = 5e-8
+_MAX_SCORE = 32  # contract no node whose removal may add more edges than this
+
+
+def _spans(starts: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For each i, the positions ``starts[i] .. starts[i] + counts[i] - 1``, with their owner i."""
+    owner = np.repeat(np.arange(len(counts)), counts)
+    offset = np.arange(len(owner)) - np.repeat(np.cumsum(counts) - counts, counts)
+    return owner, np.repeat(starts, counts) + offset
+
+
+class _Contraction:
+    """A directed graph as sorted edge keys ``u * n + v`` with one (the least) weight each."""
+
+    def __init__(self, csr: csr_matrix) -> None:
+        n = csr.shape[0]
+        coo = csr.tocoo()
+        u, v = coo.row.astype(np.int64), coo.col.astype(np.int64)
+        loop = u == v
+        key, w = u[~loop] * n + v[~loop], coo.data[~loop].astype(float)
+        order = np.lexsort((w, key))
+        key, w = key[order], w[order]
+        first = np.ones(len(key), dtype=bool)
+        first[1:] = key[1:] != key[:-1]
+        self.n = n
+        self._set(key[first], w[first])
+
+    def _set(self, key: np.ndarray, w: np.ndarray) -> None:
+        self.key, self.w = key, w
+        self.u, self.v = key // self.n, key % self.n
+        self.out_start = np.searchsorted(self.u, np.arange(self.n + 1))
+
+    def _find(self, key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        pos = np.minimum(np.searchsorted(self.key, key), max(0, len(self.key) - 1))
+        return pos, (self.key[pos] == key) if len(self.key) else np.zeros(len(key), dtype=bool)
+
+    def _witnessed(self, a: np.ndarray, b: np.ndarray, weight: np.ndarray, banned: np.ndarray) -> np.ndarray:
+        """Whether an edge a -> b or a path a -> x -> b (x not banned) weighs at most ``weight``."""
+        pos, hit = self._find(a * self.n + b)
+        out = hit & (self.w[pos] <= weight)
+        todo = np.flatnonzero(~out)
+        owner, e1 = _spans(self.out_start[a[todo]], np.diff(self.out_start)[a[todo]])
+        j = todo[owner]
+        x = self.v[e1]
+        ok = (x != b[j]) & ~banned[x]
+        j, e1, x = j[ok], e1[ok], x[ok]
+        pos, hit = self._find(x * self.n + b[j])
+        good = hit & (self.w[e1] + self.w[pos] <= weight[j])
+        out[j[good]] = True
+        return out
+
+    def contract(self, sel: np.ndarray) -> None:
+        """Remove an independent set of nodes, adding the shortcuts their removal needs."""
+        n = self.n
+        ie = np.flatnonzero(sel[self.v])  # u -> v, v in sel
+        ie = ie[np.argsort(self.v[ie], kind="stable")]
+        owner, oe = _spans(self.out_start[self.v[ie]], np.diff(self.out_start)[self.v[ie]])
+        ie = ie[owner]
+        a, b, weight = self.u[ie], self.v[oe], self.w[ie] + self.w[oe]
+        ok = a != b
+        a, b, weight = a[ok], b[ok], weight[ok]
+        need = ~self._witnessed(a, b, weight, sel)
+        ck, cw = a[need] * n + b[need], weight[need]
+        order = np.lexsort((cw, ck))
+        ck, cw = ck[order], cw[order]
+        first = np.ones(len(ck), dtype=bool)
+        first[1:] = ck[1:] != ck[:-1]
+        ck, cw = ck[first], cw[first]
+        gone = sel[self.u] | sel[self.v]
+        key, w = self.key[~gone], self.w[~gone].copy()
+        pos = np.searchsorted(key, ck)
+        hit = pos < len(key)
+        hit[hit] = key[pos[hit]] == ck[hit]
+        better = np.zeros(len(ck), dtype=bool)
+        better[hit] = cw[hit] < w[pos[hit]]
+        w[pos[better]] = cw[better]
+        self._set(np.insert(key, pos[~hit], ck[~hit]), np.insert(w, pos[~hit], cw[~hit]))
+
+    def prune(self) -> None:
+        """Drop every edge a -> b for which a path a -> x -> b at most as heavy exists.
+
+        Safe all at once: weights are positive, so each path that replaces a dropped edge is
+        made of strictly lighter edges, kept or replaced in turn.
+        """
+        owner, e1 = _spans(self.out_start[self.u], np.diff(self.out_start)[self.u])
+        x, b = self.v[e1], self.v[owner]
+        ok = x != b
+        owner, e1, x, b = owner[ok], e1[ok], x[ok], b[ok]
+        pos, hit = self._find(x * self.n + b)
+        good = hit & (self.w[e1] + self.w[pos] <= self.w[owner])
+        drop = np.zeros(len(self.key), dtype=bool)
+        drop[owner[good]] = True
+        self._set(self.key[~drop], self.w[~drop])
+
+
+def _contract_graph(csr: csr_matrix, keep: np.ndarray, runs: float = 1.0) -> tuple[csr_matrix, np.ndarray]:
+    """A smaller graph with the same shortest-path distances between the ``keep`` nodes.
+
+    Nodes outside ``keep`` are contracted in rounds of independent nodes, fewest shortcuts
+    first, while the Dijkstra time saved over ``runs`` single-source runs exceeds the time
+    of a round.
+
+    Parameters
+    ----------
+    csr
+        Square weighted adjacency matrix (weights > 0).
+    keep
+        Boolean mask of the nodes that must stay.
+    runs
+        How many single-source Dijkstra runs (per process) the core will serve.
+
+    Returns
+    -------
+    core : scipy.sparse.csr_matrix
+        The contracted graph over the remaining nodes, in their original order.
+    nodes : numpy.ndarray
+        Original index of each core node.
+    """
+    g = _Contraction(csr)
+    n = g.n
+    alive = np.ones(n, dtype=bool)
+    tie = np.random.default_rng(0).permutation(n).astype(np.int64)  # spreads each round over the map
+    never = np.iinfo(np.int64).max
+
+    def dijkstra_s() -> float:
+        return (_DIJKSTRA_S_PER_NODE * alive.sum() + _DIJKSTRA_S_PER_EDGE * len(g.key)) * runs
+
+    limit, idle = 0, 0
+    before = dijkstra_s()
+    while limit <= _MAX_SCORE and idle < 3:
+        indeg, outdeg = np.bincount(g.v, minlength=n), np.bincount(g.u, minlength=n)
+        # shortcuts added minus edges removed, at most (witnesses only lower it)
+        score = indeg * outdeg - indeg - outdeg
+        cand = alive & ~keep & (score <= limit)
+        prio = np.where(cand, (score + 2 * n) * n + tie, never)
+        lowest = np.full(n, never)
+        np.minimum.at(lowest, g.u, prio[g.v])
+        np.minimum.at(lowest, g.v, prio[g.u])
+        sel = cand & (prio < lowest)
+        if sel.sum() <= 0.02 * cand.sum() or sel.sum() < 0.002 * alive.sum():
+            limit += 2  # the cheap nodes are (almost) gone: allow dearer ones
+            if not sel.any():
+                continue
+        cost = _ROUND_S_PER_EDGE * len(g.key)
+        g.contract(sel)
+        alive[sel] = False
+        after = dijkstra_s()
+        idle = idle + 1 if before - after < cost and limit > 0 else 0
+        before = after
+    g.prune()
+    nodes = np.flatnonzero(alive)
+    label = np.full(n, -1, dtype=np.int64)
+    label[nodes] = np.arange(len(nodes))
+    core = csr_matrix((g.w, (label[g.u], label[g.v])), shape=(len(nodes), len(nodes)))
+    return core, nodes
 
 
 def _to_xyz(lon: np.ndarray, lat: np.ndarray) -> np.ndarray:

@@ -8,6 +8,7 @@ import pytest
 
 from planner.network import (
     CutReport,
+    EdgeTable,
     RoadNetwork,
     apply_frontline,
     apply_hazards,
@@ -91,3 +92,69 @@ def test_snap_reports_distance(grid):
     (s,) = roads.snap([(35.01, 47.0)])
     assert roads.node_ids[s.node] == 0
     assert s.distance_m == pytest.approx(float(haversine_m(35.01, 47.0, 35.0, 47.0)), rel=1e-6)
+
+
+def _random_city(side, seed):
+    """A small street grid with random travel times, one-way streets, dead ends and parallel edges."""
+    import networkx as nx
+
+    rng = np.random.default_rng(seed)
+    g = nx.MultiDiGraph(crs="EPSG:4326")
+    for i in range(side):
+        for j in range(side):
+            g.add_node(i * side + j, x=35.0 + 0.001 * i, y=47.0 + 0.001 * j)
+    for i in range(side):
+        for j in range(side):
+            for a, b in ((i + 1, j), (i, j + 1)):
+                if a >= side or b >= side or rng.random() < 0.15:  # missing blocks leave dead ends
+                    continue
+                u, v = i * side + j, a * side + b
+                for x, y in [(u, v), (v, u)] if rng.random() < 0.8 else [(u, v)] if rng.random() < 0.5 else [(v, u)]:
+                    t = float(rng.uniform(5, 60))
+                    g.add_edge(x, y, length=10 * t, travel_time=t)
+                    if rng.random() < 0.05:
+                        g.add_edge(x, y, length=10 * t, travel_time=t * 1.5)
+    for k in range(side):  # dead-end trees hanging off the grid
+        tip = side * side + k
+        g.add_node(tip, x=34.99, y=47.0 + 0.001 * k)
+        g.add_edge(k, tip, length=100.0, travel_time=10.0)
+        g.add_edge(tip, k, length=100.0, travel_time=10.0)
+    return g
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_contracted_matrix_equals_plain_dijkstra_bit_for_bit(seed):
+    from scipy.sparse.csgraph import dijkstra
+
+    g = _random_city(24, seed)
+    rng = np.random.default_rng(seed)
+    table = EdgeTable(g)
+    risky = rng.random(len(table.cost)) < 0.2  # risk-weighted costs, as after hazards
+    table.cost[risky] *= rng.uniform(1.5, 4.0, risky.sum())
+    roads = RoadNetwork(table)
+    n = len(roads.node_ids)
+    src = rng.choice(n, 40, replace=False)
+    tgt = rng.choice(n, 30, replace=False)
+    plain = dijkstra(roads.csr, directed=True, indices=np.unique(src))[:, tgt]
+    got = roads._distances(np.unique(src), tgt, contract=True)
+    assert np.array_equal(got, plain)  # same floats, including inf for unreachable pairs
+    t1, c1 = roads.matrices(list(src), list(tgt), contract=True)
+    t0, c0 = roads.matrices(list(src), list(tgt), contract=False)
+    assert np.array_equal(t1, t0) and np.array_equal(c1, c0)
+    # path reconstruction still follows the matrix
+    for a, b in [(src[0], tgt[0]), (src[1], tgt[2])]:
+        i, j = list(src).index(a), list(tgt).index(b)
+        if np.isfinite(t1[i, j]):
+            det = roads.path_details(roads.path(int(a), int(b)))
+            assert det["travel_time_s"] == pytest.approx(t1[i, j], abs=0.1 * len(roads.path(int(a), int(b))))
+
+
+def test_contraction_shrinks_the_graph_and_keeps_the_sites():
+    from planner.network import _contract_graph
+
+    roads = RoadNetwork(_random_city(30, 5))
+    keep = np.zeros(len(roads.node_ids), dtype=bool)
+    keep[::37] = True
+    core, nodes = _contract_graph(roads.csr, keep, runs=1e4)
+    assert set(np.flatnonzero(keep)) <= set(nodes.tolist())
+    assert core.shape[0] < 0.6 * roads.csr.shape[0]
