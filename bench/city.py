@@ -12,7 +12,10 @@ points, 20,000 people, 80 buses and two 8-hour windows, verifies the plan and pr
 time, evacuated/bound and peak memory.
 
     python bench/city.py [--side 317] [--sites 1000] [--pairs 40] [--skip-plan]
-                         [--time-limit 110] [--workers 2] [--seed 0]
+                         [--time-limit 110] [--workers 2] [--seed 0] [--baseline REF]
+
+With ``--baseline REF`` part 1 also runs planner/network.py as it was at git REF on the same
+graph in the same run, prints both timings and checks that the matrices are equal bit for bit.
 """
 
 from __future__ import annotations
@@ -21,20 +24,14 @@ import argparse
 import contextlib
 import json
 import resource
+import sys
 import time
 
 import networkx as nx
 import numpy as np
 
-from planner.network import (
-    CutReport,
-    EdgeTable,
-    Layers,
-    RoadNetwork,
-    cut_frontline,
-    cut_hazards,
-    haversine_m,
-)
+import planner.network
+from planner.network import Layers, haversine_m
 
 LON0, LAT0 = 35.10, 47.80  # somewhere like Zaporizhzhia
 STEP_DEG = 0.0012  # about 90-130 m
@@ -90,38 +87,98 @@ def random_hazards(n: int, side: int, seed: int) -> Layers:
     return Layers(closed=df[df.kind == "closed"].reset_index(drop=True), risk=df[df.kind == "risk"].reset_index(drop=True), frontline=None)
 
 
+def network_module(ref: str):  # noqa: ANN201 - a module
+    """``planner/network.py`` as it was at git ``ref``, loaded beside the current one."""
+    import importlib.util
+    import pathlib
+    import subprocess
+    import tempfile
+
+    root = pathlib.Path(__file__).resolve().parent.parent
+    text = subprocess.run(
+        ["git", "show", f"{ref}:planner/network.py"], cwd=root, capture_output=True, text=True, check=True
+    ).stdout
+    path = pathlib.Path(tempfile.mkdtemp()) / "network_baseline.py"
+    path.write_text(text, encoding="utf-8")
+    spec = importlib.util.spec_from_file_location("network_baseline", path)
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = mod  # dataclasses look their module up there
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def hazards_and_csr(net, g: nx.MultiDiGraph, layers: Layers):  # noqa: ANN001, ANN201
+    """Time building the edge table, the cuts and the CSR with module ``net``."""
+    rep = net.CutReport()
+    t0 = time.perf_counter()
+    table = net.EdgeTable(g)
+    net.cut_hazards(table, layers, rep)
+    net.cut_frontline(table, layers, rep)
+    roads = net.RoadNetwork(table)
+    return roads, rep, time.perf_counter() - t0
+
+
 def part1(args: argparse.Namespace) -> nx.MultiDiGraph:
     t0 = time.perf_counter()
     g = grid_city(args.side, args.seed)
     t_gen = time.perf_counter() - t0
     layers = random_hazards(1000, args.side, args.seed)
-    rep = CutReport()
-    t0 = time.perf_counter()
-    table = EdgeTable(g)
-    cut_hazards(table, layers, rep)
-    cut_frontline(table, layers, rep)
-    roads = RoadNetwork(table)
-    t_haz = time.perf_counter() - t0
+    old = network_module(args.baseline) if args.baseline else None
+    if old is not None:  # the old code path, same graph, same run
+        old_roads, _, t_haz_old = hazards_and_csr(old, g, layers)
+    roads, rep, t_haz = hazards_and_csr(planner.network, g, layers)
+    table = roads.table
     cut = table.to_graph()  # for networkx, outside the timing
     rng = np.random.default_rng(args.seed + 2)
-    pts = [(LON0 + rng.random() * args.side * STEP_DEG, LAT0 + rng.random() * args.side * STEP_DEG * 0.7) for _ in range(args.sites)]
+    pts = [
+        (LON0 + rng.random() * args.side * STEP_DEG, LAT0 + rng.random() * args.side * STEP_DEG * 0.7)
+        for _ in range(args.sites)
+    ]
     nodes = [s.node for s in roads.snap(pts)]
     t0 = time.perf_counter()
-    tm, _cost = roads.matrices(nodes, nodes)
+    tm, cm = roads.matrices(nodes, nodes)
     t_mat = time.perf_counter() - t0
+    rows = []
+    if old is not None:
+        same_net = (
+            (old_roads.csr != roads.csr).nnz == 0
+            and np.array_equal(old_roads.table.cost, table.cost)
+            and np.array_equal(old_roads.table.node_alive, table.node_alive)
+            and [s.node for s in old_roads.snap(pts)] == nodes
+        )
+        t0 = time.perf_counter()
+        tm_old, cm_old = old_roads.matrices(nodes, nodes)
+        t_mat_old = time.perf_counter() - t0
+        same = np.array_equal(tm, tm_old) and np.array_equal(cm, cm_old)
+        rows = [
+            f"| hazards applied (1,000 polygons) + CSR built | {t_haz_old:.2f} | {t_haz:.2f} | {t_haz_old / t_haz:.1f}x |",
+            f"| {len(nodes):,} x {len(nodes):,} travel-time matrix (csgraph) | {t_mat_old:.2f} | {t_mat:.2f} | {t_mat_old / t_mat:.1f}x |",
+            f"| hazards + matrix | {t_haz_old + t_mat_old:.2f} | {t_haz + t_mat:.2f} | "
+            f"{(t_haz_old + t_mat_old) / (t_haz + t_mat):.1f}x |",
+        ]
     # networkx single-pair Dijkstra on the same cut graph (min cost over parallel edges), same weights
     weight = lambda u, v, d: min(e.get("cost", e["travel_time"]) for e in d.values())  # noqa: E731
     pairs = [(int(rng.integers(len(nodes))), int(rng.integers(len(nodes)))) for _ in range(args.pairs)]
     t0 = time.perf_counter()
     for a, b in pairs:
         with contextlib.suppress(nx.NetworkXNoPath):
-            nx.dijkstra_path_length(cut, roads.node_ids[nodes[a]].item(), roads.node_ids[nodes[b]].item(), weight=weight)
+            nx.dijkstra_path_length(
+                cut, roads.node_ids[nodes[a]].item(), roads.node_ids[nodes[b]].item(), weight=weight
+            )
     t_nx = (time.perf_counter() - t0) / len(pairs) * len(nodes) ** 2
     finite = np.isfinite(tm).mean()
-    print(f"graph: {g.number_of_nodes():,} nodes, {g.number_of_edges():,} edges (generated in {t_gen:.1f} s); "
-          f"after hazards {roads.n_nodes:,} nodes, {roads.n_edges:,} edges; "
-          f"{rep.closed_edges:,} closed, {rep.risk_edges:,} under risk")
+    print(
+        f"graph: {g.number_of_nodes():,} nodes, {g.number_of_edges():,} edges (generated in {t_gen:.1f} s); "
+        f"after hazards {roads.n_nodes:,} nodes, {roads.n_edges:,} edges; "
+        f"{rep.closed_edges:,} closed, {rep.risk_edges:,} under risk"
+    )
     print()
+    if old is not None:
+        print(f"| step | seconds, {args.baseline} | seconds, now | speed-up |")
+        print("|---|---|---|---|")
+        print("\n".join(rows))
+        print(f"(same network, CSR and snaps as {args.baseline}: {same_net}; same matrices, bit for bit: {same})")
+        print()
     print("| step | seconds |")
     print("|---|---|")
     print(f"| hazards applied (1,000 polygons) + CSR built | {t_haz:.2f} |")
@@ -208,6 +265,11 @@ def main() -> None:
     ap.add_argument("--time-limit", type=float, default=110.0)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument(
+        "--baseline",
+        metavar="REF",
+        help="also time planner/network.py as at git REF (e.g. 7ccd088) in the same run, and compare",
+    )
     args = ap.parse_args()
     g = part1(args)
     if not args.skip_plan:

@@ -12,7 +12,7 @@ import logging
 import multiprocessing as mp
 import os
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cached_property, lru_cache
 
 import geopandas as gpd
 import networkx as nx
@@ -256,20 +256,27 @@ class EdgeTable:
         self.index = {n: i for i, n in enumerate(self.node_ids.tolist())}
         self.x = np.fromiter((d["x"] for _n, d in graph.nodes(data=True)), float, len(self.node_ids))
         self.y = np.fromiter((d["y"] for _n, d in graph.nodes(data=True)), float, len(self.node_ids))
-        m = graph.number_of_edges()
-        u = np.empty(m, dtype=np.int64)
-        v = np.empty(m, dtype=np.int64)
-        keys: list[object] = []
-        length = np.empty(m)
-        time = np.empty(m)
-        geoms: list[BaseGeometry | None] = []
         idx = self.index
-        for i, (a, b, k, d) in enumerate(graph.edges(keys=True, data=True)):
-            u[i], v[i] = idx[a], idx[b]
-            keys.append(k)
-            length[i] = float(d.get("length", 0.0))
-            time[i] = float(d.get("travel_time", 0.0))
-            geoms.append(d.get("geometry"))
+        us: list[int] = []
+        vs: list[int] = []
+        keys: list[object] = []
+        datas: list[dict] = []
+        # one pass over the adjacency dicts (the order of graph.edges); the edge views cost ~3x
+        for a, nbrs in graph._adj.items():
+            ia = idx[a]
+            for b, kd in nbrs.items():
+                ib = idx[b]
+                for k, d in kd.items():
+                    us.append(ia)
+                    vs.append(ib)
+                    keys.append(k)
+                    datas.append(d)
+        m = len(datas)
+        u = np.array(us, dtype=np.int64)
+        v = np.array(vs, dtype=np.int64)
+        length = np.array([float(d.get("length", 0.0)) for d in datas], dtype=float)
+        time = np.array([float(d.get("travel_time", 0.0)) for d in datas], dtype=float)
+        geoms = [d.get("geometry") for d in datas]
         self.u, self.v, self.length, self.time = u, v, length, time
         self.keys = np.array(keys, dtype=object) if keys else np.empty(0, dtype=object)
         self.cost = time.copy()
@@ -355,9 +362,7 @@ def cut_hazards(table: EdgeTable, layers: Layers, report: CutReport | None = Non
         table.alive[hit] = False
         if report is not None:
             report.closed_edges += len(hit)
-        pts = shapely.points(table.x, table.y)
-        _, nidx = shapely.STRtree(pts).query(layers.closed.geometry.values, predicate="contains")
-        dead_nodes = np.unique(nidx)
+        dead_nodes = _nodes_inside(table.x, table.y, np.asarray(layers.closed.geometry.values))
         table.node_alive[dead_nodes] = False
         table.alive &= table.node_alive[table.u] & table.node_alive[table.v]
     if len(layers.risk):
@@ -366,7 +371,7 @@ def cut_hazards(table: EdgeTable, layers: Layers, report: CutReport | None = Non
         hidx, eidx = hidx[keep], eidx[keep]
         if len(eidx):
             egeom = table.geom[eidx]
-            inter = shapely.intersection(egeom, layers.risk.geometry.values[hidx])
+            inter = shapely.intersection(egeom, np.asarray(layers.risk.geometry.values)[hidx])
             elen = shapely.length(egeom)
             frac = np.where(elen > 0, shapely.length(inter) / np.maximum(elen, 1e-12), 0.0)
             factors = layers.risk["factor"].to_numpy(dtype=float)[hidx]
@@ -379,6 +384,25 @@ def cut_hazards(table: EdgeTable, layers: Layers, report: CutReport | None = Non
             table.risk_m[touched] = table.length[touched] * np.minimum(1.0, share[touched])
             if report is not None:
                 report.risk_edges += len(touched)
+
+
+def _nodes_inside(x: np.ndarray, y: np.ndarray, polygons: np.ndarray) -> np.ndarray:
+    """Indices of the points inside any polygon (``contains``: the boundary is outside).
+
+    Points are picked by each polygon's bounding box from the points sorted by x, and only
+    those are tested, without building a geometry per point.
+    """
+    order = np.argsort(x, kind="stable")
+    xs = x[order]
+    b = shapely.bounds(polygons)
+    lo = np.searchsorted(xs, b[:, 0], side="left")
+    hi = np.searchsorted(xs, b[:, 2], side="right")
+    poly, pos = _spans(lo, np.maximum(hi - lo, 0))
+    node = order[pos]
+    ok = (y[node] >= b[poly, 1]) & (y[node] <= b[poly, 3])
+    poly, node = poly[ok], node[ok]
+    inside = shapely.contains_xy(polygons[poly], x[node], y[node])
+    return np.unique(node[inside])
 
 
 def cut_frontline(table: EdgeTable, layers: Layers, report: CutReport | None = None) -> None:
@@ -528,7 +552,7 @@ class RoadNetwork:
             first[1:] = (rows[1:] != rows[:-1]) | (cols[1:] != cols[:-1])
         rows, cols, weight, live = rows[first], cols[first], weight[first], live[first]
         self.csr = csr_matrix((weight, (rows, cols)), shape=(n, n))
-        self._edge_of = {(int(a), int(b)): int(e) for a, b, e in zip(rows, cols, live, strict=True)}
+        self._edge_arrays = (rows, cols, live)
         if isinstance(roads, EdgeTable) or snap_graph is None:
             self._snap_nodes = self._largest_scc(table.u, table.v, n) if isinstance(roads, EdgeTable) else self._largest_scc(rows, cols, n)
         else:
@@ -537,6 +561,12 @@ class RoadNetwork:
             self._snap_nodes = np.array(sorted(self.index[sub.node_ids[i].item()] for i in keep if sub.node_ids[i].item() in self.index), dtype=np.int64)
         self._snap_nodes = self._snap_nodes[table.node_alive[self._snap_nodes]] if len(self._snap_nodes) else self._snap_nodes
         self._pred_cache: dict[int, np.ndarray] = {}
+
+    @cached_property
+    def _edge_of(self) -> dict[tuple[int, int], int]:
+        """Edge index (in :attr:`table`) by node pair, for the edges shortest paths use."""
+        rows, cols, live = (a.tolist() for a in self._edge_arrays)
+        return dict(zip(zip(rows, cols, strict=True), live, strict=True))
 
     # ----------------------------------------------------------------- snapping
 
