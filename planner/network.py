@@ -18,7 +18,7 @@ import geopandas as gpd
 import networkx as nx
 import numpy as np
 import shapely
-from scipy.sparse import csr_matrix
+from scipy.sparse import csr_array, csr_matrix
 from scipy.sparse.csgraph import connected_components, dijkstra
 from scipy.spatial import cKDTree
 from shapely.geometry import LineString, Point
@@ -759,11 +759,14 @@ def _distances(sources: np.ndarray) -> np.ndarray:
 # exact and the core's distances equal the full graph's bit for bit.
 
 # Dijkstra in scipy costs about this much per node and per edge of the graph (seconds, measured
-# on the 100,000-node grid city); one contraction round about _ROUND_S_PER_EDGE per edge.
+# on the 100,000-node grid city).  Contraction goes on while a round (charged
+# _ROUND_S_PER_EDGE per edge, tuned on the same graph for the least total time) saves more
+# Dijkstra time than it costs.
 _DIJKSTRA_S_PER_NODE = 1.7e-7
 _DIJKSTRA_S_PER_EDGE = 2.0e-8
-_ROUND_S_PER_EDGE = 5e-8
-_MAX_SCORE = 32  # contract no node whose removal may add more edges than this
+_ROUND_S_PER_EDGE = 2.0e-8
+_MAX_SCORE = 128  # contract no node whose removal may add more edges than this
+_TAIL = 0.05  # a round contracting fewer of the candidates than this share ends a phase
 
 
 def _spans(starts: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -792,24 +795,27 @@ class _Contraction:
     def _set(self, key: np.ndarray, w: np.ndarray) -> None:
         self.key, self.w = key, w
         self.u, self.v = key // self.n, key % self.n
-        self.out_start = np.searchsorted(self.u, np.arange(self.n + 1))
+        self.out_start = np.concatenate([[0], np.cumsum(np.bincount(self.u, minlength=self.n))])
+        self.adj = csr_array((w, self.v, self.out_start), shape=(self.n, self.n))
 
-    def _find(self, key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        pos = np.minimum(np.searchsorted(self.key, key), max(0, len(self.key) - 1))
-        return pos, (self.key[pos] == key) if len(self.key) else np.zeros(len(key), dtype=bool)
+    def _weight(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """Weight of each edge a -> b, 0 where there is none (weights are > 0)."""
+        if len(a) == 0:
+            return np.zeros(0)
+        return np.asarray(self.adj[a, b], dtype=float).ravel()  # a binary search in row a, in C
 
     def _witnessed(self, a: np.ndarray, b: np.ndarray, weight: np.ndarray, banned: np.ndarray) -> np.ndarray:
         """Whether an edge a -> b or a path a -> x -> b (x not banned) weighs at most ``weight``."""
-        pos, hit = self._find(a * self.n + b)
-        out = hit & (self.w[pos] <= weight)
+        direct = self._weight(a, b)
+        out = (direct > 0) & (direct <= weight)
         todo = np.flatnonzero(~out)
         owner, e1 = _spans(self.out_start[a[todo]], np.diff(self.out_start)[a[todo]])
         j = todo[owner]
         x = self.v[e1]
         ok = (x != b[j]) & ~banned[x]
         j, e1, x = j[ok], e1[ok], x[ok]
-        pos, hit = self._find(x * self.n + b[j])
-        good = hit & (self.w[e1] + self.w[pos] <= weight[j])
+        second = self._weight(x, b[j])
+        good = (second > 0) & (self.w[e1] + second <= weight[j])
         out[j[good]] = True
         return out
 
@@ -850,8 +856,8 @@ class _Contraction:
         x, b = self.v[e1], self.v[owner]
         ok = x != b
         owner, e1, x, b = owner[ok], e1[ok], x[ok], b[ok]
-        pos, hit = self._find(x * self.n + b)
-        good = hit & (self.w[e1] + self.w[pos] <= self.w[owner])
+        second = self._weight(x, b)
+        good = (second > 0) & (self.w[e1] + second <= self.w[owner])
         drop = np.zeros(len(self.key), dtype=bool)
         drop[owner[good]] = True
         self._set(self.key[~drop], self.w[~drop])
@@ -901,8 +907,8 @@ def _contract_graph(csr: csr_matrix, keep: np.ndarray, runs: float = 1.0) -> tup
         np.minimum.at(lowest, g.u, prio[g.v])
         np.minimum.at(lowest, g.v, prio[g.u])
         sel = cand & (prio < lowest)
-        if sel.sum() <= 0.02 * cand.sum() or sel.sum() < 0.002 * alive.sum():
-            limit += 2  # the cheap nodes are (almost) gone: allow dearer ones
+        if sel.sum() <= _TAIL * cand.sum() or sel.sum() < 0.002 * alive.sum():
+            limit += 2 + limit // 4  # the cheap nodes are (almost) gone: allow dearer ones
             if not sel.any():
                 continue
         cost = _ROUND_S_PER_EDGE * len(g.key)
