@@ -53,9 +53,15 @@ def grid_city(side: int, seed: int = 0) -> nx.MultiDiGraph:
                 u, v = i * side + j, a * side + b
                 arterial = (j % 10 == 0) if di else (i % 10 == 0)
                 speed = 50.0 if arterial else 30.0
-                length = float(haversine_m(g.nodes[u]["x"], g.nodes[u]["y"], g.nodes[v]["x"], g.nodes[v]["y"]))
-                attrs = dict(length=length, speed_kph=speed, travel_time=length / (speed / 3.6),
-                             highway="primary" if arterial else "residential")
+                length = float(
+                    haversine_m(g.nodes[u]["x"], g.nodes[u]["y"], g.nodes[v]["x"], g.nodes[v]["y"])
+                )
+                attrs = dict(
+                    length=length,
+                    speed_kph=speed,
+                    travel_time=length / (speed / 3.6),
+                    highway="primary" if arterial else "residential",
+                )
                 r = rng.random()
                 if arterial or r > 0.15:
                     g.add_edge(u, v, **attrs)
@@ -77,14 +83,26 @@ def random_hazards(n: int, side: int, seed: int) -> Layers:
     cx = LON0 + rng.random(n) * span
     cy = LAT0 + rng.random(n) * span * 0.7
     r = STEP_DEG * (0.5 + rng.random(n) * 2.0)
-    polys = [shapely.box(x - s, y - s * 0.7, x + s, y + s * 0.7) for x, y, s in zip(cx, cy, r, strict=True)]
+    polys = [
+        shapely.box(x - s, y - s * 0.7, x + s, y + s * 0.7)
+        for x, y, s in zip(cx, cy, r, strict=True)
+    ]
     closed = rng.random(n) < 0.2
     df = gpd.GeoDataFrame(
-        {"id": [f"h{i}" for i in range(n)], "kind": np.where(closed, "closed", "risk"),
-         "factor": np.where(closed, 1.0, 2.0 + rng.random(n) * 3), "field": "bench"},
-        geometry=polys, crs=4326,
+        {
+            "id": [f"h{i}" for i in range(n)],
+            "kind": np.where(closed, "closed", "risk"),
+            "factor": np.where(closed, 1.0, 2.0 + rng.random(n) * 3),
+            "field": "bench",
+        },
+        geometry=polys,
+        crs=4326,
     )
-    return Layers(closed=df[df.kind == "closed"].reset_index(drop=True), risk=df[df.kind == "risk"].reset_index(drop=True), frontline=None)
+    return Layers(
+        closed=df[df.kind == "closed"].reset_index(drop=True),
+        risk=df[df.kind == "risk"].reset_index(drop=True),
+        frontline=None,
+    )
 
 
 def network_module(ref: str):  # noqa: ANN201 - a module
@@ -96,7 +114,11 @@ def network_module(ref: str):  # noqa: ANN201 - a module
 
     root = pathlib.Path(__file__).resolve().parent.parent
     text = subprocess.run(
-        ["git", "show", f"{ref}:planner/network.py"], cwd=root, capture_output=True, text=True, check=True
+        ["git", "show", f"{ref}:planner/network.py"],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
     path = pathlib.Path(tempfile.mkdtemp()) / "network_baseline.py"
     path.write_text(text, encoding="utf-8")
@@ -131,7 +153,10 @@ def part1(args: argparse.Namespace) -> nx.MultiDiGraph:
     cut = table.to_graph()  # for networkx, outside the timing
     rng = np.random.default_rng(args.seed + 2)
     pts = [
-        (LON0 + rng.random() * args.side * STEP_DEG, LAT0 + rng.random() * args.side * STEP_DEG * 0.7)
+        (
+            LON0 + rng.random() * args.side * STEP_DEG,
+            LAT0 + rng.random() * args.side * STEP_DEG * 0.7,
+        )
         for _ in range(args.sites)
     ]
     nodes = [s.node for s in roads.snap(pts)]
@@ -158,7 +183,9 @@ def part1(args: argparse.Namespace) -> nx.MultiDiGraph:
         ]
     # networkx single-pair Dijkstra on the same cut graph (min cost over parallel edges), same weights
     weight = lambda u, v, d: min(e.get("cost", e["travel_time"]) for e in d.values())  # noqa: E731
-    pairs = [(int(rng.integers(len(nodes))), int(rng.integers(len(nodes)))) for _ in range(args.pairs)]
+    pairs = [
+        (int(rng.integers(len(nodes))), int(rng.integers(len(nodes)))) for _ in range(args.pairs)
+    ]
     t0 = time.perf_counter()
     for a, b in pairs:
         with contextlib.suppress(nx.NetworkXNoPath):
@@ -177,14 +204,18 @@ def part1(args: argparse.Namespace) -> nx.MultiDiGraph:
         print(f"| step | seconds, {args.baseline} | seconds, now | speed-up |")
         print("|---|---|---|---|")
         print("\n".join(rows))
-        print(f"(same network, CSR and snaps as {args.baseline}: {same_net}; same matrices, bit for bit: {same})")
+        print(
+            f"(same network, CSR and snaps as {args.baseline}: {same_net}; same matrices, bit for bit: {same})"
+        )
         print()
     print("| step | seconds |")
     print("|---|---|")
     print(f"| hazards applied (1,000 polygons) + CSR built | {t_haz:.2f} |")
     print(f"| {len(nodes):,} x {len(nodes):,} travel-time matrix (csgraph) | {t_mat:.2f} |")
     print(f"| hazards + matrix | {t_haz + t_mat:.2f} |")
-    print(f"| networkx single-pair Dijkstra, {args.pairs} pairs scaled to {len(nodes) ** 2:,} | {t_nx:.1f} |")
+    print(
+        f"| networkx single-pair Dijkstra, {args.pairs} pairs scaled to {len(nodes) ** 2:,} | {t_nx:.1f} |"
+    )
     print(f"| speed-up of the matrix over networkx | {t_nx / t_mat:.0f}x |")
     print(f"(reachable pairs: {finite:.1%})")
     return g
@@ -203,22 +234,50 @@ def city_scenario(args: argparse.Namespace) -> dict:
         people_left -= n
         split = {g_: int(n * s) for g_, s in zip(groups, share, strict=True)}
         split["general"] += n - sum(split.values())
-        pts.append({"id": f"ap{i}", "location": [LON0 + rng.random() * span * 0.6, LAT0 + rng.random() * span * 0.7], "people": split})
+        pts.append(
+            {
+                "id": f"ap{i}",
+                "location": [LON0 + rng.random() * span * 0.6, LAT0 + rng.random() * span * 0.7],
+                "people": split,
+            }
+        )
     data = {
         "name": "grid-city",
-        "ceasefire": {"windows": [
-            {"start": "2024-05-01T06:00:00+03:00", "end": "2024-05-01T14:00:00+03:00"},
-            {"start": "2024-05-02T06:00:00+03:00", "end": "2024-05-02T14:00:00+03:00"},
-        ]},
+        "ceasefire": {
+            "windows": [
+                {"start": "2024-05-01T06:00:00+03:00", "end": "2024-05-01T14:00:00+03:00"},
+                {"start": "2024-05-02T06:00:00+03:00", "end": "2024-05-02T14:00:00+03:00"},
+            ]
+        },
         "evacuation": {
             "assembly_points": pts,
             "reception_centres": [
-                {"id": "east-1", "location": [LON0 + span * 0.97, LAT0 + span * 0.2], "capacity": 12_000},
-                {"id": "east-2", "location": [LON0 + span * 0.97, LAT0 + span * 0.5], "capacity": 12_000},
+                {
+                    "id": "east-1",
+                    "location": [LON0 + span * 0.97, LAT0 + span * 0.2],
+                    "capacity": 12_000,
+                },
+                {
+                    "id": "east-2",
+                    "location": [LON0 + span * 0.97, LAT0 + span * 0.5],
+                    "capacity": 12_000,
+                },
             ],
             "fleet": [
-                {"type": "bus", "count": 74, "seats": 50, "groups": ["general", "children", "reduced_mobility"], "start": "east-1"},
-                {"type": "ambulance", "count": 6, "seats": 6, "groups": ["wounded", "reduced_mobility"], "start": "east-2"},
+                {
+                    "type": "bus",
+                    "count": 74,
+                    "seats": 50,
+                    "groups": ["general", "children", "reduced_mobility"],
+                    "start": "east-1",
+                },
+                {
+                    "type": "ambulance",
+                    "count": 6,
+                    "seats": 6,
+                    "groups": ["wounded", "reduced_mobility"],
+                    "start": "east-2",
+                },
             ],
             "stop_min": 5,
             "unload_min": 10,
@@ -237,7 +296,14 @@ def part2(args: argparse.Namespace, g: nx.MultiDiGraph) -> None:
     sc = parse_scenario(data)
     t0 = time.perf_counter()
     net = prepare_network(sc, graph=g)
-    plan = plan_evacuation(sc, network=net, time_limit_s=args.time_limit, workers=args.workers, seed=args.seed, budget=10**9)
+    plan = plan_evacuation(
+        sc,
+        network=net,
+        time_limit_s=args.time_limit,
+        workers=args.workers,
+        seed=args.seed,
+        budget=10**9,
+    )
     t_plan = time.perf_counter() - t0
     violations = verify_plan(sc, json.loads(plan.to_json()), graph=g)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

@@ -40,8 +40,13 @@ _COMBINE = float(2**27)
 
 def haversine_m(lon1, lat1, lon2, lat2):  # noqa: ANN001, ANN201 - numpy broadcasting helper
     """Great-circle distance in metres (arrays broadcast)."""
-    lon1, lat1, lon2, lat2 = (np.radians(np.asarray(a, dtype=float)) for a in (lon1, lat1, lon2, lat2))
-    a = np.sin((lat2 - lat1) / 2) ** 2 + np.cos(lat1) * np.cos(lat2) * np.sin((lon2 - lon1) / 2) ** 2
+    lon1, lat1, lon2, lat2 = (
+        np.radians(np.asarray(a, dtype=float)) for a in (lon1, lat1, lon2, lat2)
+    )
+    a = (
+        np.sin((lat2 - lat1) / 2) ** 2
+        + np.cos(lat1) * np.cos(lat2) * np.sin((lon2 - lon1) / 2) ** 2
+    )
     return 2 * EARTH_RADIUS_M * np.arcsin(np.sqrt(np.clip(a, 0.0, 1.0)))
 
 
@@ -78,12 +83,16 @@ class Layers:
     crossings: list[Crossing] = field(default_factory=list)
 
 
-def _read_file(scenario: Scenario, field_name: str, file: str, layer: str | None) -> gpd.GeoDataFrame:
+def _read_file(
+    scenario: Scenario, field_name: str, file: str, layer: str | None
+) -> gpd.GeoDataFrame:
     path = scenario.resolve_path(file)
     try:
         gdf = gpd.read_file(path, layer=layer) if layer else gpd.read_file(path)
     except Exception as exc:  # pyogrio raises several types; the user needs one line
-        raise ScenarioError(scenario.source_name(), field_name, f"cannot read {path}: {str(exc).splitlines()[0]}") from None
+        raise ScenarioError(
+            scenario.source_name(), field_name, f"cannot read {path}: {str(exc).splitlines()[0]}"
+        ) from None
     if gdf.crs is None:
         gdf = gdf.set_crs(4326)
     elif gdf.crs.to_epsg() != 4326:
@@ -119,16 +128,36 @@ def load_layers(scenario: Scenario) -> Layers:
                 props = rec._asdict()
                 kind = str(props.get("kind") or h.kind)
                 if kind not in {"closed", "risk"}:
-                    raise ScenarioError(src, f"{fname}.file", f"feature {j}: kind {kind!r} must be 'closed' or 'risk'")
+                    raise ScenarioError(
+                        src,
+                        f"{fname}.file",
+                        f"feature {j}: kind {kind!r} must be 'closed' or 'risk'",
+                    )
                 factor = props.get("factor", h.factor)
                 try:
-                    factor = None if factor is None or (isinstance(factor, float) and np.isnan(factor)) else float(factor)
+                    factor = (
+                        None
+                        if factor is None or (isinstance(factor, float) and np.isnan(factor))
+                        else float(factor)
+                    )
                 except (TypeError, ValueError):
-                    raise ScenarioError(src, f"{fname}.file", f"feature {j}: factor {factor!r} is not a number") from None
+                    raise ScenarioError(
+                        src, f"{fname}.file", f"feature {j}: factor {factor!r} is not a number"
+                    ) from None
                 if kind == "risk" and (factor is None or factor <= 1):
-                    raise ScenarioError(src, f"{fname}.file", f"feature {j}: a risk hazard needs factor > 1")
+                    raise ScenarioError(
+                        src, f"{fname}.file", f"feature {j}: a risk hazard needs factor > 1"
+                    )
                 hid = props.get("id") or h.id or f"hazard-{i}-{j}"
-                rows.append({"id": str(hid), "kind": kind, "factor": factor or 1.0, "geometry": geom, "field": fname})
+                rows.append(
+                    {
+                        "id": str(hid),
+                        "kind": kind,
+                        "factor": factor or 1.0,
+                        "geometry": geom,
+                        "field": fname,
+                    }
+                )
         else:
             if h.polygon is not None:
                 ring = list(h.polygon)
@@ -139,15 +168,29 @@ def load_layers(scenario: Scenario) -> Layers:
                 try:
                     geom = shapely.geometry.shape(h.geometry)
                 except Exception as exc:
-                    raise ScenarioError(src, f"{fname}.geometry", f"not a GeoJSON geometry: {exc}") from None
-            rows.append({"id": h.id or f"hazard-{i}", "kind": h.kind, "factor": h.factor or 1.0, "geometry": geom, "field": fname})
+                    raise ScenarioError(
+                        src, f"{fname}.geometry", f"not a GeoJSON geometry: {exc}"
+                    ) from None
+            rows.append(
+                {
+                    "id": h.id or f"hazard-{i}",
+                    "kind": h.kind,
+                    "factor": h.factor or 1.0,
+                    "geometry": geom,
+                    "field": fname,
+                }
+            )
     for r in rows:
         g = r["geometry"]
         if g is None or g.is_empty or g.geom_type not in {"Polygon", "MultiPolygon"}:
-            raise ScenarioError(src, r["field"], f"hazard {r['id']!r} must be a Polygon or MultiPolygon")
+            raise ScenarioError(
+                src, r["field"], f"hazard {r['id']!r} must be a Polygon or MultiPolygon"
+            )
         if not g.is_valid:
             r["geometry"] = shapely.make_valid(g)
-    df = gpd.GeoDataFrame(rows, columns=["id", "kind", "factor", "geometry", "field"], geometry="geometry", crs=4326)
+    df = gpd.GeoDataFrame(
+        rows, columns=["id", "kind", "factor", "geometry", "field"], geometry="geometry", crs=4326
+    )
     closed = df[df["kind"] == "closed"].reset_index(drop=True)
     risk = df[df["kind"] == "risk"].reset_index(drop=True)
 
@@ -254,8 +297,12 @@ class EdgeTable:
         self.graph = graph
         self.node_ids = np.array(list(graph.nodes))
         self.index = {n: i for i, n in enumerate(self.node_ids.tolist())}
-        self.x = np.fromiter((d["x"] for _n, d in graph.nodes(data=True)), float, len(self.node_ids))
-        self.y = np.fromiter((d["y"] for _n, d in graph.nodes(data=True)), float, len(self.node_ids))
+        self.x = np.fromiter(
+            (d["x"] for _n, d in graph.nodes(data=True)), float, len(self.node_ids)
+        )
+        self.y = np.fromiter(
+            (d["y"] for _n, d in graph.nodes(data=True)), float, len(self.node_ids)
+        )
         idx = self.index
         us: list[int] = []
         vs: list[int] = []
@@ -288,7 +335,10 @@ class EdgeTable:
         geom_arr = np.empty(m, dtype=object)
         if straight.any():
             coords = np.stack(
-                [np.column_stack([self.x[u[straight]], self.y[u[straight]]]), np.column_stack([self.x[v[straight]], self.y[v[straight]]])],
+                [
+                    np.column_stack([self.x[u[straight]], self.y[u[straight]]]),
+                    np.column_stack([self.x[v[straight]], self.y[v[straight]]]),
+                ],
                 axis=1,
             )
             geom_arr[straight] = shapely.linestrings(coords)
@@ -307,9 +357,14 @@ class EdgeTable:
         """A copy of the graph with the cuts applied (for small graphs and the public API)."""
         g = self.graph.copy()
         dead = np.flatnonzero(~self.alive)
-        g.remove_edges_from((self.node_ids[self.u[i]].item(), self.node_ids[self.v[i]].item(), self.keys[i]) for i in dead)
+        g.remove_edges_from(
+            (self.node_ids[self.u[i]].item(), self.node_ids[self.v[i]].item(), self.keys[i])
+            for i in dead
+        )
         for i in np.flatnonzero(self.alive):
-            d = g.edges[self.node_ids[self.u[i]].item(), self.node_ids[self.v[i]].item(), self.keys[i]]
+            d = g.edges[
+                self.node_ids[self.u[i]].item(), self.node_ids[self.v[i]].item(), self.keys[i]
+            ]
             d["travel_time"] = float(self.time[i])
             d["cost"] = float(self.cost[i])
             d["risk_m"] = float(self.risk_m[i])
@@ -326,7 +381,13 @@ def edges_frame(graph: nx.MultiDiGraph) -> gpd.GeoDataFrame:
     """
     t = EdgeTable(graph)
     return gpd.GeoDataFrame(
-        {"u": t.node_ids[t.u], "v": t.node_ids[t.v], "key": t.keys, "length": t.length, "travel_time": t.time},
+        {
+            "u": t.node_ids[t.u],
+            "v": t.node_ids[t.v],
+            "key": t.keys,
+            "length": t.length,
+            "travel_time": t.time,
+        },
         geometry=list(t.geom),
         crs=4326,
     )
@@ -440,7 +501,9 @@ def cut_frontline(table: EdgeTable, layers: Layers, report: CutReport | None = N
                 report.frontline_cut_edges += 1
 
 
-def apply_hazards(graph: nx.MultiDiGraph, layers: Layers, report: CutReport | None = None) -> nx.MultiDiGraph:
+def apply_hazards(
+    graph: nx.MultiDiGraph, layers: Layers, report: CutReport | None = None
+) -> nx.MultiDiGraph:
     """Apply hazard polygons to the edges of a graph, using a spatial index.
 
     Edges that touch a ``closed`` polygon are removed (and nodes inside one).  Edges through
@@ -466,7 +529,9 @@ def apply_hazards(graph: nx.MultiDiGraph, layers: Layers, report: CutReport | No
     return table.to_graph()
 
 
-def apply_frontline(graph: nx.MultiDiGraph, layers: Layers, report: CutReport | None = None) -> nx.MultiDiGraph:
+def apply_frontline(
+    graph: nx.MultiDiGraph, layers: Layers, report: CutReport | None = None
+) -> nx.MultiDiGraph:
     """Cut every edge of a graph that crosses the frontline except at a crossing point.
 
     Parameters
@@ -529,7 +594,9 @@ class RoadNetwork:
         connected component sites may snap to (defaults to ``roads``).
     """
 
-    def __init__(self, roads: EdgeTable | nx.MultiDiGraph, snap_graph: nx.MultiDiGraph | None = None) -> None:
+    def __init__(
+        self, roads: EdgeTable | nx.MultiDiGraph, snap_graph: nx.MultiDiGraph | None = None
+    ) -> None:
         table = roads if isinstance(roads, EdgeTable) else EdgeTable(roads)
         self.table = table
         self.graph = table.graph
@@ -538,7 +605,9 @@ class RoadNetwork:
         self.x, self.y = table.x, table.y
         n = len(self.node_ids)
         if n == 0 or not table.node_alive.any():
-            raise NetworkError("the road network has no usable node after hazards and frontline cuts")
+            raise NetworkError(
+                "the road network has no usable node after hazards and frontline cuts"
+            )
         live = np.flatnonzero(table.alive)
         rows, cols = table.u[live], table.v[live]
         # rounded up, so a planned drive is never shorter than the road allows
@@ -554,12 +623,27 @@ class RoadNetwork:
         self.csr = csr_matrix((weight, (rows, cols)), shape=(n, n))
         self._edge_arrays = (rows, cols, live)
         if isinstance(roads, EdgeTable) or snap_graph is None:
-            self._snap_nodes = self._largest_scc(table.u, table.v, n) if isinstance(roads, EdgeTable) else self._largest_scc(rows, cols, n)
+            self._snap_nodes = (
+                self._largest_scc(table.u, table.v, n)
+                if isinstance(roads, EdgeTable)
+                else self._largest_scc(rows, cols, n)
+            )
         else:
             sub = EdgeTable(snap_graph)
             keep = self._largest_scc(sub.u, sub.v, len(sub.node_ids))
-            self._snap_nodes = np.array(sorted(self.index[sub.node_ids[i].item()] for i in keep if sub.node_ids[i].item() in self.index), dtype=np.int64)
-        self._snap_nodes = self._snap_nodes[table.node_alive[self._snap_nodes]] if len(self._snap_nodes) else self._snap_nodes
+            self._snap_nodes = np.array(
+                sorted(
+                    self.index[sub.node_ids[i].item()]
+                    for i in keep
+                    if sub.node_ids[i].item() in self.index
+                ),
+                dtype=np.int64,
+            )
+        self._snap_nodes = (
+            self._snap_nodes[table.node_alive[self._snap_nodes]]
+            if len(self._snap_nodes)
+            else self._snap_nodes
+        )
         self._pred_cache: dict[int, np.ndarray] = {}
 
     @cached_property
@@ -617,7 +701,9 @@ class RoadNetwork:
 
     # ----------------------------------------------------------------- matrices
 
-    def matrices(self, sources: list[int], targets: list[int], *, contract: bool | None = None) -> tuple[np.ndarray, np.ndarray]:
+    def matrices(
+        self, sources: list[int], targets: list[int], *, contract: bool | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Travel time and risk-weighted cost between node indices, in seconds.
 
         Shortest paths minimise the cost, then the time; unreachable pairs are ``inf``.
@@ -649,7 +735,9 @@ class RoadNetwork:
         cost_s = np.where(finite, cost_q / _TIME_UNITS_PER_S, np.inf)
         return time_s, cost_s
 
-    def _distances(self, sources: np.ndarray, targets: np.ndarray, contract: bool | None = None) -> np.ndarray:
+    def _distances(
+        self, sources: np.ndarray, targets: np.ndarray, contract: bool | None = None
+    ) -> np.ndarray:
         """Combined-weight distances ``sources x targets`` (csgraph Dijkstra, 2 processes when large)."""
         csr = self.csr
         n = csr.shape[0]
@@ -664,7 +752,13 @@ class RoadNetwork:
             label = np.full(n, -1, dtype=np.int64)
             label[nodes] = np.arange(len(nodes))
             sources, targets = label[sources], label[targets]
-            log.debug("matrix on a core of %d of %d nodes, %d of %d edges", csr.shape[0], n, csr.nnz, self.csr.nnz)
+            log.debug(
+                "matrix on a core of %d of %d nodes, %d of %d edges",
+                csr.shape[0],
+                n,
+                csr.nnz,
+                self.csr.nnz,
+            )
             procs = min(os.cpu_count() or 1, 2) if len(sources) * csr.shape[0] > 5e6 else 1
         if procs > 1:
             ctx = mp.get_context("fork")
@@ -685,7 +779,9 @@ class RoadNetwork:
         while out[-1] != source:
             p = int(pred[out[-1]])
             if p < 0:
-                raise NetworkError(f"no path between nodes {self.node_ids[source]} and {self.node_ids[target]}")
+                raise NetworkError(
+                    f"no path between nodes {self.node_ids[source]} and {self.node_ids[target]}"
+                )
             out.append(p)
         return out[::-1]
 
@@ -715,7 +811,9 @@ class RoadNetwork:
                 crossings.append(str(t.crossing[e]))
             pts = list(t.geom[e].coords)
             # osmnx geometries run u -> v; guard against reversed storage
-            if haversine_m(pts[0][0], pts[0][1], self.x[a], self.y[a]) > haversine_m(pts[-1][0], pts[-1][1], self.x[a], self.y[a]):
+            if haversine_m(pts[0][0], pts[0][1], self.x[a], self.y[a]) > haversine_m(
+                pts[-1][0], pts[-1][1], self.x[a], self.y[a]
+            ):
                 pts = pts[::-1]
             coords.extend([float(px), float(py)] for px, py in pts[1:])
         return {
@@ -804,7 +902,9 @@ class _Contraction:
             return np.zeros(0)
         return np.asarray(self.adj[a, b], dtype=float).ravel()  # a binary search in row a, in C
 
-    def _witnessed(self, a: np.ndarray, b: np.ndarray, weight: np.ndarray, banned: np.ndarray) -> np.ndarray:
+    def _witnessed(
+        self, a: np.ndarray, b: np.ndarray, weight: np.ndarray, banned: np.ndarray
+    ) -> np.ndarray:
         """Whether an edge a -> b or a path a -> x -> b (x not banned) weighs at most ``weight``."""
         direct = self._weight(a, b)
         out = (direct > 0) & (direct <= weight)
@@ -863,7 +963,9 @@ class _Contraction:
         self._set(self.key[~drop], self.w[~drop])
 
 
-def _contract_graph(csr: csr_matrix, keep: np.ndarray, runs: float = 1.0) -> tuple[csr_matrix, np.ndarray]:
+def _contract_graph(
+    csr: csr_matrix, keep: np.ndarray, runs: float = 1.0
+) -> tuple[csr_matrix, np.ndarray]:
     """A smaller graph with the same shortest-path distances between the ``keep`` nodes.
 
     Nodes outside ``keep`` are contracted in rounds of independent nodes, fewest shortcuts
@@ -889,7 +991,9 @@ def _contract_graph(csr: csr_matrix, keep: np.ndarray, runs: float = 1.0) -> tup
     g = _Contraction(csr)
     n = g.n
     alive = np.ones(n, dtype=bool)
-    tie = np.random.default_rng(0).permutation(n).astype(np.int64)  # spreads each round over the map
+    tie = (
+        np.random.default_rng(0).permutation(n).astype(np.int64)
+    )  # spreads each round over the map
     never = np.iinfo(np.int64).max
 
     def dijkstra_s() -> float:

@@ -25,7 +25,13 @@ def _layers(scenario_dict):
 
 def test_closed_hazard_removes_roads_inside(grid, scenario_dict):
     # a closed square around node (1, 1) = id 101 at 35.1 E 47.1 N
-    scenario_dict["hazards"] = [{"id": "c", "kind": "closed", "polygon": [[35.08, 47.08], [35.12, 47.08], [35.12, 47.12], [35.08, 47.12]]}]
+    scenario_dict["hazards"] = [
+        {
+            "id": "c",
+            "kind": "closed",
+            "polygon": [[35.08, 47.08], [35.12, 47.08], [35.12, 47.12], [35.08, 47.12]],
+        }
+    ]
     rep = CutReport()
     g = apply_hazards(grid, _layers(scenario_dict), rep)
     assert 101 not in g.nodes
@@ -34,7 +40,14 @@ def test_closed_hazard_removes_roads_inside(grid, scenario_dict):
 
 
 def test_risk_hazard_costs_more_and_counts_exposure(grid, scenario_dict):
-    scenario_dict["hazards"] = [{"id": "r", "kind": "risk", "factor": 4, "polygon": [[35.02, 46.95], [35.08, 46.95], [35.08, 47.05], [35.02, 47.05]]}]
+    scenario_dict["hazards"] = [
+        {
+            "id": "r",
+            "kind": "risk",
+            "factor": 4,
+            "polygon": [[35.02, 46.95], [35.08, 46.95], [35.08, 47.05], [35.02, 47.05]],
+        }
+    ]
     g = apply_hazards(grid, _layers(scenario_dict))
     d = g.edges[0, 100, 0]
     # the road from 35.0 to 35.1 runs 60% inside the polygon (35.02..35.08)
@@ -82,7 +95,9 @@ def test_matrices_match_networkx_and_paths_follow_cost(grid, scenario_dict):
                 continue
             path = roads.path(ia, ib)
             det = roads.path_details(path)
-            assert det["travel_time_s"] == pytest.approx(time_s[idx.index(ia), idx.index(ib)], abs=0.2)
+            assert det["travel_time_s"] == pytest.approx(
+                time_s[idx.index(ia), idx.index(ib)], abs=0.2
+            )
             best = nx.shortest_path_length(g, a, b, weight="cost")
             assert cost_s[idx.index(ia), idx.index(ib)] == pytest.approx(best, abs=0.5)
 
@@ -109,7 +124,13 @@ def _random_city(side, seed):
                 if a >= side or b >= side or rng.random() < 0.15:  # missing blocks leave dead ends
                     continue
                 u, v = i * side + j, a * side + b
-                for x, y in [(u, v), (v, u)] if rng.random() < 0.8 else [(u, v)] if rng.random() < 0.5 else [(v, u)]:
+                for x, y in (
+                    [(u, v), (v, u)]
+                    if rng.random() < 0.8
+                    else [(u, v)]
+                    if rng.random() < 0.5
+                    else [(v, u)]
+                ):
                     t = float(rng.uniform(5, 60))
                     g.add_edge(x, y, length=10 * t, travel_time=t)
                     if rng.random() < 0.05:
@@ -146,7 +167,9 @@ def test_contracted_matrix_equals_plain_dijkstra_bit_for_bit(seed):
         i, j = list(src).index(a), list(tgt).index(b)
         if np.isfinite(t1[i, j]):
             det = roads.path_details(roads.path(int(a), int(b)))
-            assert det["travel_time_s"] == pytest.approx(t1[i, j], abs=0.1 * len(roads.path(int(a), int(b))))
+            assert det["travel_time_s"] == pytest.approx(
+                t1[i, j], abs=0.1 * len(roads.path(int(a), int(b)))
+            )
 
 
 def test_contraction_shrinks_the_graph_and_keeps_the_sites():
