@@ -173,11 +173,42 @@ def test_contracted_matrix_equals_plain_dijkstra_bit_for_bit(seed):
 
 
 def test_contraction_shrinks_the_graph_and_keeps_the_sites():
+    from scipy.sparse.csgraph import dijkstra
+
     from planner.network import _contract_graph
 
     roads = RoadNetwork(_random_city(30, 5))
     keep = np.zeros(len(roads.node_ids), dtype=bool)
     keep[::37] = True
-    core, nodes = _contract_graph(roads.csr, keep, runs=1e4)
+    core, nodes = _contract_graph(roads.csr, keep, runs=1e4)  # many runs: contract deep, prune
     assert set(np.flatnonzero(keep)) <= set(nodes.tolist())
     assert core.shape[0] < 0.6 * roads.csr.shape[0]
+    label = {int(v): i for i, v in enumerate(nodes)}
+    sites = np.flatnonzero(keep)
+    plain = dijkstra(roads.csr, directed=True, indices=sites)[:, sites]
+    small = dijkstra(core, directed=True, indices=[label[s] for s in sites])[
+        :, [label[s] for s in sites]
+    ]
+    assert np.array_equal(small, plain)
+
+
+def test_nodes_inside_matches_strtree_contains():
+    import shapely
+
+    from planner.network import _nodes_inside
+
+    rng = np.random.default_rng(3)
+    x = np.round(rng.uniform(0, 10, 3000), 1)  # on a 0.1 lattice: some points on polygon edges
+    y = np.round(rng.uniform(0, 10, 3000), 1)
+    polys = np.array(
+        [
+            shapely.box(a, b, a + w, b + h)
+            for a, b, w, h in np.round(rng.uniform(0, 3, (40, 4)) * [3, 3, 1, 1], 1)
+        ]
+        + [
+            shapely.Polygon([(1, 1), (4, 1.5), (2, 4)]),
+            shapely.MultiPolygon([shapely.box(6, 6, 7, 7), shapely.box(8, 8, 9, 9)]),
+        ]
+    )
+    _, expected = shapely.STRtree(shapely.points(x, y)).query(polys, predicate="contains")
+    assert np.array_equal(_nodes_inside(x, y, polys), np.unique(expected))
