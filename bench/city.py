@@ -23,6 +23,8 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import logging
+import os
 import resource
 import sys
 import time
@@ -129,15 +131,20 @@ def network_module(ref: str):  # noqa: ANN201 - a module
     return mod
 
 
+def timed(fn, *args):  # noqa: ANN001, ANN201
+    """``fn(*args)``, its wall seconds and its CPU seconds (this process and its finished workers)."""
+    c0, t0 = sum(os.times()[:4]), time.perf_counter()
+    out = fn(*args)
+    return out, time.perf_counter() - t0, sum(os.times()[:4]) - c0
+
+
 def hazards_and_csr(net, g: nx.MultiDiGraph, layers: Layers):  # noqa: ANN001, ANN201
-    """Time building the edge table, the cuts and the CSR with module ``net``."""
+    """Build the edge table, cut it and build the CSR with module ``net``."""
     rep = net.CutReport()
-    t0 = time.perf_counter()
     table = net.EdgeTable(g)
     net.cut_hazards(table, layers, rep)
     net.cut_frontline(table, layers, rep)
-    roads = net.RoadNetwork(table)
-    return roads, rep, time.perf_counter() - t0
+    return net.RoadNetwork(table), rep
 
 
 def part1(args: argparse.Namespace) -> nx.MultiDiGraph:
@@ -147,8 +154,8 @@ def part1(args: argparse.Namespace) -> nx.MultiDiGraph:
     layers = random_hazards(1000, args.side, args.seed)
     old = network_module(args.baseline) if args.baseline else None
     if old is not None:  # the old code path, same graph, same run
-        old_roads, _, t_haz_old = hazards_and_csr(old, g, layers)
-    roads, rep, t_haz = hazards_and_csr(planner.network, g, layers)
+        (old_roads, _), t_haz_old, c_haz_old = timed(hazards_and_csr, old, g, layers)
+    (roads, rep), t_haz, c_haz = timed(hazards_and_csr, planner.network, g, layers)
     table = roads.table
     cut = table.to_graph()  # for networkx, outside the timing
     rng = np.random.default_rng(args.seed + 2)
@@ -160,9 +167,7 @@ def part1(args: argparse.Namespace) -> nx.MultiDiGraph:
         for _ in range(args.sites)
     ]
     nodes = [s.node for s in roads.snap(pts)]
-    t0 = time.perf_counter()
-    tm, cm = roads.matrices(nodes, nodes)
-    t_mat = time.perf_counter() - t0
+    (tm, cm), t_mat, c_mat = timed(roads.matrices, nodes, nodes)
     rows = []
     if old is not None:
         same_net = (
@@ -171,15 +176,24 @@ def part1(args: argparse.Namespace) -> nx.MultiDiGraph:
             and np.array_equal(old_roads.table.node_alive, table.node_alive)
             and [s.node for s in old_roads.snap(pts)] == nodes
         )
-        t0 = time.perf_counter()
-        tm_old, cm_old = old_roads.matrices(nodes, nodes)
-        t_mat_old = time.perf_counter() - t0
+        (tm_old, cm_old), t_mat_old, c_mat_old = timed(old_roads.matrices, nodes, nodes)
         same = np.array_equal(tm, tm_old) and np.array_equal(cm, cm_old)
         rows = [
-            f"| hazards applied (1,000 polygons) + CSR built | {t_haz_old:.2f} | {t_haz:.2f} | {t_haz_old / t_haz:.1f}x |",
-            f"| {len(nodes):,} x {len(nodes):,} travel-time matrix (csgraph) | {t_mat_old:.2f} | {t_mat:.2f} | {t_mat_old / t_mat:.1f}x |",
-            f"| hazards + matrix | {t_haz_old + t_mat_old:.2f} | {t_haz + t_mat:.2f} | "
-            f"{(t_haz_old + t_mat_old) / (t_haz + t_mat):.1f}x |",
+            ("hazards applied (1,000 polygons) + CSR built", t_haz_old, t_haz, c_haz_old, c_haz),
+            (
+                f"{len(nodes):,} x {len(nodes):,} travel-time matrix (csgraph)",
+                t_mat_old,
+                t_mat,
+                c_mat_old,
+                c_mat,
+            ),
+            (
+                "hazards + matrix",
+                t_haz_old + t_mat_old,
+                t_haz + t_mat,
+                c_haz_old + c_mat_old,
+                c_haz + c_mat,
+            ),
         ]
     # networkx single-pair Dijkstra on the same cut graph (min cost over parallel edges), same weights
     weight = lambda u, v, d: min(e.get("cost", e["travel_time"]) for e in d.values())  # noqa: E731
@@ -201,9 +215,12 @@ def part1(args: argparse.Namespace) -> nx.MultiDiGraph:
     )
     print()
     if old is not None:
-        print(f"| step | seconds, {args.baseline} | seconds, now | speed-up |")
-        print("|---|---|---|---|")
-        print("\n".join(rows))
+        print(
+            f"| step | seconds, {args.baseline} | seconds, now | speed-up | CPU s, {args.baseline} | CPU s, now |"
+        )
+        print("|---|---|---|---|---|---|")
+        for name, a, b, ca, cb in rows:
+            print(f"| {name} | {a:.2f} | {b:.2f} | {a / b:.1f}x | {ca:.2f} | {cb:.2f} |")
         print(
             f"(same network, CSR and snaps as {args.baseline}: {same_net}; same matrices, bit for bit: {same})"
         )
@@ -213,6 +230,7 @@ def part1(args: argparse.Namespace) -> nx.MultiDiGraph:
     print(f"| hazards applied (1,000 polygons) + CSR built | {t_haz:.2f} |")
     print(f"| {len(nodes):,} x {len(nodes):,} travel-time matrix (csgraph) | {t_mat:.2f} |")
     print(f"| hazards + matrix | {t_haz + t_mat:.2f} |")
+    print(f"| CPU seconds of hazards + matrix (all processes) | {c_haz + c_mat:.2f} |")
     print(
         f"| networkx single-pair Dijkstra, {args.pairs} pairs scaled to {len(nodes) ** 2:,} | {t_nx:.1f} |"
     )
@@ -337,6 +355,10 @@ def main() -> None:
         help="also time planner/network.py as at git REF (e.g. 7ccd088) in the same run, and compare",
     )
     args = ap.parse_args()
+    handler = logging.StreamHandler(sys.stdout)  # the core size of the contracted matrix graph
+    handler.setFormatter(logging.Formatter("(%(message)s)"))
+    logging.getLogger("planner.network").addHandler(handler)
+    logging.getLogger("planner.network").setLevel(logging.DEBUG)
     g = part1(args)
     if not args.skip_plan:
         part2(args, g)
