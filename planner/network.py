@@ -447,6 +447,9 @@ def cut_hazards(table: EdgeTable, layers: Layers, report: CutReport | None = Non
                 report.risk_edges += len(touched)
 
 
+_POINTS_PER_CHUNK = 4_000_000  # candidate points tested at once, to bound memory
+
+
 def _nodes_inside(x: np.ndarray, y: np.ndarray, polygons: np.ndarray) -> np.ndarray:
     """Indices of the points inside any polygon (``contains``: the boundary is outside).
 
@@ -457,13 +460,17 @@ def _nodes_inside(x: np.ndarray, y: np.ndarray, polygons: np.ndarray) -> np.ndar
     xs = x[order]
     b = shapely.bounds(polygons)
     lo = np.searchsorted(xs, b[:, 0], side="left")
-    hi = np.searchsorted(xs, b[:, 2], side="right")
-    poly, pos = _spans(lo, np.maximum(hi - lo, 0))
-    node = order[pos]
-    ok = (y[node] >= b[poly, 1]) & (y[node] <= b[poly, 3])
-    poly, node = poly[ok], node[ok]
-    inside = shapely.contains_xy(polygons[poly], x[node], y[node])
-    return np.unique(node[inside])
+    count = np.maximum(np.searchsorted(xs, b[:, 2], side="right") - lo, 0)
+    chunk = np.cumsum(count) // _POINTS_PER_CHUNK
+    found = []
+    for c in np.unique(chunk):
+        sel = np.flatnonzero(chunk == c)
+        poly, pos = _spans(lo[sel], count[sel])
+        poly, node = sel[poly], order[pos]
+        ok = (y[node] >= b[poly, 1]) & (y[node] <= b[poly, 3])
+        poly, node = poly[ok], node[ok]
+        found.append(node[shapely.contains_xy(polygons[poly], x[node], y[node])])
+    return np.unique(np.concatenate(found)) if found else np.zeros(0, dtype=np.int64)
 
 
 def cut_frontline(table: EdgeTable, layers: Layers, report: CutReport | None = None) -> None:
@@ -915,7 +922,7 @@ class _Contraction:
         owner, e1 = _spans(self.out_start[a[todo]], np.diff(self.out_start)[a[todo]])
         j = todo[owner]
         x = self.v[e1]
-        ok = (x != b[j]) & ~banned[x]
+        ok = (x != b[j]) & ~banned[x] & (self.w[e1] < weight[j])  # x -> b weighs >= 1
         j, e1, x = j[ok], e1[ok], x[ok]
         second = self._weight(x, b[j])
         good = (second > 0) & (self.w[e1] + second <= weight[j])
@@ -932,13 +939,14 @@ class _Contraction:
         a, b, weight = self.u[ie], self.v[oe], self.w[ie] + self.w[oe]
         ok = a != b
         a, b, weight = a[ok], b[ok], weight[ok]
-        need = ~self._witnessed(a, b, weight, sel)
-        ck, cw = a[need] * n + b[need], weight[need]
-        order = np.lexsort((cw, ck))
-        ck, cw = ck[order], cw[order]
+        ck = a * n + b
+        order = np.lexsort((weight, ck))  # the lightest shortcut per pair (several v may give one)
+        ck, cw = ck[order], weight[order]
         first = np.ones(len(ck), dtype=bool)
         first[1:] = ck[1:] != ck[:-1]
         ck, cw = ck[first], cw[first]
+        need = ~self._witnessed(ck // n, ck % n, cw, sel)
+        ck, cw = ck[need], cw[need]
         gone = sel[self.u] | sel[self.v]
         key, w = self.key[~gone], self.w[~gone].copy()
         pos = np.searchsorted(key, ck)
@@ -957,7 +965,7 @@ class _Contraction:
         """
         owner, e1 = _spans(self.out_start[self.u], np.diff(self.out_start)[self.u])
         x, b = self.v[e1], self.v[owner]
-        ok = x != b
+        ok = (x != b) & (self.w[e1] < self.w[owner])
         owner, e1, x, b = owner[ok], e1[ok], x[ok], b[ok]
         second = self._weight(x, b)
         good = (second > 0) & (self.w[e1] + second <= self.w[owner])

@@ -192,10 +192,14 @@ def test_contraction_shrinks_the_graph_and_keeps_the_sites():
     assert np.array_equal(small, plain)
 
 
-def test_nodes_inside_matches_strtree_contains():
+@pytest.mark.parametrize("chunk", [4_000_000, 50])
+def test_nodes_inside_matches_strtree_contains(chunk, monkeypatch):
     import shapely
 
+    import planner.network
     from planner.network import _nodes_inside
+
+    monkeypatch.setattr(planner.network, "_POINTS_PER_CHUNK", chunk)
 
     rng = np.random.default_rng(3)
     x = np.round(rng.uniform(0, 10, 3000), 1)  # on a 0.1 lattice: some points on polygon edges
