@@ -5,7 +5,7 @@ on a dask LocalCluster (simulation only), against one worker in the same run.  P
 ``--replan``) plans the grid city of bench/city.py and times one re-plan after a hazard
 appears mid-morning.
 
-    python bench/sweep.py [--runs 1000] [--workers 2] [--replan] [--seed 0]
+    python bench/sweep.py [--runs 1000] [--workers 2] [--replan] [--seed 0] [--replan-runs N]
 """
 
 from __future__ import annotations
@@ -56,6 +56,18 @@ def part1(args: argparse.Namespace) -> None:
     print(f"(identical figures with 1 and {args.workers} workers: {same})")
     for event, share, loss in rows[-1][2].damaging[:5]:
         print(f"  {event}: {share:.0%} of runs, costs {loss:,.0f} evacuees on average")
+    if args.replan_runs:
+        n = args.replan_runs
+        t0 = time.perf_counter()
+        again = run_sweep(sc, plan, n, seed=args.seed, workers=args.workers, replan=True, plan_kwargs={"budget": args.replan_budget})
+        secs = time.perf_counter() - t0
+        alone = run_sweep(sc, plan, n, seed=args.seed, workers=args.workers)
+        print()
+        print(f"| first {n} runs | seconds | expected evacuated | 95% interval |")
+        print("|---|---|---|---|")
+        for name, res, t in (("plan left alone", alone, None), (f"re-planned (budget {args.replan_budget})", again, secs)):
+            lo, hi = res.ci95["total"]
+            print(f"| {name} | {'' if t is None else f'{t:.1f}'} | {res.mean['total']:,.1f} | {lo:,.1f} – {hi:,.1f} |")
 
 
 def part2(args: argparse.Namespace) -> None:
@@ -102,6 +114,8 @@ def main() -> None:
     ap.add_argument("--replan", action="store_true")
     ap.add_argument("--side", type=int, default=317)
     ap.add_argument("--replan-limit", type=float, default=30.0)
+    ap.add_argument("--replan-runs", type=int, default=0, help="also sweep this many runs with re-planning")
+    ap.add_argument("--replan-budget", type=int, default=300)
     args = ap.parse_args()
     part1(args)
     if args.replan:

@@ -25,7 +25,7 @@ from shapely.geometry import LineString
 from planner.errors import ScenarioError
 from planner.network import line_length_m
 from planner.plan import Leg, Plan, Reception, Stop, Totals, Unserved, Vehicle
-from planner.scenario import GROUPS, HazardItem, Scenario, _error_line
+from planner.scenario import GROUPS, HazardItem, Scenario, _error_line, location_lonlat
 
 
 class _M(BaseModel):
@@ -195,6 +195,7 @@ def replan(
     from datetime import timedelta
 
     rec_ids = {r.id for r in scenario.evacuation.reception_centres}
+    crossing_loc = {c.id: location_lonlat(c.location) for c in scenario.ceasefire.crossing_points}
     ev = scenario.evacuation
 
     def dwell(site: str) -> timedelta:
@@ -218,10 +219,18 @@ def replan(
                     k_stops.append(dict(stop))
                 site, avail = leg["to"], max(now, arr + dwell(leg["to"]))
                 continue
-            # in progress at the event
-            safe = vid not in lost and not (set(leg.get("crossings", [])) & closed_now)
-            if safe and hazard_union is not None and len(leg["path"]) >= 2:
-                safe = not LineString(leg["path"]).intersects(hazard_union)
+            # in progress at the event: only what lies ahead of the vehicle matters (its place
+            # on the path is taken in proportion to the time elapsed)
+            share = (now - dep).total_seconds() / max(1.0, (arr - dep).total_seconds())
+            line = LineString(leg["path"]) if len(leg["path"]) >= 2 else None
+            safe = vid not in lost
+            for c in set(leg.get("crossings", [])) & closed_now:
+                loc = crossing_loc.get(c)
+                passed = line is not None and loc is not None and line.length > 0 and share >= line.project(shapely.Point(loc), normalized=True)
+                safe = safe and passed
+            if safe and hazard_union is not None and line is not None and line.length > 0:
+                ahead = shapely.ops.substring(line, min(1.0, max(0.0, share)), 1.0, normalized=True)
+                safe = not ahead.intersects(hazard_union)
             safe = safe and any(w.start <= dep and arr <= w.end for w in changed.ceasefire.windows)
             if safe:
                 k_legs.append(dict(leg))
@@ -229,7 +238,6 @@ def replan(
                     k_stops.append(dict(stop))
                 site, avail = leg["to"], arr + dwell(leg["to"])
             else:
-                share = (now - dep).total_seconds() / max(1.0, (arr - dep).total_seconds())
                 part = _partial_path(leg["path"], share)
                 ret = now + (now - dep)
                 k_legs.append(

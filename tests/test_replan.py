@@ -132,3 +132,15 @@ def test_an_event_that_touches_nothing_changes_no_vehicle_pickups(base, tmp_path
         }
     assert boards(data) == boards(plan)
     assert new.totals.evacuated["total"] == plan["totals"]["evacuated"]["total"]
+
+
+@pytest.mark.parametrize(("share", "turns_back"), [(0.1, True), (0.95, False)])
+def test_a_crossing_closing_behind_a_vehicle_does_not_turn_it_back(base, tmp_path, monkeypatch, share, turns_back):
+    sc, plan, _vid, _leg, _t = base
+    vid, leg = next((v["id"], lg) for v in plan["vehicles"] for lg in v["legs"] if lg["load"] and "cp1" in lg["crossings"])
+    d, a = datetime.fromisoformat(leg["depart"]), datetime.fromisoformat(leg["arrive"])
+    at = d + (a - d) * share
+    new, data = _replan_and_verify(sc, plan, _events(tmp_path, [{"at": at.isoformat(), "close_crossing": "cp1"}]), monkeypatch)
+    assert any(f"{vid} turned back" in w for w in new.warnings) == turns_back
+    kept = next(v for v in data["vehicles"] if v["id"] == vid)
+    assert any(lg["depart"] == leg["depart"] and lg["to"] == leg["to"] for lg in kept["legs"]) != turns_back
