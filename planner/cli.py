@@ -296,7 +296,7 @@ def sweep(
     workers: Annotated[int | None, typer.Option("--workers", help="LocalCluster workers.")] = None,
     scheduler: Annotated[str | None, typer.Option("--scheduler", help="Existing dask scheduler, tcp://HOST:PORT.")] = None,
     replan_runs: Annotated[bool, typer.Option("--replan", help="Re-plan at each disruption instead of only simulating (seconds per run).")] = False,
-    replan_budget: Annotated[int, typer.Option("--replan-budget", help="Solutions each re-plan may accept (deterministic).")] = 300,
+    replan_budget: Annotated[int, typer.Option("--replan-budget", min=1, help="Solutions each re-plan may accept (deterministic).")] = 300,
 ) -> None:
     """Simulate a plan under sampled truce violations and report how it holds up.
 

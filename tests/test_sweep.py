@@ -145,3 +145,14 @@ def test_sweep_command_with_replanning(on_file):
                                    "--workers", "1", "--replan", "--replan-budget", "50"])
     assert res.exit_code == 0, res.output
     assert "3 runs" in res.output and "re-planning" in res.output
+
+
+def test_replan_budget_must_be_positive(on_file):
+    from typer.testing import CliRunner
+
+    from planner.cli import app
+
+    d, _sc, _plan = on_file
+    res = CliRunner().invoke(app, ["sweep", str(d / "s.yaml"), "--runs", "1", "--replan", "--replan-budget", "0"])
+    assert res.exit_code == 2
+    assert "--replan-budget" in res.output
