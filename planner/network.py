@@ -8,6 +8,7 @@ network or an OpenStreetMap graph.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import multiprocessing as mp
 import os
@@ -752,27 +753,39 @@ class RoadNetwork:
         runs = len(sources) / procs
         if contract is None:  # contracting takes ~0.1-2 s: worth it when Dijkstra takes longer
             contract = runs * (_DIJKSTRA_S_PER_NODE * n + _DIJKSTRA_S_PER_EDGE * csr.nnz) > 0.5
-        if contract:
-            keep = np.zeros(n, dtype=bool)
-            keep[sources] = keep[targets] = True
-            csr, nodes = _contract_graph(csr, keep, runs)
-            label = np.full(n, -1, dtype=np.int64)
-            label[nodes] = np.arange(len(nodes))
-            sources, targets = label[sources], label[targets]
-            log.debug(
-                "matrix on a core of %d of %d nodes, %d of %d edges",
-                csr.shape[0],
-                n,
-                csr.nnz,
-                self.csr.nnz,
-            )
-            procs = min(os.cpu_count() or 1, 2) if len(sources) * csr.shape[0] > 2e6 else 1
-        if procs > 1:
-            ctx = mp.get_context("fork")
-            parts = np.array_split(sources, procs)
-            with ctx.Pool(procs, initializer=_init_worker, initargs=(csr, targets)) as pool:
-                return np.vstack(pool.map(_distances, parts))
-        return _distances_of(csr, sources, targets)
+        with contextlib.ExitStack() as stack:
+            # one pool (forked before the work) serves the contraction and the Dijkstra runs
+            pool = stack.enter_context(mp.get_context("fork").Pool(procs)) if procs > 1 else None
+            if contract:
+                keep = np.zeros(n, dtype=bool)
+                keep[sources] = keep[targets] = True
+                csr, nodes = _contract_graph(csr, keep, runs, side=self._halves(), pool=pool)
+                label = np.full(n, -1, dtype=np.int64)
+                label[nodes] = np.arange(len(nodes))
+                sources, targets = label[sources], label[targets]
+                log.debug(
+                    "matrix on a core of %d of %d nodes, %d of %d edges",
+                    csr.shape[0],
+                    n,
+                    csr.nnz,
+                    self.csr.nnz,
+                )
+                if len(sources) * csr.shape[0] <= 2e6:
+                    pool = None
+            if pool is not None:
+                parts = np.array_split(sources, 4 * procs)  # small parts even out a busy core
+                rows = pool.starmap(_distances_of, [(csr, part, targets) for part in parts])
+                return np.vstack(rows)
+            return _distances_of(csr, sources, targets)
+
+    def _halves(self) -> np.ndarray:
+        """Which half of the map each node lies in, split at the median of the longer side."""
+        alive = self.table.node_alive
+        lon_scale = np.cos(np.radians(np.median(self.y[alive])))
+        xs, ys = self.x * lon_scale, self.y
+        wide = np.ptp(xs[alive]) >= np.ptp(ys[alive])
+        along = xs if wide else ys
+        return along > np.median(along[alive])
 
     def path(self, source: int, target: int) -> list[int]:
         """Node indices of the shortest path (as used by :meth:`matrices`)."""
@@ -841,17 +854,6 @@ def _distances_of(csr: csr_matrix, sources: np.ndarray, targets: np.ndarray) -> 
     return d
 
 
-_WORKER: dict[str, object] = {}
-
-
-def _init_worker(csr: csr_matrix, targets: np.ndarray) -> None:
-    _WORKER["csr"], _WORKER["targets"] = csr, targets
-
-
-def _distances(sources: np.ndarray) -> np.ndarray:
-    return _distances_of(_WORKER["csr"], sources, _WORKER["targets"])  # type: ignore[arg-type]
-
-
 # --------------------------------------------------------------------------- contraction
 #
 # A travel-time matrix needs distances between sites only.  Contracting a node v (removing
@@ -875,6 +877,8 @@ _TAIL = 0.05  # a round contracting fewer of the candidates than this share ends
 # The final pruning of the core (2-hop witnesses for every edge) drops ~20 % of its edges
 # for ~0.35 s on the grid city and saves ~1 ms per Dijkstra run there.
 _PRUNE_RUNS = 350
+# Graphs of at least this many nodes are contracted in two halves at once (2 processes).
+_SPLIT_NODES = 20_000
 
 
 def _spans(starts: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -887,18 +891,22 @@ def _spans(starts: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarr
 class _Contraction:
     """A directed graph as sorted edge keys ``u * n + v`` with one (the least) weight each."""
 
-    def __init__(self, csr: csr_matrix) -> None:
-        n = csr.shape[0]
-        coo = csr.tocoo()
-        u, v = coo.row.astype(np.int64), coo.col.astype(np.int64)
+    def __init__(self, u: np.ndarray, v: np.ndarray, w: np.ndarray, n: int) -> None:
+        u, v = u.astype(np.int64), v.astype(np.int64)
         loop = u == v
-        key, w = u[~loop] * n + v[~loop], coo.data[~loop].astype(float)
+        key, w = u[~loop] * n + v[~loop], w[~loop].astype(float)
         order = np.lexsort((w, key))
         key, w = key[order], w[order]
         first = np.ones(len(key), dtype=bool)
         first[1:] = key[1:] != key[:-1]
         self.n = n
         self._set(key[first], w[first])
+
+    @classmethod
+    def of_csr(cls, csr: csr_matrix) -> _Contraction:
+        """The graph of a square weighted adjacency matrix."""
+        coo = csr.tocoo()
+        return cls(coo.row, coo.col, coo.data, csr.shape[0])
 
     def _set(self, key: np.ndarray, w: np.ndarray) -> None:
         self.key, self.w = key, w
@@ -957,13 +965,16 @@ class _Contraction:
         w[pos[better]] = cw[better]
         self._set(np.insert(key, pos[~hit], ck[~hit]), np.insert(w, pos[~hit], cw[~hit]))
 
-    def prune(self) -> None:
+    def prune(self, only: np.ndarray | None = None) -> None:
         """Drop every edge a -> b for which a path a -> x -> b at most as heavy exists.
 
         Safe all at once: weights are positive, so each path that replaces a dropped edge is
-        made of strictly lighter edges, kept or replaced in turn.
+        made of strictly lighter edges, kept or replaced in turn.  ``only`` (a mask over the
+        edges) limits the edges that may go.
         """
-        owner, e1 = _spans(self.out_start[self.u], np.diff(self.out_start)[self.u])
+        check = np.arange(len(self.key)) if only is None else np.flatnonzero(only)
+        owner, e1 = _spans(self.out_start[self.u[check]], np.diff(self.out_start)[self.u[check]])
+        owner = check[owner]
         x, b = self.v[e1], self.v[owner]
         ok = (x != b) & (self.w[e1] < self.w[owner])
         owner, e1, x, b = owner[ok], e1[ok], x[ok], b[ok]
@@ -975,7 +986,12 @@ class _Contraction:
 
 
 def _contract_graph(
-    csr: csr_matrix, keep: np.ndarray, runs: float = 1.0
+    csr: csr_matrix,
+    keep: np.ndarray,
+    runs: float = 1.0,
+    *,
+    side: np.ndarray | None = None,
+    pool: mp.pool.Pool | None = None,
 ) -> tuple[csr_matrix, np.ndarray]:
     """A smaller graph with the same shortest-path distances between the ``keep`` nodes.
 
@@ -991,6 +1007,11 @@ def _contract_graph(
         Boolean mask of the nodes that must stay.
     runs
         How many single-source Dijkstra runs (per process) the core will serve.
+    side, pool
+        With both, and a graph of at least ``_SPLIT_NODES`` nodes, the two halves of the
+        graph (``side`` False / True) are first contracted at the same time in two processes
+        of ``pool``, each keeping the nodes on edges between the halves; the rounds then go
+        on over the whole graph.  The result depends on ``side``, never on the timing.
 
     Returns
     -------
@@ -999,9 +1020,88 @@ def _contract_graph(
     nodes : numpy.ndarray
         Original index of each core node.
     """
-    g = _Contraction(csr)
-    n = g.n
+    n = csr.shape[0]
+    if side is not None and pool is not None and n >= _SPLIT_NODES:
+        g, alive, pruned = _contract_halves(csr, keep, runs, side, pool)
+    else:
+        g, alive, pruned = _Contraction.of_csr(csr), np.ones(n, dtype=bool), None
+    _contract_rounds(g, alive, keep, runs)
+    if runs > _PRUNE_RUNS:
+        # the halves pruned their own edges: only the others (between the halves, or new)
+        g.prune(None if pruned is None else ~_same_edges(g, pruned))
+    nodes = np.flatnonzero(alive)
+    label = np.full(n, -1, dtype=np.int64)
+    label[nodes] = np.arange(len(nodes))
+    core = csr_matrix((g.w, (label[g.u], label[g.v])), shape=(len(nodes), len(nodes)))
+    return core, nodes
+
+
+def _contract_halves(
+    csr: csr_matrix, keep: np.ndarray, runs: float, side: np.ndarray, pool: mp.pool.Pool
+) -> tuple[_Contraction, np.ndarray, tuple[np.ndarray, np.ndarray]]:
+    """Contract each half of the graph in a process of its own; return the joined result.
+
+    Each half is the subgraph of the edges with both ends on that side; its nodes on an edge
+    between the halves stay (so do the other side's nodes, which have no edge in it).  Every
+    path between kept nodes is a chain of within-half stretches between kept nodes and edges
+    between the halves, so the joined graph keeps every distance.
+
+    Returns the joined graph, the mask of nodes still there, and the keys and weights of
+    the edges the halves pruned (when they were asked to).
+    """
+    n = csr.shape[0]
+    coo = csr.tocoo()
+    u, v, w = coo.row.astype(np.int64), coo.col.astype(np.int64), coo.data
+    cross = side[u] != side[v]
+    border = np.zeros(n, dtype=bool)
+    border[u[cross]] = border[v[cross]] = True
+    jobs = []
+    for half in (False, True):
+        inner = ~cross & (side[u] == half)
+        stay = keep | border | (side != half)
+        jobs.append(pool.apply_async(_contract_part, (u[inner], v[inner], w[inner], stay, runs)))
+    parts = [job.get() for job in jobs]  # in a fixed order: the result never depends on timing
+    alive = parts[0][3] & parts[1][3]
+    g = _Contraction(
+        np.concatenate([parts[0][0], parts[1][0], u[cross]]),
+        np.concatenate([parts[0][1], parts[1][1], v[cross]]),
+        np.concatenate([parts[0][2], parts[1][2], w[cross]]),
+        n,
+    )
+    pruned = (
+        np.concatenate([parts[0][0] * n + parts[0][1], parts[1][0] * n + parts[1][1]]),
+        np.concatenate([parts[0][2], parts[1][2]]),
+    )
+    return g, alive, pruned
+
+
+def _same_edges(g: _Contraction, edges: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+    """Mask of the edges of ``g`` found, with the same weight, among ``(keys, weights)``."""
+    key, w = edges
+    order = np.argsort(key, kind="stable")
+    key, w = key[order], w[order]
+    pos = np.minimum(np.searchsorted(key, g.key), max(len(key) - 1, 0))
+    if len(key) == 0:
+        return np.zeros(len(g.key), dtype=bool)
+    return (key[pos] == g.key) & (w[pos] == g.w)
+
+
+def _contract_part(
+    u: np.ndarray, v: np.ndarray, w: np.ndarray, keep: np.ndarray, runs: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Contract one half (in a worker); its remaining edges ``u, v, w`` and ``alive`` mask."""
+    n = len(keep)
+    g = _Contraction(u, v, w, n)
     alive = np.ones(n, dtype=bool)
+    _contract_rounds(g, alive, keep, runs)
+    if runs > _PRUNE_RUNS:
+        g.prune()
+    return g.u, g.v, g.w, alive
+
+
+def _contract_rounds(g: _Contraction, alive: np.ndarray, keep: np.ndarray, runs: float) -> None:
+    """Contract nodes of ``g`` outside ``keep`` in rounds while it pays; updates ``alive``."""
+    n = g.n
     # ties broken at random spread each round's independent set over the whole map
     tie = np.random.default_rng(0).permutation(n).astype(np.int64)
     never = np.iinfo(np.int64).max
@@ -1031,13 +1131,6 @@ def _contract_graph(
         after = dijkstra_s()
         idle = idle + 1 if before - after < cost and limit > 0 else 0
         before = after
-    if runs > _PRUNE_RUNS:
-        g.prune()
-    nodes = np.flatnonzero(alive)
-    label = np.full(n, -1, dtype=np.int64)
-    label[nodes] = np.arange(len(nodes))
-    core = csr_matrix((g.w, (label[g.u], label[g.v])), shape=(len(nodes), len(nodes)))
-    return core, nodes
 
 
 def _to_xyz(lon: np.ndarray, lat: np.ndarray) -> np.ndarray:

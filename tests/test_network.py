@@ -192,6 +192,37 @@ def test_contraction_shrinks_the_graph_and_keeps_the_sites():
     assert np.array_equal(small, plain)
 
 
+@pytest.mark.parametrize("runs", [50.0, 1e4])  # without and with pruning
+def test_contraction_in_two_halves_keeps_every_distance(runs, monkeypatch):
+    import multiprocessing as mp
+
+    from scipy.sparse.csgraph import dijkstra
+
+    import planner.network
+    from planner.network import _contract_graph
+
+    monkeypatch.setattr(planner.network, "_SPLIT_NODES", 0)  # split this small city too
+    roads = RoadNetwork(_random_city(30, 7))
+    keep = np.zeros(len(roads.node_ids), dtype=bool)
+    keep[::29] = True
+    side = roads._halves()
+    assert 0.4 < side.mean() < 0.6
+    with mp.get_context("fork").Pool(2) as pool:
+        core, nodes = _contract_graph(roads.csr, keep, runs, side=side, pool=pool)
+    with mp.pool.ThreadPool(2) as threads:
+        again, _ = _contract_graph(roads.csr, keep, runs, side=side, pool=threads)
+    assert (core != again).nnz == 0  # the same core, however the halves were run
+    assert set(np.flatnonzero(keep)) <= set(nodes.tolist())
+    assert core.shape[0] < 0.6 * roads.csr.shape[0]
+    label = {int(v): i for i, v in enumerate(nodes)}
+    sites = np.flatnonzero(keep)
+    plain = dijkstra(roads.csr, directed=True, indices=sites)[:, sites]
+    small = dijkstra(core, directed=True, indices=[label[s] for s in sites])[
+        :, [label[s] for s in sites]
+    ]
+    assert np.array_equal(small, plain)
+
+
 @pytest.mark.parametrize("chunk", [4_000_000, 50])
 def test_nodes_inside_matches_strtree_contains(chunk, monkeypatch):
     import shapely
