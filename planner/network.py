@@ -9,11 +9,15 @@ network or an OpenStreetMap graph.
 from __future__ import annotations
 
 import contextlib
+import functools
+import gc
 import logging
 import multiprocessing as mp
 import os
+import time
 from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
+from typing import NamedTuple
 
 import geopandas as gpd
 import networkx as nx
@@ -282,6 +286,38 @@ def _override_speeds(graph: nx.MultiDiGraph, speeds: dict[str, float]) -> None:
             data["travel_time"] = float(data["length"]) / (float(speeds[hw]) / 3.6)
 
 
+def _gc_paused(fn):  # noqa: ANN001, ANN202 - a decorator
+    """Run ``fn`` with the cyclic garbage collector paused.
+
+    Building one object per edge or node (lists, points, lines) would otherwise set off
+    full collections that walk every object of a big networkx graph (millions), which costs
+    more than the work itself; none of these objects form cycles, so nothing is left over.
+    """
+
+    @functools.wraps(fn)
+    def run(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        if not gc.isenabled():
+            return fn(*args, **kwargs)
+        gc.disable()
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            gc.enable()
+
+    return run
+
+
+class _EdgeIndex(NamedTuple):
+    nodes: shapely.STRtree  # every node, as a point
+    hx: float  # how far (degrees) the near edges reach from their tail node
+    hy: float
+    out_order: np.ndarray  # edges in order of their tail node...
+    out_start: np.ndarray  # ...and where each node's run starts
+    near: np.ndarray  # mask of the edges found through their tail node
+    far: np.ndarray  # the other edges...
+    far_tree: shapely.STRtree  # ...and an index of their geometries
+
+
 class EdgeTable:
     """The edges of a road graph as arrays, cut in place by hazards and the frontline.
 
@@ -294,6 +330,7 @@ class EdgeTable:
         osmnx-style road graph (not modified).
     """
 
+    @_gc_paused
     def __init__(self, graph: nx.MultiDiGraph) -> None:
         self.graph = graph
         self.node_ids = np.array(list(graph.nodes))
@@ -332,27 +369,104 @@ class EdgeTable:
         self.crossing = np.full(m, None, dtype=object)
         self.alive = np.ones(m, dtype=bool)
         self.node_alive = np.ones(len(self.node_ids), dtype=bool)
-        straight = np.array([g is None for g in geoms], dtype=bool)
-        geom_arr = np.empty(m, dtype=object)
-        if straight.any():
-            coords = np.stack(
-                [
-                    np.column_stack([self.x[u[straight]], self.y[u[straight]]]),
-                    np.column_stack([self.x[v[straight]], self.y[v[straight]]]),
-                ],
+        # straight edges (no geometry attribute) get a LineString only when one is needed
+        self.straight = np.array([g is None for g in geoms], dtype=bool)
+        self._given = np.empty(m, dtype=object)
+        self._given[:] = geoms
+
+    @_gc_paused
+    def geom_of(self, edges: np.ndarray) -> np.ndarray:
+        """Geometries of the given edge indices (a straight line where the graph has none)."""
+        edges = np.asarray(edges, dtype=np.int64)
+        out = self._given[edges].copy()
+        flat = self.straight[edges]
+        if flat.any():
+            a, b = self.u[edges[flat]], self.v[edges[flat]]
+            ends = np.stack(
+                [np.column_stack([self.x[a], self.y[a]]), np.column_stack([self.x[b], self.y[b]])],
                 axis=1,
             )
-            geom_arr[straight] = shapely.linestrings(coords)
-        for i in np.flatnonzero(~straight):
-            geom_arr[i] = geoms[i]
-        self.geom = geom_arr
-        self._tree: shapely.STRtree | None = None
+            out[flat] = shapely.linestrings(ends)
+        return out
 
-    def tree(self) -> shapely.STRtree:
-        """Spatial index of all edge geometries (built once)."""
-        if self._tree is None:
-            self._tree = shapely.STRtree(self.geom)
-        return self._tree
+    @cached_property
+    def geom(self) -> np.ndarray:
+        """Geometry of every edge (built on first use)."""
+        return self.geom_of(np.arange(len(self.u)))
+
+    @cached_property
+    def bounds(self) -> np.ndarray:
+        """Bounding box ``(minx, miny, maxx, maxy)`` of every edge."""
+        xu, yu, xv, yv = self.x[self.u], self.y[self.u], self.x[self.v], self.y[self.v]
+        b = np.column_stack(
+            [np.minimum(xu, xv), np.minimum(yu, yv), np.maximum(xu, xv), np.maximum(yu, yv)]
+        )
+        curved = np.flatnonzero(~self.straight)
+        if len(curved):
+            b[curved] = shapely.bounds(self._given[curved])
+        return b
+
+    @cached_property
+    @_gc_paused
+    def _index(self) -> _EdgeIndex:
+        """Spatial indexes for :meth:`query` (built on first use)."""
+        b = self.bounds
+        xu, yu = self.x[self.u], self.y[self.u]
+        reach_x = np.maximum(np.abs(b[:, 0] - xu), np.abs(b[:, 2] - xu))
+        reach_y = np.maximum(np.abs(b[:, 1] - yu), np.abs(b[:, 3] - yu))
+        hx, hy = float(np.quantile(reach_x, _NEAR_SHARE)), float(np.quantile(reach_y, _NEAR_SHARE))
+        near = (reach_x <= hx) & (reach_y <= hy)
+        far = np.flatnonzero(~near)
+        return _EdgeIndex(
+            nodes=shapely.STRtree(shapely.points(self.x, self.y)),
+            hx=hx,
+            hy=hy,
+            out_order=np.argsort(self.u, kind="stable"),
+            out_start=np.concatenate([[0], np.cumsum(np.bincount(self.u, minlength=len(self.x)))]),
+            near=near,
+            far=far,
+            far_tree=shapely.STRtree(self.geom_of(far)),
+        )
+
+    def query(self, geoms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Pairs ``(geometry index, edge index)`` of the given geometries and the edges they
+        intersect, sorted by geometry then edge.
+
+        Candidates come from two STRtrees (the nodes, padded by how far the edges reach from
+        their tail node, and the few farther-reaching edges) and a bounding-box test; only the
+        candidates get a LineString for the exact ``intersects`` test.
+        """
+        geoms = np.asarray(geoms, dtype=object).ravel()
+        if len(geoms) == 0 or len(self.u) == 0:
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+        ix = self._index
+        gb = shapely.bounds(geoms)
+        ok = np.flatnonzero(~np.isnan(gb).any(axis=1))  # empty geometries meet nothing
+        # an edge's bounding box lies within (hx, hy) of its tail node: the nodes in the padded
+        # box of a geometry are the tails of every near edge whose box meets the geometry's
+        pad = shapely.box(
+            gb[ok, 0] - ix.hx, gb[ok, 1] - ix.hy, gb[ok, 2] + ix.hx, gb[ok, 3] + ix.hy
+        )
+        qi, node = ix.nodes.query(pad)
+        owner, pos = _spans(ix.out_start[node], np.diff(ix.out_start)[node])
+        gi, ei = ok[qi[owner]], ix.out_order[pos]
+        keep = ix.near[ei]
+        gi, ei = gi[keep], ei[keep]
+        fi, fe = ix.far_tree.query(geoms)
+        gi, ei = np.concatenate([gi, fi]), np.concatenate([ei, ix.far[fe]])
+        b = self.bounds[ei]
+        q = gb[gi]
+        overlap = (
+            (b[:, 0] <= q[:, 2])
+            & (b[:, 2] >= q[:, 0])
+            & (b[:, 1] <= q[:, 3])
+            & (b[:, 3] >= q[:, 1])
+        )
+        gi, ei = gi[overlap], ei[overlap]
+        hit = shapely.intersects(self.geom_of(ei), geoms[gi])
+        gi, ei = gi[hit], ei[hit]
+        srt = np.lexsort((ei, gi))
+        return gi[srt], ei[srt]
 
     def to_graph(self) -> nx.MultiDiGraph:
         """A copy of the graph with the cuts applied (for small graphs and the public API)."""
@@ -407,6 +521,7 @@ class CutReport:
     crossing_edges: dict[str, int] = field(default_factory=dict)
 
 
+@_gc_paused
 def cut_hazards(table: EdgeTable, layers: Layers, report: CutReport | None = None) -> None:
     """Apply hazard polygons to an edge table in place, through its STRtree.
 
@@ -416,9 +531,8 @@ def cut_hazards(table: EdgeTable, layers: Layers, report: CutReport | None = Non
     """
     if len(table.u) == 0:
         return
-    tree = table.tree()
     if len(layers.closed):
-        _, eidx = tree.query(layers.closed.geometry.values, predicate="intersects")
+        _, eidx = table.query(layers.closed.geometry.values)
         hit = np.unique(eidx)
         hit = hit[table.alive[hit]]
         table.alive[hit] = False
@@ -428,14 +542,19 @@ def cut_hazards(table: EdgeTable, layers: Layers, report: CutReport | None = Non
         table.node_alive[dead_nodes] = False
         table.alive &= table.node_alive[table.u] & table.node_alive[table.v]
     if len(layers.risk):
-        hidx, eidx = tree.query(layers.risk.geometry.values, predicate="intersects")
+        hidx, eidx = table.query(layers.risk.geometry.values)
         keep = table.alive[eidx]
         hidx, eidx = hidx[keep], eidx[keep]
         if len(eidx):
-            egeom = table.geom[eidx]
-            inter = shapely.intersection(egeom, np.asarray(layers.risk.geometry.values)[hidx])
+            egeom = table.geom_of(eidx)
+            polys = np.asarray(layers.risk.geometry.values)
+            shapely.prepare(polys)
             elen = shapely.length(egeom)
-            frac = np.where(elen > 0, shapely.length(inter) / np.maximum(elen, 1e-12), 0.0)
+            # an edge wholly inside is inside for its whole length: clip only the others
+            inside = np.where(shapely.contains_properly(polys[hidx], egeom), elen, 0.0)
+            part = inside == 0
+            inside[part] = shapely.length(shapely.intersection(egeom[part], polys[hidx[part]]))
+            frac = np.where(elen > 0, inside / np.maximum(elen, 1e-12), 0.0)
             factors = layers.risk["factor"].to_numpy(dtype=float)[hidx]
             extra = np.zeros(len(table.u))
             share = np.zeros(len(table.u))
@@ -448,7 +567,10 @@ def cut_hazards(table: EdgeTable, layers: Layers, report: CutReport | None = Non
                 report.risk_edges += len(touched)
 
 
-_POINTS_PER_CHUNK = 4_000_000  # candidate points tested at once, to bound memory
+_POINTS_PER_CHUNK = 4_000_000
+# Edges that reach no farther from their tail node than this share of all edges are found
+# through the STRtree of the nodes; the rest through an STRtree of their own geometries.
+_NEAR_SHARE = 0.99  # candidate points tested at once, to bound memory
 
 
 def _nodes_inside(x: np.ndarray, y: np.ndarray, polygons: np.ndarray) -> np.ndarray:
@@ -474,6 +596,7 @@ def _nodes_inside(x: np.ndarray, y: np.ndarray, polygons: np.ndarray) -> np.ndar
     return np.unique(np.concatenate(found)) if found else np.zeros(0, dtype=np.int64)
 
 
+@_gc_paused
 def cut_frontline(table: EdgeTable, layers: Layers, report: CutReport | None = None) -> None:
     """Cut every edge that crosses the frontline except at a crossing point, in place.
 
@@ -483,10 +606,11 @@ def cut_frontline(table: EdgeTable, layers: Layers, report: CutReport | None = N
     """
     if layers.frontline is None or len(table.u) == 0:
         return
-    eidx = table.tree().query(layers.frontline, predicate="intersects")
-    eidx = np.sort(eidx[table.alive[eidx]])
-    for i in eidx:
-        pts = _points_of(table.geom[i].intersection(layers.frontline))
+    _, eidx = table.query(_segments(layers.frontline))
+    eidx = np.unique(eidx)
+    eidx = eidx[table.alive[eidx]]
+    for i, geom in zip(eidx, table.geom_of(eidx), strict=True):
+        pts = _points_of(geom.intersection(layers.frontline))
         chosen: Crossing | None = None
         ok = bool(pts)
         for p in pts:
@@ -559,6 +683,23 @@ def apply_frontline(
     table = EdgeTable(graph)
     cut_frontline(table, layers, report)
     return table.to_graph()
+
+
+def _segments(geom: BaseGeometry) -> np.ndarray:
+    """The straight segments of a (multi)line or of polygon boundaries, as LineStrings.
+
+    Small pieces find their candidate edges through the spatial index far better than one
+    long line whose bounding box covers the whole map.
+    """
+    parts = shapely.get_parts(geom)
+    poly = shapely.get_type_id(parts) == 3
+    parts[poly] = shapely.boundary(parts[poly])
+    parts = shapely.get_parts(parts)  # boundaries with holes are MultiLineStrings
+    coords, idx = shapely.get_coordinates(parts, return_index=True)
+    same = idx[1:] == idx[:-1]
+    if not same.any():
+        return np.array([geom], dtype=object)
+    return shapely.linestrings(np.stack([coords[:-1][same], coords[1:][same]], axis=1))
 
 
 def _points_of(geom: BaseGeometry) -> list[Point]:
@@ -756,6 +897,7 @@ class RoadNetwork:
         with contextlib.ExitStack() as stack:
             # one pool (forked before the work) serves the contraction and the Dijkstra runs
             pool = stack.enter_context(mp.get_context("fork").Pool(procs)) if procs > 1 else None
+            t0 = time.perf_counter()
             if contract:
                 keep = np.zeros(n, dtype=bool)
                 keep[sources] = keep[targets] = True
@@ -764,11 +906,12 @@ class RoadNetwork:
                 label[nodes] = np.arange(len(nodes))
                 sources, targets = label[sources], label[targets]
                 log.debug(
-                    "matrix on a core of %d of %d nodes, %d of %d edges",
+                    "matrix on a core of %d of %d nodes, %d of %d edges, contracted in %.2f s",
                     csr.shape[0],
                     n,
                     csr.nnz,
                     self.csr.nnz,
+                    time.perf_counter() - t0,
                 )
                 if len(sources) * csr.shape[0] <= 2e6:
                     pool = None
@@ -829,7 +972,7 @@ class RoadNetwork:
             risk += float(t.risk_m[e])
             if t.crossing[e] is not None:
                 crossings.append(str(t.crossing[e]))
-            pts = list(t.geom[e].coords)
+            pts = list(t.geom_of([e])[0].coords)
             # osmnx geometries run u -> v; guard against reversed storage
             if haversine_m(pts[0][0], pts[0][1], self.x[a], self.y[a]) > haversine_m(
                 pts[-1][0], pts[-1][1], self.x[a], self.y[a]
@@ -1021,33 +1164,48 @@ def _contract_graph(
         Original index of each core node.
     """
     n = csr.shape[0]
+    pruned = None
     if side is not None and pool is not None and n >= _SPLIT_NODES:
-        g, alive, pruned = _contract_halves(csr, keep, runs, side, pool)
+        (u, v, w), nodes, pruned = _contract_halves(csr, keep, runs, side, pool)
     else:
-        g, alive, pruned = _Contraction.of_csr(csr), np.ones(n, dtype=bool), None
-    _contract_rounds(g, alive, keep, runs)
-    if runs > _PRUNE_RUNS:
-        # the halves pruned their own edges: only the others (between the halves, or new)
-        g.prune(None if pruned is None else ~_same_edges(g, pruned))
-    nodes = np.flatnonzero(alive)
+        coo = csr.tocoo()
+        (u, v, w), nodes = (coo.row, coo.col, coo.data), np.arange(n)
+    # the rounds go on over the nodes still there, numbered 0..k-1
     label = np.full(n, -1, dtype=np.int64)
     label[nodes] = np.arange(len(nodes))
-    core = csr_matrix((g.w, (label[g.u], label[g.v])), shape=(len(nodes), len(nodes)))
-    return core, nodes
+    g = _Contraction(label[u], label[v], w, len(nodes))
+    alive = np.ones(len(nodes), dtype=bool)
+    _contract_rounds(g, alive, keep[nodes], runs)
+    if runs > _PRUNE_RUNS:
+        # the halves pruned their own edges: only the others (between the halves, or new)
+        g.prune(
+            None
+            if pruned is None
+            else ~_same_edges(g, label[pruned[0]], label[pruned[1]], pruned[2])
+        )
+    core_nodes = np.flatnonzero(alive)
+    relabel = np.full(len(nodes), -1, dtype=np.int64)
+    relabel[core_nodes] = np.arange(len(core_nodes))
+    k = len(core_nodes)
+    core = csr_matrix((g.w, (relabel[g.u], relabel[g.v])), shape=(k, k))
+    return core, nodes[core_nodes]
+
+
+_Edges = tuple[np.ndarray, np.ndarray, np.ndarray]  # tails, heads, weights
 
 
 def _contract_halves(
     csr: csr_matrix, keep: np.ndarray, runs: float, side: np.ndarray, pool: mp.pool.Pool
-) -> tuple[_Contraction, np.ndarray, tuple[np.ndarray, np.ndarray]]:
+) -> tuple[_Edges, np.ndarray, _Edges]:
     """Contract each half of the graph in a process of its own; return the joined result.
 
     Each half is the subgraph of the edges with both ends on that side; its nodes on an edge
-    between the halves stay (so do the other side's nodes, which have no edge in it).  Every
-    path between kept nodes is a chain of within-half stretches between kept nodes and edges
-    between the halves, so the joined graph keeps every distance.
+    between the halves stay.  Every path between kept nodes is a chain of within-half
+    stretches between kept nodes and edges between the halves, so the joined graph keeps
+    every distance.
 
-    Returns the joined graph, the mask of nodes still there, and the keys and weights of
-    the edges the halves pruned (when they were asked to).
+    Returns the joined edges, the nodes still there, and the edges as the halves left them
+    (pruned, when they were asked to prune).
     """
     n = csr.shape[0]
     coo = csr.tocoo()
@@ -1057,50 +1215,52 @@ def _contract_halves(
     border[u[cross]] = border[v[cross]] = True
     jobs = []
     for half in (False, True):
+        mine = np.flatnonzero(side == half)
+        label = np.full(n, -1, dtype=np.int64)
+        label[mine] = np.arange(len(mine))
         inner = ~cross & (side[u] == half)
-        stay = keep | border | (side != half)
-        jobs.append(pool.apply_async(_contract_part, (u[inner], v[inner], w[inner], stay, runs)))
-    parts = [job.get() for job in jobs]  # in a fixed order: the result never depends on timing
-    alive = parts[0][3] & parts[1][3]
-    g = _Contraction(
-        np.concatenate([parts[0][0], parts[1][0], u[cross]]),
-        np.concatenate([parts[0][1], parts[1][1], v[cross]]),
-        np.concatenate([parts[0][2], parts[1][2], w[cross]]),
-        n,
-    )
-    pruned = (
-        np.concatenate([parts[0][0] * n + parts[0][1], parts[1][0] * n + parts[1][1]]),
-        np.concatenate([parts[0][2], parts[1][2]]),
-    )
-    return g, alive, pruned
+        args = (label[u[inner]], label[v[inner]], w[inner], (keep | border)[mine], runs)
+        jobs.append((mine, pool.apply_async(_contract_part, args)))
+    gone = np.zeros(n, dtype=bool)
+    edges: list[_Edges] = []
+    for mine, job in jobs:  # in a fixed order: the result never depends on timing
+        (pu, pv, pw), alive = job.get()
+        gone[mine[~alive]] = True
+        edges.append((mine[pu], mine[pv], pw))
+    halves = tuple(np.concatenate([e[i] for e in edges]) for i in range(3))
+    joined = tuple(np.concatenate([h, x[cross]]) for h, x in zip(halves, (u, v, w), strict=True))
+    return joined, np.flatnonzero(~gone), halves
 
 
-def _same_edges(g: _Contraction, edges: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
-    """Mask of the edges of ``g`` found, with the same weight, among ``(keys, weights)``."""
-    key, w = edges
+def _same_edges(g: _Contraction, u: np.ndarray, v: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """Mask of the edges of ``g`` found, with the same weight, among the edges ``u, v, w``."""
+    if len(u) == 0:
+        return np.zeros(len(g.key), dtype=bool)
+    key = u * g.n + v
     order = np.argsort(key, kind="stable")
     key, w = key[order], w[order]
-    pos = np.minimum(np.searchsorted(key, g.key), max(len(key) - 1, 0))
-    if len(key) == 0:
-        return np.zeros(len(g.key), dtype=bool)
+    pos = np.minimum(np.searchsorted(key, g.key), len(key) - 1)
     return (key[pos] == g.key) & (w[pos] == g.w)
 
 
 def _contract_part(
     u: np.ndarray, v: np.ndarray, w: np.ndarray, keep: np.ndarray, runs: float
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Contract one half (in a worker); its remaining edges ``u, v, w`` and ``alive`` mask."""
-    n = len(keep)
-    g = _Contraction(u, v, w, n)
-    alive = np.ones(n, dtype=bool)
+) -> tuple[_Edges, np.ndarray]:
+    """Contract one half (in a worker): its remaining edges and ``alive`` mask."""
+    g = _Contraction(u, v, w, len(keep))
+    alive = np.ones(len(keep), dtype=bool)
     _contract_rounds(g, alive, keep, runs)
     if runs > _PRUNE_RUNS:
         g.prune()
-    return g.u, g.v, g.w, alive
+    return (g.u, g.v, g.w), alive
 
 
 def _contract_rounds(g: _Contraction, alive: np.ndarray, keep: np.ndarray, runs: float) -> None:
-    """Contract nodes of ``g`` outside ``keep`` in rounds while it pays; updates ``alive``."""
+    """Contract nodes of ``g`` outside ``keep`` in rounds while it pays; updates ``alive``.
+
+    Nodes whose removal may add at most ``limit`` edges are candidates; the limit grows as
+    the cheap nodes run out.
+    """
     n = g.n
     # ties broken at random spread each round's independent set over the whole map
     tie = np.random.default_rng(0).permutation(n).astype(np.int64)

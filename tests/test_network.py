@@ -247,3 +247,70 @@ def test_nodes_inside_matches_strtree_contains(chunk, monkeypatch):
     )
     _, expected = shapely.STRtree(shapely.points(x, y)).query(polys, predicate="contains")
     assert np.array_equal(_nodes_inside(x, y, polys), np.unique(expected))
+
+
+def _mixed_roads(seed: int):
+    """A random graph with short straight edges, curved edges (a geometry) and a few long
+    straight ones that reach far from their tail node."""
+    import networkx as nx
+    import shapely
+
+    rng = np.random.default_rng(seed)
+    g = nx.MultiDiGraph(crs="EPSG:4326")
+    pts = np.round(rng.uniform(0, 10, (400, 2)), 1)
+    for i, (x, y) in enumerate(pts):
+        g.add_node(i, x=float(x), y=float(y))
+    for _ in range(1200):
+        a = int(rng.integers(400))
+        near = np.flatnonzero(np.abs(pts - pts[a]).max(axis=1) < 0.8)
+        b = int(rng.choice(near)) if rng.random() < 0.97 else int(rng.integers(400))
+        if a == b:
+            continue
+        attrs = {"length": 100.0, "travel_time": 10.0}
+        if rng.random() < 0.3:  # curved: a detour through a point off the straight line
+            mid = (pts[a] + pts[b]) / 2 + rng.uniform(-0.5, 0.5, 2)
+            attrs["geometry"] = shapely.LineString([pts[a], mid, pts[b]])
+        g.add_edge(a, b, **attrs)
+    return g
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_edge_query_matches_an_strtree_of_all_edges(seed):
+    import shapely
+
+    table = EdgeTable(_mixed_roads(seed))
+    rng = np.random.default_rng(seed + 10)
+    geoms = np.array(
+        [
+            shapely.box(a, b, a + w, b + h)
+            for a, b, w, h in np.round(rng.uniform(0, 9, (60, 4)) * [1, 1, 0.15, 0.15], 1)
+        ]
+        + [
+            shapely.box(4.0, -1, 4.05, 11),  # a thin strip: long edges cross it end to end
+            shapely.Polygon(
+                [(0, 0), (10, 0), (10, 10), (0, 10)], [[(1, 1), (9, 1), (9, 9), (1, 9)]]
+            ),
+            shapely.LineString([(0, 5), (3, 6), (10, 4)]),
+            shapely.Polygon(),  # empty: meets nothing
+            shapely.box(20, 20, 21, 21),  # off the map
+        ],
+        dtype=object,
+    )
+    expected_g, expected_e = shapely.STRtree(table.geom).query(geoms, predicate="intersects")
+    order = np.lexsort((expected_e, expected_g))
+    got_g, got_e = table.query(geoms)
+    assert len(got_e) > 100
+    assert np.array_equal(got_g, expected_g[order]) and np.array_equal(got_e, expected_e[order])
+    assert len(table._index.far) > 0  # the long and curved edges went through their own tree
+
+
+def test_segments_of_lines_and_polygon_boundaries():
+    import shapely
+
+    from planner.network import _segments
+
+    ring = shapely.Polygon([(0, 0), (4, 0), (4, 4), (0, 4)], [[(1, 1), (2, 1), (2, 2)]])
+    lines = shapely.MultiLineString([[(10, 0), (11, 0), (11, 1)], [(20, 0), (21, 0)]])
+    segs = _segments(shapely.GeometryCollection([ring, lines]))
+    assert len(segs) == 4 + 3 + 2 + 1  # no segment joins two separate parts
+    assert shapely.equals(shapely.union_all(segs), shapely.union_all([ring.boundary, lines]))
