@@ -1027,8 +1027,7 @@ _SPLIT_NODES = 20_000
 def _spans(starts: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """For each i, the positions ``starts[i] .. starts[i] + counts[i] - 1``, with their owner i."""
     owner = np.repeat(np.arange(len(counts)), counts)
-    offset = np.arange(len(owner)) - np.repeat(np.cumsum(counts) - counts, counts)
-    return owner, np.repeat(starts, counts) + offset
+    return owner, np.arange(len(owner)) + np.repeat(starts - (np.cumsum(counts) - counts), counts)
 
 
 class _Contraction:
@@ -1053,8 +1052,9 @@ class _Contraction:
 
     def _set(self, key: np.ndarray, w: np.ndarray) -> None:
         self.key, self.w = key, w
-        self.u, self.v = key // self.n, key % self.n
-        self.out_start = np.concatenate([[0], np.cumsum(np.bincount(self.u, minlength=self.n))])
+        self.u, self.v = np.divmod(key, self.n)
+        self.outdeg = np.bincount(self.u, minlength=self.n)
+        self.out_start = np.concatenate([[0], np.cumsum(self.outdeg)])
         self.adj = csr_array((w, self.v, self.out_start), shape=(self.n, self.n))
 
     def _weight(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -1070,14 +1070,16 @@ class _Contraction:
         direct = self._weight(a, b)
         out = (direct > 0) & (direct <= weight)
         todo = np.flatnonzero(~out)
-        owner, e1 = _spans(self.out_start[a[todo]], np.diff(self.out_start)[a[todo]])
+        owner, e1 = _spans(self.out_start[a[todo]], self.outdeg[a[todo]])
         j = todo[owner]
-        x = self.v[e1]
-        ok = (x != b[j]) & ~banned[x] & (self.w[e1] < weight[j])  # x -> b weighs >= 1
-        j, e1, x = j[ok], e1[ok], x[ok]
-        second = self._weight(x, b[j])
-        good = (second > 0) & (self.w[e1] + second <= weight[j])
-        out[j[good]] = True
+        first, limit = self.w[e1], weight[j]
+        k = np.flatnonzero(first < limit)  # x -> b weighs >= 1
+        j, e1, first, limit = j[k], e1[k], first[k], limit[k]
+        x, bj = self.v[e1], b[j]
+        k = np.flatnonzero((x != bj) & ~banned[x])
+        second = self._weight(x[k], bj[k])
+        good = (second > 0) & (first[k] + second <= limit[k])
+        out[j[k[good]]] = True
         return out
 
     def contract(self, sel: np.ndarray) -> None:
@@ -1085,17 +1087,19 @@ class _Contraction:
         n = self.n
         ie = np.flatnonzero(sel[self.v])  # u -> v, v in sel
         ie = ie[np.argsort(self.v[ie], kind="stable")]
-        owner, oe = _spans(self.out_start[self.v[ie]], np.diff(self.out_start)[self.v[ie]])
+        owner, oe = _spans(self.out_start[self.v[ie]], self.outdeg[self.v[ie]])
         ie = ie[owner]
         a, b, weight = self.u[ie], self.v[oe], self.w[ie] + self.w[oe]
         ok = a != b
         a, b, weight = a[ok], b[ok], weight[ok]
         ck = a * n + b
-        order = np.lexsort((weight, ck))  # the lightest shortcut per pair (several v may give one)
-        ck, cw = ck[order], weight[order]
+        order = np.argsort(ck)  # the lightest shortcut per pair (several v may give one)
+        ck, weight = ck[order], weight[order]
         first = np.ones(len(ck), dtype=bool)
         first[1:] = ck[1:] != ck[:-1]
-        ck, cw = ck[first], cw[first]
+        starts = np.flatnonzero(first)
+        ck = ck[starts]
+        cw = np.minimum.reduceat(weight, starts) if len(starts) else weight[:0]
         need = ~self._witnessed(ck // n, ck % n, cw, sel)
         ck, cw = ck[need], cw[need]
         gone = sel[self.u] | sel[self.v]
@@ -1116,7 +1120,7 @@ class _Contraction:
         edges) limits the edges that may go.
         """
         check = np.arange(len(self.key)) if only is None else np.flatnonzero(only)
-        owner, e1 = _spans(self.out_start[self.u[check]], np.diff(self.out_start)[self.u[check]])
+        owner, e1 = _spans(self.out_start[self.u[check]], self.outdeg[self.u[check]])
         owner = check[owner]
         x, b = self.v[e1], self.v[owner]
         ok = (x != b) & (self.w[e1] < self.w[owner])
@@ -1272,7 +1276,7 @@ def _contract_rounds(g: _Contraction, alive: np.ndarray, keep: np.ndarray, runs:
     limit, idle = 0, 0
     before = dijkstra_s()
     while limit <= _MAX_SCORE and idle < 3:
-        indeg, outdeg = np.bincount(g.v, minlength=n), np.bincount(g.u, minlength=n)
+        indeg, outdeg = np.bincount(g.v, minlength=n), g.outdeg
         # shortcuts added minus edges removed, at most (witnesses only lower it)
         score = indeg * outdeg - indeg - outdeg
         cand = alive & ~keep & (score <= limit)
