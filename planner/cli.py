@@ -264,7 +264,7 @@ def replan(
 ) -> None:
     """Re-plan after events (a hazard, a window cut, a crossing closed, a vehicle lost)."""
     from planner.export import write_plan_files
-    from planner.network import prepare_network
+    from planner.network import load_layers, prepare_network
     from planner.plan import read_plan
     from planner.render import render_map
     from planner.replan import apply_events, load_events
@@ -273,12 +273,14 @@ def replan(
 
     sc = load_scenario(scenario)
     evs = load_events(events_file, sc)
-    result = do_replan(sc, read_plan(plan_file), evs, time_limit_s=time_limit, seed=seed, budget=budget, workers=workers)
+    result = do_replan(
+        sc, read_plan(plan_file), evs, network=prepare_network(sc), time_limit_s=time_limit, seed=seed, budget=budget, workers=workers
+    )
     folder = output if output is not None else Path("maps") / f"{sc.name}-replan"
     changed = apply_events(sc, evs)
     paths = write_plan_files(result, folder, scenario=changed)
     paths["map"] = folder / "map.html"
-    render_map(changed, result, prepare_network(changed).layers, paths["map"])
+    render_map(changed, result, load_layers(changed), paths["map"])
     out.print(_summary_table(result))
     for w in result.warnings:
         out.print(f"  note: {w}", highlight=False)

@@ -9,6 +9,7 @@ network or an OpenStreetMap graph.
 from __future__ import annotations
 
 import contextlib
+import copy
 import functools
 import gc
 import logging
@@ -364,6 +365,7 @@ class EdgeTable:
         geoms = [d.get("geometry") for d in datas]
         self.u, self.v, self.length, self.time = u, v, length, time
         self.keys = np.array(keys, dtype=object) if keys else np.empty(0, dtype=object)
+        self._time0 = time.copy()  # as built, before cuts add crossing delays
         self.cost = time.copy()
         self.risk_m = np.zeros(m)
         self.crossing = np.full(m, None, dtype=object)
@@ -373,6 +375,20 @@ class EdgeTable:
         self.straight = np.array([g is None for g in geoms], dtype=bool)
         self._given = np.empty(m, dtype=object)
         self._given[:] = geoms
+
+    def fresh(self) -> EdgeTable:
+        """A copy of this table as it was built from the graph, before any cut.
+
+        The graph, the coordinates, the geometries and the spatial indexes are shared (no cut
+        changes them); travel times, costs and what is alive start over.
+        """
+        t = copy.copy(self)
+        t.time, t.cost = self._time0.copy(), self._time0.copy()
+        t.risk_m = np.zeros(len(self.u))
+        t.crossing = np.full(len(self.u), None, dtype=object)
+        t.alive = np.ones(len(self.u), dtype=bool)
+        t.node_alive = np.ones(len(self.node_ids), dtype=bool)
+        return t
 
     @_gc_paused
     def geom_of(self, edges: np.ndarray) -> np.ndarray:
@@ -890,7 +906,9 @@ class RoadNetwork:
         """Combined-weight distances ``sources x targets`` (csgraph Dijkstra, 2 processes when large)."""
         csr = self.csr
         n = csr.shape[0]
-        procs = min(os.cpu_count() or 1, 2) if len(sources) * n > 5e6 else 1
+        # a daemon process (a dask worker) may not start processes of its own
+        cores = 1 if mp.current_process().daemon else min(os.cpu_count() or 1, 2)
+        procs = cores if len(sources) * n > 5e6 else 1
         runs = len(sources) / procs
         if contract is None:  # contracting takes ~0.1-2 s: worth it when Dijkstra takes longer
             contract = runs * (_DIJKSTRA_S_PER_NODE * n + _DIJKSTRA_S_PER_EDGE * csr.nnz) > 0.5
@@ -1315,9 +1333,22 @@ class PreparedNetwork:
     roads: RoadNetwork
     layers: Layers
     report: CutReport
+    source: tuple | None = None  # what the roads were loaded from (see _roads_key)
 
 
-def prepare_network(scenario: Scenario, graph: nx.MultiDiGraph | None = None) -> PreparedNetwork:
+def _roads_key(scenario: Scenario) -> tuple:
+    """What a scenario's roads are loaded from: two scenarios with the same key share them."""
+    spec = scenario.network
+    source = str(scenario.resolve_path(spec.source)) if spec.source and spec.source != "regional" else spec.source
+    return (source, spec.place, spec.bbox, spec.overpass_url, tuple(sorted(spec.speeds_kph.items())))
+
+
+def prepare_network(
+    scenario: Scenario,
+    graph: nx.MultiDiGraph | None = None,
+    *,
+    reuse: PreparedNetwork | None = None,
+) -> PreparedNetwork:
     """Load roads and layers, apply hazards and the frontline, and index the result.
 
     Parameters
@@ -1326,17 +1357,26 @@ def prepare_network(scenario: Scenario, graph: nx.MultiDiGraph | None = None) ->
         A validated scenario.
     graph
         A preloaded base graph (skips :func:`build_network`).
+    reuse
+        The prepared network of another scenario (say, the same one before a re-plan's
+        events): when its roads come from the same source, they are not loaded again and
+        their edge table and spatial indexes are reused; every hazard of ``scenario`` and its
+        frontline are then cut afresh.
 
     Returns
     -------
     PreparedNetwork
     """
-    base = graph if graph is not None else build_network(scenario)
-    if base.number_of_nodes() == 0:
-        raise NetworkError("the road network is empty")
+    key = _roads_key(scenario) if graph is None else None
+    if graph is None and reuse is not None and reuse.source is not None and reuse.source == key:
+        base, table = reuse.base, reuse.roads.table.fresh()
+    else:
+        base = graph if graph is not None else build_network(scenario)
+        if base.number_of_nodes() == 0:
+            raise NetworkError("the road network is empty")
+        table = EdgeTable(base)
     layers = load_layers(scenario)
     report = CutReport()
-    table = EdgeTable(base)
     cut_hazards(table, layers, report)
     cut_frontline(table, layers, report)
     if not table.node_alive.any():
@@ -1351,4 +1391,4 @@ def prepare_network(scenario: Scenario, graph: nx.MultiDiGraph | None = None) ->
         report.frontline_cut_edges,
         report.crossing_edges,
     )
-    return PreparedNetwork(base=base, roads=roads, layers=layers, report=report)
+    return PreparedNetwork(base=base, roads=roads, layers=layers, report=report, source=key)

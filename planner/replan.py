@@ -23,7 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from shapely.geometry import LineString
 
 from planner.errors import ScenarioError
-from planner.network import line_length_m
+from planner.network import PreparedNetwork, line_length_m
 from planner.plan import Leg, Plan, Reception, Stop, Totals, Unserved, Vehicle
 from planner.scenario import GROUPS, HazardItem, Scenario, _error_line, location_lonlat
 
@@ -155,6 +155,8 @@ def replan(
     scenario: Scenario,
     plan: dict[str, Any],
     events: list[Event],
+    *,
+    network: PreparedNetwork | None = None,
     **plan_kwargs: Any,
 ) -> Plan:
     """Re-plan after events.
@@ -167,6 +169,9 @@ def replan(
         The plan being carried out (plan.json data).
     events
         What happened.
+    network
+        The prepared network of ``scenario``, if the caller has it: the roads are then not
+        loaded again (see :func:`planner.network.prepare_network`'s ``reuse``).
     **plan_kwargs
         Passed to :func:`planner.evacuation.plan_evacuation` (time limit, seed, budget, workers).
 
@@ -176,7 +181,7 @@ def replan(
         Kept history plus the new plan, for the scenario as the events leave it.
     """
     from planner.evacuation import plan_evacuation
-    from planner.network import load_layers
+    from planner.network import load_layers, prepare_network
 
     scenario.require_evacuation()
     now = min(e.at for e in events)
@@ -303,6 +308,8 @@ def replan(
         for key, n in _boards(kept[v["id"]][1]).items():
             todo[key] = todo.get(key, 0) - n
         previous[f"{v['id']}-1"] = [(site, g, n) for (site, g), n in sorted(todo.items()) if n > 0]
+    if network is not None:
+        plan_kwargs = {**plan_kwargs, "network": prepare_network(rest, reuse=network)}
     new = plan_evacuation(rest, previous=previous, **plan_kwargs)
     same = 0
     for nv in new.vehicles:

@@ -266,6 +266,7 @@ def replan_run(
     """
     from datetime import timedelta
 
+    from planner.network import prepare_network
     from planner.replan import Event, WindowChange, apply_events, replan
 
     rng = np.random.default_rng([seed, run])
@@ -287,6 +288,7 @@ def replan_run(
             timed.append((float(t), 3, {"vehicle_lost": sim.vehicle_ids[i]}))
     timed.sort(key=lambda e: (e[0], e[1], str(e[2])))
     current, data, replans = scenario, plan, 0
+    network = None  # the base scenario's roads, loaded at the first re-plan and kept for the rest
     km = dis.road_closure.segment_km if dis.road_closure else 10.0
     k = 0
     while k < len(timed):
@@ -313,7 +315,9 @@ def replan_run(
                 evs.append(Event(at=at(t), vehicle_lost=e["vehicle_lost"]))
         if not evs:
             continue
-        new = replan(current, data, evs, **plan_kwargs)
+        if network is None:
+            network = prepare_network(scenario)
+        new = replan(current, data, evs, network=network, **plan_kwargs)
         current = apply_events(current, evs)
         data = json.loads(new.to_json())
         replans += 1

@@ -314,3 +314,35 @@ def test_segments_of_lines_and_polygon_boundaries():
     segs = _segments(shapely.GeometryCollection([ring, lines]))
     assert len(segs) == 4 + 3 + 2 + 1  # no segment joins two separate parts
     assert shapely.equals(shapely.union_all(segs), shapely.union_all([ring.boundary, lines]))
+
+
+def test_a_prepared_network_is_reused_for_a_scenario_on_the_same_roads(grid, scenario_dict, monkeypatch):
+    import copy
+
+    import planner.network
+
+    loads = []
+    monkeypatch.setattr(planner.network, "build_network", lambda sc: loads.append(sc) or grid)
+    before = parse_scenario(copy.deepcopy(scenario_dict))
+    scenario_dict["hazards"] = [
+        {"id": "c", "kind": "closed", "polygon": [[35.09, 47.09], [35.11, 47.09], [35.11, 47.11], [35.09, 47.11], [35.09, 47.09]]},
+        {"id": "r", "kind": "risk", "factor": 3, "polygon": [[35.19, 46.99], [35.31, 46.99], [35.31, 47.31], [35.19, 47.31], [35.19, 46.99]]},
+    ]
+    after = parse_scenario(scenario_dict)
+    first = prepare_network(before)
+    table_before = (first.roads.table.cost.copy(), first.roads.table.alive.copy(), first.roads.csr.copy())
+    reused = prepare_network(after, reuse=first)
+    assert len(loads) == 1  # the roads were loaded once
+    scratch = prepare_network(after)
+    assert (reused.roads.csr != scratch.roads.csr).nnz == 0
+    assert np.array_equal(reused.roads.table.cost, scratch.roads.table.cost)
+    assert np.array_equal(reused.roads.table.time, scratch.roads.table.time)
+    assert reused.report == scratch.report and reused.report.closed_edges > 0
+    # the first network is untouched by the cuts made for the second
+    assert np.array_equal(first.roads.table.cost, table_before[0])
+    assert np.array_equal(first.roads.table.alive, table_before[1])
+    assert (first.roads.csr != table_before[2]).nnz == 0
+    # other roads: loaded, not reused
+    after.network.speeds_kph = {"primary": 20.0}
+    prepare_network(after, reuse=first)
+    assert len(loads) == 3

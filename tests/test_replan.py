@@ -144,3 +144,21 @@ def test_a_crossing_closing_behind_a_vehicle_does_not_turn_it_back(base, tmp_pat
     assert any(f"{vid} turned back" in w for w in new.warnings) == turns_back
     kept = next(v for v in data["vehicles"] if v["id"] == vid)
     assert any(lg["depart"] == leg["depart"] and lg["to"] == leg["to"] for lg in kept["legs"]) != turns_back
+
+
+def test_replan_on_the_prepared_network_gives_the_same_plan(base, tmp_path, monkeypatch):
+    from synth import grid_graph
+
+    import planner.network as network
+
+    sc, plan, vid, _leg, t = base
+    loads = []
+    monkeypatch.setattr(network, "build_network", lambda _sc: loads.append(1) or grid_graph())
+    hazard = {"id": "new", "kind": "closed", "polygon": [[35.09, 47.09], [35.11, 47.09], [35.11, 47.11], [35.09, 47.11], [35.09, 47.09]]}
+    evs = load_events(_events(tmp_path, [{"at": t.isoformat(), "hazard": hazard}, {"at": t.isoformat(), "vehicle_lost": vid}]), sc)
+    scratch = replan(sc, plan, evs, **FAST).to_json()
+    assert len(loads) == 1
+    prepared = network.prepare_network(sc)
+    again = replan(sc, plan, evs, network=prepared, **FAST).to_json()
+    assert len(loads) == 2  # only for ``prepared``: the re-plan loaded no roads
+    assert again == scratch
