@@ -346,3 +346,24 @@ def test_a_prepared_network_is_reused_for_a_scenario_on_the_same_roads(grid, sce
     after.network.speeds_kph = {"primary": 20.0}
     prepare_network(after, reuse=first)
     assert len(loads) == 3
+
+
+def _matrix_in_daemon(roads, sources, targets, queue):
+    queue.put(roads.matrices(sources, targets)[0])
+
+
+def test_big_matrix_inside_a_daemon_process_runs_without_a_pool():
+    """A dask worker is a daemon and may not start processes: the matrix then runs in one."""
+    import multiprocessing as mp
+
+    roads = RoadNetwork(_random_city(50, 3))
+    n = len(roads.node_ids)
+    sources, targets = list(range(n)), [n // 2]  # a small answer: it fits the pipe's buffer
+    assert len(sources) * n > 5e6  # big enough for two processes outside a daemon
+    ctx = mp.get_context("fork")
+    queue = ctx.Queue()
+    proc = ctx.Process(target=_matrix_in_daemon, args=(roads, sources, targets, queue), daemon=True)
+    proc.start()
+    proc.join(timeout=120)
+    assert proc.exitcode == 0
+    assert np.array_equal(queue.get(timeout=10), roads.matrices(sources, targets)[0])
