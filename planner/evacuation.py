@@ -433,6 +433,15 @@ def plan_evacuation(
             leg_cache[key] = roads.path_details(roads.path(sites[sa].node, sites[sb].node))
         return leg_cache[key]
 
+    legs_driven = []  # every (from, to) node pair the routes drive: their paths, found at once
+    for v, route in enumerate(routes):
+        cur = vstart[v]
+        for node in route:
+            if node_site[node] != cur:
+                legs_driven.append((sites[cur].node, sites[node_site[node]].node))
+                cur = node_site[node]
+    roads.prefetch_paths(legs_driven)
+
     rate_limited: set[int] = set()
     departs: list[list[int | None]] | None = None  # explicit leg departures, when re-timed
     vph = {c.id: c.vehicles_per_hour for c in net.layers.crossings if c.vehicles_per_hour}

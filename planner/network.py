@@ -810,6 +810,9 @@ class RoadNetwork:
             else self._snap_nodes
         )
         self._pred_cache: dict[int, np.ndarray] = {}
+        self._paths: dict[tuple[int, int], list[int] | None] = {}
+        # combined-weight distances from each source of a matrix: (targets, distances)
+        self._known: dict[int, tuple[np.ndarray, np.ndarray]] = {}
 
     @cached_property
     def _edge_of(self) -> dict[tuple[int, int], int]:
@@ -892,6 +895,8 @@ class RoadNetwork:
         uniq, inv = np.unique(src, return_inverse=True)
         # distances only: paths are traced later for the few legs a plan uses
         d = self._distances(uniq, tgt, contract=contract)
+        for i, source in enumerate(uniq.tolist()):  # bounds for the path searches later
+            self._known[source] = (tgt, d[i])
         d = d[inv]
         finite = np.isfinite(d)
         cost_q = np.floor(np.where(finite, d, 0.0) / _COMBINE)
@@ -948,10 +953,56 @@ class RoadNetwork:
         along = xs if wide else ys
         return along > np.median(along[alive])
 
+    def prefetch_paths(self, pairs: list[tuple[int, int]]) -> None:
+        """Find the shortest paths of many ``(source, target)`` node pairs at once.
+
+        One Dijkstra per source (in two processes when there are many), each stopped at the
+        distance of its farthest target when :meth:`matrices` has already given it; later
+        :meth:`path` calls for these pairs are then lookups.
+        """
+        todo: dict[int, set[int]] = {}
+        for a, b in pairs:
+            a, b = int(a), int(b)
+            if a != b and (a, b) not in self._paths and a not in self._pred_cache:
+                todo.setdefault(a, set()).add(b)
+        if not todo:
+            return
+        jobs = [(a, sorted(bs), self._search_limit(a, bs)) for a, bs in sorted(todo.items())]
+        cores = 1 if mp.current_process().daemon else min(os.cpu_count() or 1, 2)
+        if cores > 1 and len(jobs) >= 8 and len(jobs) * self.csr.shape[0] > _PATHS_POOL_WORK:
+            parts = [jobs[i :: 4 * cores] for i in range(4 * cores)]
+            with mp.get_context("fork").Pool(cores) as pool:
+                found = pool.starmap(_paths_from, [(self.csr, part) for part in parts if part])
+        else:
+            found = [_paths_from(self.csr, jobs)]
+        for part in found:
+            self._paths.update(part)
+
+    def _search_limit(self, source: int, targets: set[int]) -> float:
+        """The distance of the farthest target, if the matrices gave them all; else ``inf``."""
+        known = self._known.get(source)
+        if known is None:
+            return np.inf
+        tgt, d = known
+        order = np.argsort(tgt, kind="stable")
+        want = np.array(sorted(targets), dtype=tgt.dtype)
+        pos = np.searchsorted(tgt[order], want)
+        if (pos >= len(tgt)).any() or not np.array_equal(tgt[order[pos]], want):
+            return np.inf
+        # distances are exact integer sums: the search keeps every node at most this far
+        return float(np.max(d[order[pos]]))
+
     def path(self, source: int, target: int) -> list[int]:
         """Node indices of the shortest path (as used by :meth:`matrices`)."""
         if source == target:
             return [source]
+        if (source, target) in self._paths:
+            found = self._paths[(source, target)]
+            if found is None:
+                raise NetworkError(
+                    f"no path between nodes {self.node_ids[source]} and {self.node_ids[target]}"
+                )
+            return list(found)
         pred = self._pred_cache.get(source)
         if pred is None:
             _, pred = dijkstra(self.csr, directed=True, indices=source, return_predecessors=True)
@@ -981,16 +1032,20 @@ class RoadNetwork:
         """
         t = self.table
         coords: list[list[float]] = [[float(self.x[nodes[0]]), float(self.y[nodes[0]])]]
-        length = time = risk = 0.0
+        length = secs = risk = 0.0
         crossings: list[str] = []
         for a, b in zip(nodes, nodes[1:], strict=False):
             e = self._edge_of[(a, b)]
             length += float(t.length[e])
-            time += float(t.time[e])
+            secs += float(t.time[e])
             risk += float(t.risk_m[e])
             if t.crossing[e] is not None:
                 crossings.append(str(t.crossing[e]))
-            pts = list(t.geom_of([e])[0].coords)
+            geom = t._given[e]
+            if geom is None:  # a straight edge
+                coords.append([float(self.x[b]), float(self.y[b])])
+                continue
+            pts = list(geom.coords)
             # osmnx geometries run u -> v; guard against reversed storage
             if haversine_m(pts[0][0], pts[0][1], self.x[a], self.y[a]) > haversine_m(
                 pts[-1][0], pts[-1][1], self.x[a], self.y[a]
@@ -1000,10 +1055,25 @@ class RoadNetwork:
         return {
             "coords": coords,
             "length_m": length,
-            "travel_time_s": time,
+            "travel_time_s": secs,
             "risk_m": risk,
             "crossings": crossings,
         }
+
+
+def _paths_from(
+    csr: csr_matrix, jobs: list[tuple[int, list[int], float]]
+) -> dict[tuple[int, int], list[int] | None]:
+    """Shortest paths for ``(source, targets, limit)`` jobs (``None`` where none exists)."""
+    out: dict[tuple[int, int], list[int] | None] = {}
+    for source, targets, limit in jobs:
+        _, pred = dijkstra(csr, directed=True, indices=source, return_predecessors=True, limit=limit)
+        for target in targets:
+            path = [target]
+            while path[-1] != source and path[-1] >= 0:
+                path.append(int(pred[path[-1]]))
+            out[(source, target)] = path[::-1] if path[-1] == source else None
+    return out
 
 
 def _distances_of(csr: csr_matrix, sources: np.ndarray, targets: np.ndarray) -> np.ndarray:
@@ -1040,6 +1110,8 @@ _TAIL = 0.05  # a round contracting fewer of the candidates than this share ends
 _PRUNE_RUNS = 350
 # Graphs of at least this many nodes are contracted in two halves at once (2 processes).
 _SPLIT_NODES = 20_000
+# Path searches (sources x nodes) worth two processes.
+_PATHS_POOL_WORK = 2e6
 
 
 def _spans(starts: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

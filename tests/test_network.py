@@ -367,3 +367,36 @@ def test_big_matrix_inside_a_daemon_process_runs_without_a_pool():
     proc.join(timeout=120)
     assert proc.exitcode == 0
     assert np.array_equal(queue.get(timeout=10), roads.matrices(sources, targets)[0])
+
+
+@pytest.mark.parametrize("pool", [False, True])
+def test_prefetched_paths_are_shortest_and_match_the_matrix(pool, monkeypatch):
+    from scipy.sparse.csgraph import dijkstra
+
+    import planner.network
+
+    if pool:
+        monkeypatch.setattr(planner.network, "_PATHS_POOL_WORK", 0)
+    g = _random_city(20, 4)
+    g.add_node(-1, x=36.0, y=48.0)  # no road reaches it
+    roads = RoadNetwork(g)
+    n = len(roads.node_ids)
+    island = roads.index[-1]
+    rng = np.random.default_rng(4)
+    src = sorted(rng.choice(n - 1, 12, replace=False).tolist())
+    tgt = sorted(rng.choice(n - 1, 9, replace=False).tolist()) + [island]
+    roads.matrices(src, tgt)  # the paths' searches stop at the farthest target's distance
+    pairs = [(a, b) for a in src for b in tgt if rng.random() < 0.5]
+    pairs += [(src[0], island), (src[1], 0 if src[1] else 1)]  # no path; no bound known
+    roads.prefetch_paths(pairs)
+    plain = dijkstra(roads.csr, directed=True, indices=src)
+    for a, b in pairs:
+        d = plain[src.index(a), b]
+        if not np.isfinite(d):
+            with pytest.raises(planner.network.NetworkError):
+                roads.path(a, b)
+            continue
+        p = roads.path(a, b)
+        assert p[0] == a and p[-1] == b
+        assert sum(roads.csr[x, y] for x, y in zip(p, p[1:], strict=False)) == d
+    assert len(roads._pred_cache) == 0  # every path came from the prefetch
