@@ -29,6 +29,9 @@ class Settings(BaseSettings):
     solution_budget: int = 3000
     snap_warn_m: float = 500.0
     crossing_radius_m: float = 2000.0
+    hold_freed_memory: bool = True
+    """Keep freed memory in the solver processes (glibc ``mallopt``; see
+    :func:`planner.routing.hold_freed_memory`); ``PLANNER_HOLD_FREED_MEMORY=0`` turns it off."""
 
 
 def get_settings() -> Settings:
