@@ -12,7 +12,7 @@ points, 20,000 people, 80 buses and two 8-hour windows, verifies the plan and pr
 time, evacuated/bound and peak memory.
 
     python bench/city.py [--side 317] [--sites 1000] [--pairs 40] [--skip-plan]
-                         [--time-limit 110] [--workers 2] [--seed 0] [--baseline REF]
+                         [--time-limit 60] [--workers 2] [--seed 0] [--baseline REF]
 
 With ``--baseline REF`` part 1 also runs planner/network.py as it was at git REF on the same
 graph in the same run, prints both timings and checks that the matrices are equal bit for bit.

@@ -128,13 +128,40 @@ def plan(
         out.print(_summary_table(result))
     if result.exchange:
         _print_exchange(result.exchange)
-    for u in result.unserved:
-        out.print(f"  not served: {u.people} {u.group} at {u.site}: {u.detail}", highlight=False)
+    _print_unserved(result.unserved)
     for w in result.warnings:
         out.print(f"  [yellow]warning:[/] {w}", highlight=False)
     out.print(f"wrote {', '.join(str(p) for p in paths.values())}", highlight=False)
     if png_error is not None:
         raise png_error
+
+
+_UNSERVED_LINES = 12  # more rows than this are summed up by reason
+
+
+def _print_unserved(unserved: list) -> None:
+    """People not served: a line per site and group, or per reason when there are many."""
+    if len(unserved) <= _UNSERVED_LINES:
+        for u in unserved:
+            out.print(f"  not served: {u.people:,} {u.group} at {u.site}: {u.detail}", highlight=False)
+        return
+    from planner.plan import REASONS
+    from planner.scenario import GROUPS
+
+    by_reason: dict[str, list] = {}
+    for u in unserved:
+        by_reason.setdefault(u.reason, []).append(u)
+    for code, rows in sorted(by_reason.items(), key=lambda kv: -sum(u.people for u in kv[1])):
+        people = {g: sum(u.people for u in rows if u.group == g) for g in GROUPS}
+        split = ", ".join(f"{n:,} {g}" for g, n in people.items() if n)
+        sites = sorted({u.site for u in rows})
+        shown = ", ".join(sites[:5]) + (f" and {len(sites) - 5} more" if len(sites) > 5 else "")
+        out.print(
+            f"  not served ({REASONS.get(code, code)}): {sum(people.values()):,} people ({split}) "
+            f"at {len(sites)} site{'s' if len(sites) != 1 else ''}: {shown}",
+            highlight=False,
+        )
+    out.print("  (plan.json and summary.md give every site, group and reason)", highlight=False)
 
 
 def _print_exchange(ex: dict[str, Any]) -> None:

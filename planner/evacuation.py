@@ -207,6 +207,14 @@ def plan_evacuation(
     for s in sites:
         if s.snap_m > settings.snap_warn_m:
             warnings.append(f"site {s.id} is {s.snap_m:.0f} m from the nearest usable road")
+    if net.layers.frontline is not None:
+        for c in net.layers.crossings:
+            if not net.report.crossing_edges.get(c.id):
+                warnings.append(
+                    f"crossing point {c.id}: no open road crosses the line of contact within "
+                    f"{c.radius_m:.0f} m of it (or each such road is nearer another crossing "
+                    "point), so no vehicle can use it"
+                )
     closed_union = net.layers.closed.geometry.union_all() if len(net.layers.closed) else None
     in_closed: set[str] = set()
     if closed_union is not None:

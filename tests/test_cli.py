@@ -85,3 +85,30 @@ def test_committed_plan_schema_is_current():
     from planner.plan import SCHEMA_PATH, plan_json_schema
 
     assert json.loads(Path(SCHEMA_PATH).read_text()) == plan_json_schema()
+
+
+def test_many_unserved_rows_are_summed_up_by_reason(capsys):
+    from planner.cli import _print_unserved
+    from planner.plan import Unserved
+
+    rows = [
+        Unserved(site=f"ap{i:02d}", group=g, people=10 + i, reason="no_safe_road", detail="...")
+        for i in range(7)
+        for g in ("children", "general")
+    ] + [Unserved(site="ap99", group="wounded", people=3, reason="window_too_short", detail="...")]
+    _print_unserved(rows)
+    text = " ".join(capsys.readouterr().out.split())
+    # one line per reason, the larger first, with the people per group and the sites
+    assert text.index("not served (no safe road)") < text.index("not served (window too short)")
+    people = sum(10 + i for i in range(7))
+    assert f"{2 * people:,} people ({people} children, {people} general) at 7 sites" in text
+    assert "ap00, ap01, ap02, ap03, ap04 and 2 more" in text
+    assert "3 people (3 wounded) at 1 site: ap99" in text
+
+
+def test_few_unserved_rows_are_listed_one_by_one(capsys):
+    from planner.cli import _print_unserved
+    from planner.plan import Unserved
+
+    _print_unserved([Unserved(site="ap1", group="general", people=1200, reason="fleet_too_small", detail="fleet too small: x")])
+    assert "not served: 1,200 general at ap1: fleet too small: x" in capsys.readouterr().out

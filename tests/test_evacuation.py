@@ -142,3 +142,15 @@ def test_two_parallel_searches_are_deterministic_too(scenario_dict, grid):
     b = _plan(scenario_dict, grid, seed=5, workers=2)[2]
     assert a.solver.stopped_by == "budget"
     assert a.to_json() == b.to_json()
+
+
+def test_crossing_point_no_road_reaches_is_warned(scenario_dict, grid):
+    scenario_dict["ceasefire"]["crossing_points"].append(
+        {"id": "cp-nowhere", "location": [35.25, 47.45], "delay_min": 10, "radius_m": 1000}
+    )
+    _sc, _net, plan = _plan(scenario_dict, grid)
+    crossing_warnings = [w for w in plan.warnings if w.startswith("crossing point")]
+    assert len(crossing_warnings) == 1
+    assert "cp-nowhere" in crossing_warnings[0] and "1000 m" in crossing_warnings[0]
+    used = {c for v in plan.vehicles for leg in v.legs for c in leg.crossings}
+    assert used <= {"cp1"}
