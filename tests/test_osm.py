@@ -9,6 +9,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import networkx as nx
+import numpy as np
 import osmnx as ox
 import pytest
 
@@ -459,3 +460,29 @@ def test_helsinki_pbf() -> None:
     graph = load_osm_graph(path)
     assert graph.number_of_nodes() > 100
     assert {d["highway"] for _, _, d in graph.edges(data=True)} <= set(DEFAULT_SPEEDS_KPH)
+
+
+@pytest.mark.shared
+@needs_shared
+@pytest.mark.parametrize("name", ["graphhopper/north-bayreuth.osm.gz", "graphhopper/andorra.osm.pbf"])
+def test_contracted_matrix_on_real_streets_equals_plain_dijkstra(name: str) -> None:
+    from scipy.sparse.csgraph import dijkstra
+
+    from planner.network import RoadNetwork, _contract_graph
+
+    path = SHARED / name
+    if not path.is_file():
+        pytest.skip(f"{path} is absent")
+    roads = RoadNetwork(load_osm_graph(path))
+    rng = np.random.default_rng(3)
+    sites = np.sort(rng.choice(roads._snap_nodes, 80, replace=False))
+    plain = dijkstra(roads.csr, directed=True, indices=sites)[:, sites]
+    assert np.array_equal(roads._distances(sites, sites, contract=True), plain)
+    assert np.isfinite(plain).all()  # sites on the largest strongly connected part reach each other
+    keep = np.zeros(roads.csr.shape[0], dtype=bool)
+    keep[sites] = True
+    core, nodes = _contract_graph(roads.csr, keep, runs=1e4)  # deep, with the final pruning
+    assert len(nodes) < 0.2 * roads.csr.shape[0]
+    at = {int(v): i for i, v in enumerate(nodes)}
+    idx = [at[int(s)] for s in sites]
+    assert np.array_equal(dijkstra(core, directed=True, indices=idx)[:, idx], plain)
