@@ -299,7 +299,8 @@ def plan_evacuation(
     x = _assign_receptions(W, prio, drive[np.ix_(A_idx, R_idx)], cap, servable)
 
     # --- chunks
-    min_seats = {g: min((ev.fleet[vehicles[v][1]].seats for v in carriers[g]), default=1) for g in GROUPS}
+    seats_of = {g: sorted({ev.fleet[vehicles[v][1]].seats for v in carriers[g]}) for g in GROUPS}
+    min_seats = {g: min(seats_of[g], default=1) for g in GROUPS}
     total_people = int(x.sum())
     chunks: list[_Chunk] = []
     scale = 1
@@ -309,7 +310,7 @@ def plan_evacuation(
             for gi, g in enumerate(GROUPS):
                 for ri, r in enumerate(R_idx):
                     n = int(x[ai, gi, ri])
-                    size = _chunk_size(min_seats[g]) * scale
+                    size = _chunk_size(seats_of[g]) * scale
                     size = min(size, min_seats[g]) if scale == 1 else size
                     while n > 0:
                         c = min(size, n)
@@ -363,17 +364,22 @@ def plan_evacuation(
         allowed[pu] = allowed[de] = carriers[c.group]
         pairs.append((pu, de))
 
-    # Ceasefire windows: a node's service may start only where the longest drive that can
-    # lead into it, and its own service, fit inside one window; a vehicle leaves its start
-    # only when its longest first drive fits.  Passengers wait on board at most max_wait.
-    stop_sites = sorted({c.site for c in chunks} | {c.reception for c in chunks})
-    pre_of: dict[int, float] = {}
-    for site in stop_sites:
-        ins = [drive[p, site] + kind_dwell_site(sites, p, site, stop_s, unload_s) for p in stop_sites if p != site and np.isfinite(drive[p, site])]
-        pre_of[site] = max(ins, default=0.0)
+    # Ceasefire windows: a node's service may start only where the drive into it, and its own
+    # service, fit inside one window.  Each stop node gets a longest inbound drive: for a
+    # pickup, the drive from the farthest reception centre (vehicles come back from there),
+    # for a delivery, the drive from its chunk's assembly point, each widened by a margin so
+    # that nearby stops can share a trip.  Longer arcs into the node (other than from a
+    # vehicle start, whose first drive leaves when the vehicle does) are removed, so the
+    # restriction holds for every arc the search can use; the longest drive from any site,
+    # used before, kept every stop out of the first hours of each window on a regional map.
+    pre = _inbound_limits(chunks, chunk_node0, deliv_node0, drive, sites, stop_s, unload_s)
+    into = T[chunk_node0:, chunk_node0:]  # arcs between stop nodes (a view: edited in place)
+    too_long = (into > pre[chunk_node0:][None, :]) & ~same[chunk_node0:, chunk_node0:]
+    into[too_long] = BIG
+    C[chunk_node0:, chunk_node0:][too_long] = BIG
     forbidden: dict[int, list[tuple[int, int]]] = {}
     for node in range(chunk_node0, N):
-        forbidden[node] = _forbidden(tl, pre_of[node_site[node]], float(service[node]))
+        forbidden[node] = _forbidden(tl, float(pre[node]), float(service[node]))
     # A vehicle's first drive goes to a pickup it can reach inside one window; it leaves its
     # start only when the longest such drive still fits.
     longest = max(b - a for a, b in tl.windows)
@@ -403,6 +409,7 @@ def plan_evacuation(
         horizon=tl.horizon,
         allowed_vehicles=allowed,
         pairs=pairs,
+        pairs_in_one_trip=True,
         next_allowed=next_allowed,
         vehicle_earliest=earliest,
         forbidden=forbidden,
@@ -922,6 +929,48 @@ def kind_dwell_site(sites: list[_SiteRec], frm: int, to: int, stop_s: float, unl
     return stop_s if kind == "assembly" else unload_s if kind == "reception" else 0.0
 
 
+# Margin on a stop's longest inbound drive (see _inbound_limits), seconds.
+INBOUND_MARGIN_S = 900.0
+
+
+def _inbound_limits(
+    chunks: list[_Chunk],
+    chunk_node0: int,
+    deliv_node0: int,
+    drive: np.ndarray,
+    sites: list[_SiteRec],
+    stop_s: float,
+    unload_s: float,
+) -> np.ndarray:
+    """The longest drive (with the dwell on arrival) allowed into each stop node, in seconds.
+
+    A pickup may be reached from every reception centre of the plan, and from other stops
+    no farther away; a delivery from its chunk's assembly point and from stops no farther.
+    Both get a margin of ``INBOUND_MARGIN_S``.  Where no reception centre reaches a pickup, the longest drive from
+    any stop site is allowed.  Entries before ``chunk_node0`` are 0 (starts and the end).
+    """
+
+    def widen(x: float) -> float:
+        return x + INBOUND_MARGIN_S
+
+    receptions = sorted({c.reception for c in chunks})
+    stop_sites = sorted({c.site for c in chunks} | set(receptions))
+    pick: dict[int, float] = {}
+    for a in sorted({c.site for c in chunks}):
+        back = [drive[r, a] for r in receptions if r != a and np.isfinite(drive[r, a])]
+        if back:
+            pick[a] = widen(max(back) + stop_s)
+        else:
+            ins = [drive[p, a] + kind_dwell_site(sites, p, a, stop_s, unload_s) for p in stop_sites if p != a and np.isfinite(drive[p, a])]
+            pick[a] = max(ins, default=0.0)
+    pre = np.zeros(deliv_node0 + len(chunks))
+    for k, c in enumerate(chunks):
+        pre[chunk_node0 + k] = pick[c.site]
+        to = drive[c.site, c.reception] + (unload_s if c.site != c.reception else 0.0)
+        pre[deliv_node0 + k] = widen(to) if np.isfinite(to) else 0.0
+    return pre
+
+
 def _forbidden(tl: Timeline, pre: float, post: float) -> list[tuple[int, int]]:
     """Service start times outside every ``[window start + pre, window end - post]``."""
     allowed = [(int(math.ceil(a + pre)), int(math.floor(b - post))) for a, b in tl.windows]
@@ -937,11 +986,22 @@ def _forbidden(tl: Timeline, pre: float, post: float) -> list[tuple[int, int]]:
     return out
 
 
-def _chunk_size(min_seats: int) -> int:
-    """People per routing node for a group whose smallest carrier has ``min_seats`` seats."""
-    if min_seats >= 16:
-        return math.ceil(min_seats / 2)
-    return max(1, min_seats)
+def _chunk_size(seats: list[int]) -> int:
+    """People per routing node for a group carried by vehicles with these seat counts.
+
+    About half the smallest carrier (a whole one below 16 seats), but no more than whole
+    nodes can fill: the largest size, down to half of that, with which every carrier's seats
+    are filled to at least 95 % by whole nodes (a 45-seat bus takes two nodes of 22, where
+    nodes of 23 would fill only half of it), else the size that fills them best.
+    """
+    smallest = min(seats, default=1)
+    top = max(1, smallest if smallest < 16 else smallest // 2)
+    sizes = range(top, max(1, math.ceil(top / 2)) - 1, -1)
+
+    def fill(size: int) -> float:
+        return min((q // size) * size / q for q in seats) if seats else 1.0
+
+    return next((s for s in sizes if fill(s) >= 0.95), max(sizes, key=lambda s: (fill(s), s)))
 
 
 def _one_trip_fits(

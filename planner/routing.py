@@ -76,6 +76,10 @@ class RoutingProblem:
     vehicle_fixed_cost: int = 0
     pairs: list[tuple[int, int]] = field(default_factory=list)
     """Pickup and delivery pairs: same vehicle, pickup first, both performed or neither."""
+    pairs_in_one_trip: bool = False
+    """No pickup between a pair's pickup and its delivery after a delivery (a trip ends at the
+    first delivery after a pickup): whoever is on board when a vehicle delivers is delivered
+    on that trip, nobody rides along to the next pickup."""
     initial_routes: list[list[int]] | None = None
     """A feasible starting solution (nodes per vehicle, without start and end), e.g. from a
     construction heuristic that knows the problem; the search improves on it."""
@@ -249,6 +253,9 @@ def _build(problem: RoutingProblem, seed: int):  # noqa: ANN202 - OR-Tools objec
         solver.Add(routing.ActiveVar(pi) == routing.ActiveVar(di))
         solver.Add(time_dim.CumulVar(pi) <= time_dim.CumulVar(di))
 
+    if problem.pairs_in_one_trip and problem.pairs:
+        _add_trips(problem, routing, manager, inv)
+
     if problem.next_allowed:
         ends = [routing.End(v) for v in range(problem.n_vehicles)]
         for p, succ in problem.next_allowed.items():
@@ -293,6 +300,28 @@ def _build(problem: RoutingProblem, seed: int):  # noqa: ANN202 - OR-Tools objec
     if problem.preferred_vehicle and problem.change_cost > 0:
         _add_change_cost(problem, routing, perm)
     return manager, routing, time_dim, perm
+
+
+def _add_trips(
+    problem: RoutingProblem,
+    routing: pywrapcp.RoutingModel,
+    manager: pywrapcp.RoutingIndexManager,
+    inv: np.ndarray,
+) -> None:
+    """Count trips (a pickup right after a delivery starts one); each pair stays in one."""
+    pickups = np.zeros(problem.n, dtype=np.int64)
+    deliveries = np.zeros(problem.n, dtype=np.int64)
+    for p, d in problem.pairs:
+        pickups[inv[p]], deliveries[inv[d]] = 1, 1
+    step = (deliveries[:, None] * pickups[None, :]).tolist()  # delivery -> pickup: a new trip
+    cb = routing.RegisterTransitMatrix(step)
+    routing.AddDimension(cb, 0, len(problem.pairs), True, "trip")
+    trip = routing.GetDimensionOrDie("trip")
+    solver = routing.solver()
+    for p, d in problem.pairs:
+        pi = manager.NodeToIndex(int(inv[p]))
+        di = manager.NodeToIndex(int(inv[d]))
+        solver.Add(trip.CumulVar(pi) == trip.CumulVar(di))
 
 
 def _add_change_cost(

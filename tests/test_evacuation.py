@@ -154,3 +154,54 @@ def test_crossing_point_no_road_reaches_is_warned(scenario_dict, grid):
     assert "cp-nowhere" in crossing_warnings[0] and "1000 m" in crossing_warnings[0]
     used = {c for v in plan.vehicles for leg in v.legs for c in leg.crossings}
     assert used <= {"cp1"}
+
+
+def _line_scenario(sites: dict, fleet: list, hours: float = 3.0) -> dict:
+    """Assembly points on the grid, one reception centre at its east end, one window."""
+    end = f"2022-03-16T{8 + int(hours):02d}:{int(hours % 1 * 60):02d}:00+02:00"
+    return {
+        "name": "line",
+        "ceasefire": {"windows": [{"start": "2022-03-16T08:00:00+02:00", "end": end}]},
+        "evacuation": {
+            "assembly_points": [
+                {"id": k, "location": loc, "people": {"general": n}} for k, (loc, n) in sites.items()
+            ],
+            "reception_centres": [{"id": "r", "location": [35.5, 47.0], "capacity": 5000}],
+            "fleet": fleet,
+            "stop_min": 5,
+            "unload_min": 5,
+        },
+    }
+
+
+def test_a_45_seat_bus_travels_full(grid):
+    d = _line_scenario(
+        {"near": ([35.4, 47.0], 88)},
+        [{"type": "bus", "count": 1, "seats": 45, "groups": ["general"], "start": "r"}],
+    )
+    _sc, _net, plan = _plan(d, grid)
+    loads = [sum(leg.load.values()) for v in plan.vehicles for leg in v.legs if leg.load]
+    assert plan.totals.evacuated["total"] == 88
+    assert max(loads) >= 44 and len(loads) == 2  # two trips of 44, not four of 23 or fewer
+
+
+def test_a_stop_near_the_reception_is_served_from_the_start_of_the_window(grid):
+    from datetime import datetime, timedelta
+
+    d = _line_scenario(
+        {"near": ([35.4, 47.0], 120), "far": ([35.0, 47.3], 40)},
+        [{"type": "bus", "count": 1, "seats": 40, "groups": ["general"], "start": "r"}],
+    )
+    sc, net, plan = _plan(d, grid)
+    drive_far_to_near = net.roads.matrices(
+        [s.node for s in net.roads.snap([(35.0, 47.3)])], [s.node for s in net.roads.snap([(35.4, 47.0)])]
+    )[0][0, 0]
+    assert drive_far_to_near > 40 * 60  # the far town is more than 40 minutes from the near one
+    first = min(
+        datetime.fromisoformat(s.depart) for v in plan.vehicles for s in v.stops if s.site == "near"
+    )
+    opens = sc.ceasefire.windows[0].start
+    # the near town's first bus leaves before a drive from the far town could even have
+    # ended: the window restriction follows the drives a bus can make into the stop
+    assert first - opens < timedelta(seconds=drive_far_to_near)
+    assert {u.site for u in plan.unserved} <= {"far"}  # the near town is emptied

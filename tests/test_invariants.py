@@ -41,3 +41,9 @@ def test_random_scenarios_verify_clean(scenario_dict, grid, p1, p2, buses, seats
     assert t.evacuated["total"] <= t.bound["total"] <= t.requested["total"]
     assert t.evacuated["total"] <= capacity
     assert sum(u.people for u in plan.unserved) == t.requested["total"] - t.evacuated["total"]
+    # nobody rides from a reception centre back towards an assembly point
+    receptions = {r["id"] for r in ev["reception_centres"]}
+    for v in plan.vehicles:
+        for leg in v.legs:
+            if leg.from_ in receptions and leg.to not in receptions:
+                assert not leg.load, (v.id, leg)
