@@ -270,6 +270,10 @@ def plan_evacuation(
             stop_s=stop_s,
             unload_s=unload_s,
             excluded_sites=in_closed,
+            site_drive=drive,
+            assembly_sites=A_idx,
+            reception_sites=R_idx,
+            vehicle_sites=vstart,
         )
     )
 

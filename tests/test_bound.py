@@ -70,3 +70,51 @@ def test_bound_excludes_sites_without_a_safe_road():
     assert b.per_group["total"] == 0
     b = compute_bound(_inputs(excluded_sites={"a"}))
     assert b.per_group["total"] == 0
+
+
+def _three_sites(drive_h: dict, windows, people=None):
+    """Sites: 0 = near town, 1 = far town, 2 = reception (the vehicles' start)."""
+    h = 3600.0
+    d = np.full((3, 3), np.inf)
+    np.fill_diagonal(d, 0.0)
+    for (i, j), hours in drive_h.items():
+        d[i, j] = d[j, i] = hours * h
+    return _inputs(
+        timeline=tl(*windows),
+        waiting=people or {"near": {"general": 100}, "far": {"general": 100}},
+        assembly_ids=["near", "far"],
+        a_to_r=d[[0, 1]][:, [2]],
+        r_to_a=d[[2]][:, [0, 1]],
+        start_to_a=d[[2, 2]][:, [0, 1]],
+        vehicle_seats=[50, 50],
+        vehicle_groups=[["general"], ["general"]],
+        site_drive=d,
+        assembly_sites=[0, 1],
+        reception_sites=[2],
+        vehicle_sites=[2, 2],
+        stop_s=0.0,
+        unload_s=0.0,
+    )
+
+
+def test_bound_leaves_out_people_no_vehicle_can_reach_and_bring_back_in_time():
+    # the far town is 4 h away: a 6 h window allows no round trip to it
+    from dataclasses import replace
+
+    inp = _three_sites({(0, 2): 1.0, (1, 2): 4.0}, [(0, 6 * 3600)])
+    b = compute_bound(inp)
+    assert b.reachable["general"] == 100 and b.per_group["general"] == 100
+    # without the site drives the far town would count (the bound as it was)
+    assert compute_bound(replace(inp, site_drive=None)).reachable["general"] == 200
+
+
+def test_bound_lets_a_vehicle_rest_at_a_site_between_windows():
+    # the far town's own road to the reception takes 5.5 h, longer than a window; via the
+    # near town it is 2 h + 2 h: two 5 h windows let a bus go out through the near town,
+    # come back to it, rest there overnight and go on to the reception the next day
+    two_days = [(0, 5 * 3600), (24 * 3600, 29 * 3600)]
+    b = compute_bound(_three_sites({(0, 2): 2.0, (0, 1): 2.0, (1, 2): 5.5}, two_days))
+    assert b.reachable["general"] == 200
+    # in a single 5 h window the far town is out of reach (4 h there, 4 h back)
+    b = compute_bound(_three_sites({(0, 2): 2.0, (0, 1): 2.0, (1, 2): 5.5}, two_days[:1]))
+    assert b.reachable["general"] == 100
