@@ -11,13 +11,16 @@ import sys
 from collections.abc import Callable
 from functools import wraps
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from planner.errors import PlannerError
+
+if TYPE_CHECKING:
+    from planner.plan import Unserved
 
 app = typer.Typer(
     add_completion=False,
@@ -139,7 +142,7 @@ def plan(
 _UNSERVED_LINES = 12  # more rows than this are summed up by reason
 
 
-def _print_unserved(unserved: list) -> None:
+def _print_unserved(unserved: list[Unserved]) -> None:
     """People not served: a line per site and group, or per reason when there are many."""
     if len(unserved) <= _UNSERVED_LINES:
         for u in unserved:

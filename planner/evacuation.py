@@ -950,12 +950,9 @@ def _inbound_limits(
 
     A pickup may be reached from every reception centre of the plan, and from other stops
     no farther away; a delivery from its chunk's assembly point and from stops no farther.
-    Both get a margin of ``INBOUND_MARGIN_S``.  Where no reception centre reaches a pickup, the longest drive from
-    any stop site is allowed.  Entries before ``chunk_node0`` are 0 (starts and the end).
+    Both get a margin of ``INBOUND_MARGIN_S``.  Where no reception centre reaches a
+    pickup, the longest drive from any stop site is allowed.  Entries before ``chunk_node0`` are 0 (starts and the end).
     """
-
-    def widen(x: float) -> float:
-        return x + INBOUND_MARGIN_S
 
     receptions = sorted({c.reception for c in chunks})
     stop_sites = sorted({c.site for c in chunks} | set(receptions))
@@ -963,7 +960,7 @@ def _inbound_limits(
     for a in sorted({c.site for c in chunks}):
         back = [drive[r, a] for r in receptions if r != a and np.isfinite(drive[r, a])]
         if back:
-            pick[a] = widen(max(back) + stop_s)
+            pick[a] = max(back) + stop_s + INBOUND_MARGIN_S
         else:
             ins = [drive[p, a] + kind_dwell_site(sites, p, a, stop_s, unload_s) for p in stop_sites if p != a and np.isfinite(drive[p, a])]
             pick[a] = max(ins, default=0.0)
@@ -971,7 +968,7 @@ def _inbound_limits(
     for k, c in enumerate(chunks):
         pre[chunk_node0 + k] = pick[c.site]
         to = drive[c.site, c.reception] + (unload_s if c.site != c.reception else 0.0)
-        pre[deliv_node0 + k] = widen(to) if np.isfinite(to) else 0.0
+        pre[deliv_node0 + k] = to + INBOUND_MARGIN_S if np.isfinite(to) else 0.0
     return pre
 
 
