@@ -321,6 +321,7 @@ def solve_instance(
     feasibility_lambda: float = FEASIBILITY_LAMBDA,
     early_cost: int = EARLY_COST,
     solution_limit: int | None = None,
+    solver: str = "ortools",
 ) -> Row:
     from planner.routing import SolveParams, solve_routing
 
@@ -333,6 +334,7 @@ def solve_instance(
         feasibility_first=feasibility_first,
         feasibility_lambda=feasibility_lambda,
         feasibility_early_cost=early_cost,
+        solver=solver,
     )
     t0 = time.perf_counter()
     result = solve_routing(problem, params)
@@ -482,7 +484,7 @@ def fnmatchcase_plain(name: str, pat: str) -> bool:
     return not any(c in pat for c in "*?[") and name.startswith(pat)
 
 
-def _sort_key(p: Path) -> tuple:
+def sort_key(p: Path) -> tuple:
     name = p.name.split(".")[0]
     return (
         CLASSES.index(instance_class(name)) if instance_class(name) in CLASSES else 99,
@@ -538,7 +540,7 @@ def main(argv: list[str] | None = None) -> int:
     if not folder.is_dir():
         print(f"no benchmark folder {folder}", file=sys.stderr)
         return 2
-    files = sorted(select(sorted(folder.glob("*.vrptw")), args.instances), key=_sort_key)
+    files = sorted(select(sorted(folder.glob("*.vrptw")), args.instances), key=sort_key)
     if not files:
         print("no instance matches", file=sys.stderr)
         return 2

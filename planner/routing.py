@@ -27,9 +27,20 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 from ortools.constraint_solver import pywrapcp, routing_enums_pb2
 
+from planner.errors import PlannerError
+from planner.routing_pyvrp import (
+    pyvrp_available,
+    pyvrp_unsupported,
+    route_objective,
+    route_violations,
+    solve_pyvrp,
+)
 from planner.settings import get_settings
 
 log = logging.getLogger(__name__)
+
+SOLVERS = ("ortools", "pyvrp", "best")
+"""The search backends :attr:`SolveParams.solver` names."""
 
 END = -1
 """Marker in :attr:`RoutingProblem.next_allowed` meaning "the vehicle may end its route"."""
@@ -136,6 +147,10 @@ class SolveParams:
     """The feasibility phase is cut into this many searches, each from the best routes of
     the one before, alternately with and without the early-service charge (changing the
     objective moves a search that is stuck with a node it cannot insert)."""
+    solver: str = "ortools"
+    """Search backend: ``"ortools"``; ``"pyvrp"`` (PyVRP's iterated local search, for the
+    problems it can express, see :mod:`planner.routing_pyvrp`); or ``"best"``: both, the
+    better checked result kept (OR-Tools alone where PyVRP cannot express the problem)."""
 
 
 @dataclass
@@ -683,6 +698,17 @@ def solve_routing(problem: RoutingProblem, params: SolveParams | None = None) ->
         choice does not depend on which search finished first).
     """
     params = params or SolveParams()
+    if params.solver not in SOLVERS:
+        raise PlannerError(f"unknown solver {params.solver!r} (one of {', '.join(SOLVERS)})")
+    if params.solver == "pyvrp":
+        return _solve_with_pyvrp(problem, params)
+    if params.solver == "best":
+        return _solve_best(problem, params)
+    return _solve_ortools(problem, params)
+
+
+def _solve_ortools(problem: RoutingProblem, params: SolveParams) -> RoutingResult:
+    """OR-Tools: one search, or ``params.workers`` differently seeded searches in parallel."""
     if params.workers <= 1:
         return _solve_one(problem, params, 0)
     ctx = mp.get_context("fork")
@@ -699,6 +725,72 @@ def solve_routing(problem: RoutingProblem, params: SolveParams | None = None) ->
             _drain(queue, params)
             results = [f.result() for f in futures]
     return min(results, key=lambda r: (r.objective, r.worker))
+
+
+def _pyvrp_entry(args):  # noqa: ANN001, ANN202
+    problem, params = args
+    return _solve_with_pyvrp(problem, params)
+
+
+def _solve_with_pyvrp(problem: RoutingProblem, params: SolveParams) -> RoutingResult:
+    """PyVRP's routes as a :class:`RoutingResult`."""
+    found = solve_pyvrp(problem, params)
+    return RoutingResult(
+        routes=found.routes,
+        times=found.times,
+        start_times=found.start_times,
+        end_times=found.end_times,
+        objective=found.objective,
+        dropped=found.dropped,
+        stopped_by=found.stopped_by,
+        wall_s=found.wall_s,
+        worker=0,
+        solutions=found.iterations,
+    )
+
+
+def _solve_best(problem: RoutingProblem, params: SolveParams) -> RoutingResult:
+    """Both backends; the result with the lower objective among those that pass
+    :func:`~planner.routing_pyvrp.route_violations` (OR-Tools on a tie).
+
+    With two or more workers PyVRP runs in a process of its own beside OR-Tools (which keeps
+    the other workers); with one, the two run one after the other, each with half the time
+    limit (and the whole solution budget, so the outcome stays deterministic).
+    """
+    reason = pyvrp_unsupported(problem)
+    if reason is not None or not pyvrp_available():
+        log.info("solver 'best': OR-Tools alone (%s)", reason or "pyvrp is not installed")
+        return _solve_ortools(problem, params)
+    bare = replace(params, progress=None)
+    if params.workers >= 2 and not mp.current_process().daemon:
+        ctx = mp.get_context("fork")
+        with ProcessPoolExecutor(max_workers=1, mp_context=ctx) as pool:
+            future = pool.submit(_pyvrp_entry, (problem, bare))
+            ortools = _solve_ortools(problem, replace(params, workers=params.workers - 1))
+            candidates = [ortools, _or_none(future.result)]
+    else:
+        half = replace(params, time_limit_s=params.time_limit_s / 2, workers=1)
+        candidates = [
+            _solve_ortools(problem, half),
+            _or_none(lambda: _solve_with_pyvrp(problem, half)),
+        ]
+    checked = [
+        (route_objective(problem, r.routes), k, r)
+        for k, r in enumerate(candidates)
+        if r is not None and not route_violations(problem, r)
+    ]
+    if not checked:
+        return candidates[0]  # type: ignore[return-value]  # OR-Tools raises rather than fail
+    return min(checked, key=lambda c: (c[0], c[1]))[2]
+
+
+def _or_none(call: Callable[[], RoutingResult]) -> RoutingResult | None:
+    """The result of ``call``, or ``None`` when that backend found nothing."""
+    try:
+        return call()
+    except PlannerError as exc:
+        log.info("solver 'best': %s", exc)
+        return None
 
 
 def _drain(queue, params: SolveParams) -> None:  # noqa: ANN001

@@ -19,7 +19,7 @@ from planner.variants import load_cases
 
 DATA = Path(__file__).parent / "data" / "check"
 TINY = yaml.safe_load((DATA / "tiny.yaml").read_text(encoding="utf-8"))
-FAST = dict(workers=1, budget=100, time_limit_s=20)
+FAST = dict(workers=1, budget=100, time_limit_s=600)
 
 PASSING = [
     {"min_evacuated": {"total": 40, "wounded": 4}},
@@ -225,7 +225,7 @@ def test_check_runs_scenarios_in_parallel_with_the_same_results(write, tmp_path)
     write("one.yaml", folder=tmp_path / "p", expect=PASSING, variants=[{"name": "short", "changes": [
         {"shorten_window": {"index": 0, "end": "2022-03-16T11:00:00+02:00"}}]}])
     serial = check_paths([tmp_path / "p"], **FAST)
-    parallel = check_paths([tmp_path / "p"], workers=2, budget=100, time_limit_s=20)
+    parallel = check_paths([tmp_path / "p"], workers=2, budget=100, time_limit_s=600)
     assert [(r.id, [(o.name, o.passed, o.measured) for o in r.outcomes]) for r in serial.results] == [
         (r.id, [(o.name, o.passed, o.measured) for o in r.outcomes]) for r in parallel.results
     ]

@@ -22,7 +22,7 @@ def grid_scenario_file(tmp_path, grid, scenario_dict, write_scenario):
 
 def test_plan_writes_plan_schedule_and_map(grid_scenario_file, tmp_path):
     out = tmp_path / "out"
-    res = runner.invoke(app, ["plan", str(grid_scenario_file), "-o", str(out), "--time-limit", "20", "--budget", "100", "--workers", "1", "-q"])
+    res = runner.invoke(app, ["plan", str(grid_scenario_file), "-o", str(out), "--time-limit", "600", "--budget", "100", "--workers", "1", "-q"])
     assert res.exit_code == 0, res.output
     assert "evacuated" in res.output and "total" in res.output
     plan = json.loads((out / "plan.json").read_text())

@@ -12,7 +12,7 @@ from planner.network import prepare_network
 from planner.scenario import GROUPS, parse_scenario
 from planner.verify import verify_plan
 
-FAST = dict(time_limit_s=20, workers=1, budget=150)
+FAST = dict(time_limit_s=600, workers=1, budget=150)
 
 
 def _plan(scenario_dict, grid, **kw):

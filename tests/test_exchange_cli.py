@@ -15,7 +15,7 @@ runner = CliRunner()
 
 def test_exchange_plan_verifies_and_manifests_carry_no_names(tmp_path):
     out = tmp_path / "ex"
-    res = runner.invoke(app, ["plan", str(SCENARIO), "-o", str(out), "-q", "--time-limit", "20"])
+    res = runner.invoke(app, ["plan", str(SCENARIO), "-o", str(out), "-q", "--time-limit", "600"])
     assert res.exit_code == 0, res.output
     plan = json.loads((out / "plan.json").read_text())
     ex = plan["exchange"]

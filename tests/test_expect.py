@@ -34,7 +34,7 @@ def planned():
     from synth import grid_graph
 
     sc = parse_scenario(copy.deepcopy(GRID_SCENARIO))
-    plan = plan_evacuation(sc, network=prepare_network(sc, graph=grid_graph()), workers=1, budget=100, time_limit_s=20)
+    plan = plan_evacuation(sc, network=prepare_network(sc, graph=grid_graph()), workers=1, budget=100, time_limit_s=600)
     assert 0 < plan.evacuated_total() < plan.totals.requested["total"]
     return sc, plan
 

@@ -137,7 +137,7 @@ def test_quick_solve_is_feasible(tmp_path):
     p.write_text("\n".join(out) + "\n")
     inst = lit.parse_vrptw(p)
     assert inst.n_customers == 25
-    row = lit.solve_instance(inst, (3, 191.3), time_limit=3.0, workers=1, seed=0)
+    row = lit.solve_instance(inst, (3, 191.3), time_limit=600, workers=1, seed=0, solution_limit=200)
     assert row.feasible, row.errors
     assert row.vehicles <= 5
     assert row.gap is not None and row.gap < 5
@@ -210,7 +210,7 @@ def test_feasibility_phase_performs_every_node_and_reports_the_plain_objective(m
     # the first solution leaves every node unperformed, and the budget is small enough for
     # the phase to reach its second round, the one with the early-service charge
     params = SolveParams(
-        time_limit_s=20,
+        time_limit_s=600,
         solution_limit=60,
         first_solution="ALL_UNPERFORMED",
         feasibility_first=0.5,
@@ -236,7 +236,7 @@ def test_feasibility_phase_is_deterministic_under_a_budget():
 
     problem = _small_problem()
     params = SolveParams(
-        time_limit_s=20,
+        time_limit_s=600,
         solution_limit=40,
         first_solution="ALL_UNPERFORMED",
         feasibility_first=0.5,
@@ -261,7 +261,7 @@ def test_feasibility_phase_leaves_a_complete_search_alone(monkeypatch):
     charged = []
     monkeypatch.setattr(routing, "_charge_late_service", lambda *a: charged.append(a))
     problem = _small_problem()
-    budget = dict(time_limit_s=20, solution_limit=30, workers=1)
+    budget = dict(time_limit_s=600, solution_limit=30, workers=1)
     plain = solve_routing(problem, SolveParams(**budget))
     phased = solve_routing(problem, SolveParams(**budget, feasibility_first=0.9))
     # the first solution already serves everyone: the feasibility phase ends there, before
@@ -283,12 +283,12 @@ def test_benchmark_passes_the_feasibility_settings(tiny, monkeypatch):
         "solve_routing",
         lambda problem, params: seen.append(params) or real(problem, params),
     )
-    row = lit.solve_instance(tiny, None, time_limit=5, workers=1, seed=0, solution_limit=20)
+    row = lit.solve_instance(tiny, None, time_limit=600, workers=1, seed=0, solution_limit=20)
     assert row.feasible, row.errors
     assert seen[0].feasibility_first == lit.FEASIBILITY_FIRST > 0
     assert seen[0].feasibility_lambda == lit.FEASIBILITY_LAMBDA
     assert seen[0].feasibility_early_cost == lit.EARLY_COST
     lit.solve_instance(
-        tiny, None, time_limit=5, workers=1, seed=0, solution_limit=20, feasibility_first=0.0
+        tiny, None, time_limit=600, workers=1, seed=0, solution_limit=20, feasibility_first=0.0
     )
     assert seen[1].feasibility_first == 0.0 and seen[1].solution_limit == 20

@@ -63,7 +63,7 @@ def test_plan_on_real_extract_verifies(file, sites, hazard):
     assert net.roads.n_nodes > 300  # drivable roads only (monaco: ~350, andorra: ~1,200)
     if hazard:
         assert net.report.closed_edges > 0
-    plan = plan_evacuation(sc, network=net, workers=1, budget=100, time_limit_s=60)
+    plan = plan_evacuation(sc, network=net, workers=1, budget=100, time_limit_s=600)
     data = json.loads(plan.to_json())
     assert verify_plan(sc, data, graph=net.base) == []
     assert plan.totals.evacuated["total"] > 0

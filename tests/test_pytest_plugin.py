@@ -36,7 +36,7 @@ def _warm_up(tmp_path_factory):
     ox.save_graphml(grid_graph(), folder / "grid.graphml")
     path = folder / "tiny.yaml"
     path.write_text(yaml.safe_dump({**TINY, "expect": [{"max_vehicles": 9}]}), encoding="utf-8")
-    assert run_case(load_cases(path)[0], budget=10, time_limit_s=10).passed
+    assert run_case(load_cases(path)[0], budget=10, time_limit_s=600).passed
 
 
 @pytest.fixture

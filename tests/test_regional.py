@@ -299,7 +299,7 @@ def test_plan_behind_the_real_front_of_december_2024():
         }
     )
     net = prepare_network(sc)
-    plan = plan_evacuation(sc, network=net, workers=1, budget=1000, time_limit_s=120)
+    plan = plan_evacuation(sc, network=net, workers=1, budget=1000, time_limit_s=600)
     assert verify_plan(sc, json.loads(plan.to_json()), graph=net.base) == []
     occupied = shapely.union_all(gpd.read_file(DEEPSTATE).geometry.values)
     for v in plan.vehicles:

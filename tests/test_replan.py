@@ -13,7 +13,7 @@ from planner.errors import ScenarioError
 from planner.replan import apply_events, load_events, replan
 from planner.verify import verify_plan
 
-FAST = dict(time_limit_s=20, workers=1, budget=100)
+FAST = dict(time_limit_s=600, workers=1, budget=100)
 
 
 @pytest.fixture(scope="module")

@@ -138,7 +138,7 @@ def test_coarse_time_solutions_are_feasible_in_seconds(unit):
         horizon=20000, forbidden=forbidden, max_wait={2: 900},
     )
     coarse = coarsen_time(prob, unit)
-    res = solve_routing(coarse, SolveParams(time_limit_s=5, seed=0, workers=1, solution_limit=200))
+    res = solve_routing(coarse, SolveParams(time_limit_s=600, seed=0, workers=1, solution_limit=200))
     for v, (route, times) in enumerate(zip(res.routes, res.times, strict=True)):
         prev, prev_t = 0, res.start_times[v] * unit
         for node, tc in zip(route, times, strict=True):

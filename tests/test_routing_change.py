@@ -29,5 +29,5 @@ def _problem(detour: int, change_cost: int) -> RoutingProblem:
     (5000, 3600, [[2], [3]]),  # keeping them would cost 10,000 s: worth two changes
 ])
 def test_change_cost_keeps_previous_vehicles_unless_moving_saves_more(detour, change_cost, expected):
-    res = solve_routing(_problem(detour, change_cost), SolveParams(time_limit_s=5, seed=0, workers=1, solution_limit=50))
+    res = solve_routing(_problem(detour, change_cost), SolveParams(time_limit_s=600, seed=0, workers=1, solution_limit=50))
     assert res.routes == expected

@@ -111,7 +111,7 @@ def test_replanning_recovers_what_a_breakdown_costs(on_file):
 
     _d, sc, plan = on_file
     sim, dis = compact_plan(plan, sc), parse_disruptions(sc)
-    kw = {"workers": 1, "budget": 100, "time_limit_s": 120, "seed": 0}
+    kw = {"workers": 1, "budget": 100, "time_limit_s": 600, "seed": 0}
     gained = 0
     for r in range(6):
         fixed = simulate_run(sim, dis, 0, r)

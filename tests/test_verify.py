@@ -77,7 +77,7 @@ def scenario(scenario_path: Path) -> Scenario:
 def good_plan(scenario: Scenario, graph: nx.MultiDiGraph) -> dict[str, Any]:
     """A plan made by the planner, as the raw JSON mapping."""
     net = prepare_network(scenario, graph=graph)
-    plan = plan_evacuation(scenario, network=net, time_limit_s=10, workers=1, budget=200)
+    plan = plan_evacuation(scenario, network=net, time_limit_s=600, workers=1, budget=200)
     return json.loads(plan.to_json())
 
 
