@@ -12,6 +12,7 @@ same whatever the number of workers.
 from __future__ import annotations
 
 import json
+import logging
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -21,7 +22,7 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from planner.errors import ScenarioError
+from planner.errors import PlannerError, ScenarioError
 from planner.scenario import GROUPS, Scenario
 
 
@@ -416,6 +417,7 @@ def run_sweep(
     progress: Callable[[int, int], None] | None = None,
     replan: bool = False,
     plan_kwargs: dict[str, Any] | None = None,
+    connect_timeout_s: float = 10.0,
 ) -> SweepResult:
     """Run a Monte Carlo sweep on dask.distributed.
 
@@ -443,6 +445,8 @@ def run_sweep(
     plan_kwargs
         Search settings of each re-plan (default: one worker, a deterministic budget of
         :data:`REPLAN_BUDGET` solutions, so figures do not depend on the machine either).
+    connect_timeout_s
+        Seconds to reach ``scheduler`` (a :class:`~planner.errors.PlannerError` after that).
 
     Returns
     -------
@@ -452,6 +456,9 @@ def run_sweep(
 
     from dask.distributed import Client, LocalCluster, as_completed
 
+    if logging.getLogger().getEffectiveLevel() > logging.INFO:  # dask's INFO lines only with -v
+        logging.getLogger("distributed").setLevel(logging.WARNING)
+
     scenario.require_evacuation()
     dis = parse_disruptions(scenario)
     seg_km = dis.road_closure.segment_km if dis.road_closure else 10.0
@@ -459,7 +466,10 @@ def run_sweep(
     batches = [list(range(i, min(runs, i + batch_size))) for i in range(0, runs, batch_size)]
     cluster = None
     if scheduler:
-        client = Client(scheduler)
+        try:
+            client = Client(scheduler, timeout=connect_timeout_s)
+        except (OSError, TimeoutError) as exc:
+            raise PlannerError(f"--scheduler {scheduler}: no dask scheduler answered within {connect_timeout_s:g} s ({exc})") from None
     else:
         n = workers or max(1, min(2, os.cpu_count() or 1))
         cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None)
