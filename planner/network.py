@@ -163,7 +163,7 @@ def load_layers(scenario: Scenario) -> Layers:
                         "kind": kind,
                         "factor": factor or 1.0,
                         "geometry": geom,
-                        "field": fname,
+                        "field": f"{fname}.file",
                     }
                 )
         else:

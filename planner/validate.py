@@ -264,6 +264,25 @@ class _CappedLoader(yaml.SafeLoader):
         super().__init__(stream)
         self.first_alias: Any = None
 
+    def construct_mapping(self, node: Any, deep: bool = False) -> Any:
+        if isinstance(node, yaml.MappingNode):
+            seen: set[Any] = set()
+            for key_node, _value in node.value:
+                if (
+                    isinstance(key_node, yaml.ScalarNode)
+                    and key_node.tag != "tag:yaml.org,2002:merge"
+                ):
+                    key = (key_node.tag, key_node.value)
+                    if key in seen:
+                        raise yaml.constructor.ConstructorError(
+                            None,
+                            None,
+                            f"key {key_node.value!r} appears twice in one mapping",
+                            key_node.start_mark,
+                        )
+                    seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
     def compose_node(self, parent: Any, index: Any) -> Any:
         if self.first_alias is None and self.check_event(yaml.AliasEvent):
             self.first_alias = self.peek_event().start_mark
@@ -535,6 +554,10 @@ def check_scenario(scenario: Scenario) -> None:
             and not geom.is_empty
         ):
             raise ScenarioError(src, field, problem)
+    if scenario.disruptions is not None:
+        from planner.sweep import parse_disruptions
+
+        parse_disruptions(scenario)  # a misspelt disruption is an error at load, not at sweep
     windows = scenario.ceasefire.windows
     span = (max(w.end for w in windows) - min(w.start for w in windows)).total_seconds() / 86_400
     if span > MAX_HORIZON_DAYS:
@@ -644,7 +667,9 @@ def geojson_crs_name(path: Path) -> str | None:
 # --------------------------------------------------------------------------- sites and roads
 
 _EARTH_M = 6_371_008.8
-_ROADS: weakref.WeakKeyDictionary[Any, tuple[Any, np.ndarray, np.ndarray, np.ndarray]] = weakref.WeakKeyDictionary()
+_ROADS: weakref.WeakKeyDictionary[Any, tuple[Any, np.ndarray, np.ndarray, np.ndarray]] = (
+    weakref.WeakKeyDictionary()
+)
 
 
 def _road_nodes(table: EdgeTable) -> tuple[Any, np.ndarray, np.ndarray, np.ndarray]:
@@ -676,7 +701,10 @@ def _xyz(lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
 
 def _metres(a: tuple[float, float], b: tuple[float, float]) -> float:
     lo1, la1, lo2, la2 = (math.radians(v) for v in (*a, *b))
-    h = math.sin((la2 - la1) / 2) ** 2 + math.cos(la1) * math.cos(la2) * math.sin((lo2 - lo1) / 2) ** 2
+    h = (
+        math.sin((la2 - la1) / 2) ** 2
+        + math.cos(la1) * math.cos(la2) * math.sin((lo2 - lo1) / 2) ** 2
+    )
     return 2 * _EARTH_M * math.asin(min(1.0, math.sqrt(h)))
 
 
@@ -705,7 +733,9 @@ def road_distance_m(table: EdgeTable, point: tuple[float, float], limit: float) 
 
     dlat = limit / 111_000.0
     dlon = dlat / max(0.05, math.cos(math.radians(min(85.0, abs(point[1])))))
-    _gi, near = table.query(np.array([shapely.box(point[0] - dlon, point[1] - dlat, point[0] + dlon, point[1] + dlat)]))
+    _gi, near = table.query(
+        np.array([shapely.box(point[0] - dlon, point[1] - dlat, point[0] + dlon, point[1] + dlat)])
+    )
     near = near[edge_in[near]]
     if len(near) and (d := nearest(near)) <= limit:
         return d
@@ -803,8 +833,9 @@ def _extent(table: EdgeTable) -> tuple[float, float, float, float]:
 
 
 def check_layers_in_extent(scenario: Scenario, table: EdgeTable, layers: Any) -> None:
-    """Refuse crossing points, hazards and a line of contact that lie wholly outside the
-    network's extent widened by :data:`EXTENT_MARGIN_KM` (a lon/lat swap, or the wrong file).
+    """Refuse crossing points outside the network's extent widened by :data:`EXTENT_MARGIN_KM`,
+    and hazards or a line of contact wholly outside it that would lie over it with longitude
+    and latitude swapped (a hazard merely far away changes nothing and is allowed).
 
     Raises
     ------
@@ -832,21 +863,29 @@ def check_layers_in_extent(scenario: Scenario, table: EdgeTable, layers: Any) ->
                 f"ceasefire.crossing_points.{i}.location",
                 f"[{_num(round(lon, 5))}, {_num(round(lat, 5))}] lies outside {box}{hint}",
             )
+    # a hazard far from every road is allowed (it changes nothing), unless it would lie over
+    # the network with longitude and latitude swapped back
     for frame in (layers.closed, layers.risk):
         for rec in frame.itertuples(index=False):
             b = rec.geometry.bounds
-            if outside(b):
-                hint = (
-                    "; longitude and latitude look swapped"
-                    if not outside((b[1], b[0], b[3], b[2]))
-                    else ""
-                )
+            if outside(b) and not outside((b[1], b[0], b[3], b[2])):
                 raise ScenarioError(
-                    src, str(rec.field), f"hazard {rec.id!r} lies wholly outside {box}{hint}"
+                    src,
+                    str(rec.field),
+                    f"hazard {rec.id!r} lies wholly outside {box}; longitude and latitude look swapped",
                 )
     fl = layers.frontline
-    if fl is not None and not fl.is_empty and outside(fl.bounds):
-        raise ScenarioError(src, "frontline", f"the line of contact lies wholly outside {box}")
+    if (
+        fl is not None
+        and not fl.is_empty
+        and outside(b := fl.bounds)
+        and not outside((b[1], b[0], b[3], b[2]))
+    ):
+        raise ScenarioError(
+            src,
+            "frontline",
+            f"the line of contact lies wholly outside {box}; longitude and latitude look swapped",
+        )
 
 
 # --------------------------------------------------------------------------- events and plans
@@ -971,6 +1010,10 @@ def check_scheduler(address: str, timeout_s: float) -> None:
         with socket.create_connection((host, port), timeout=timeout_s):
             pass
     except TimeoutError:
-        raise PlannerError(f"--scheduler {address}: no answer within {timeout_s:g} s (--connect-timeout)") from None
+        raise PlannerError(
+            f"--scheduler {address}: no answer within {timeout_s:g} s (--connect-timeout)"
+        ) from None
     except OSError as exc:
-        raise PlannerError(f"--scheduler {address}: cannot connect ({exc.strerror or exc}); start a dask scheduler there or leave --scheduler out") from None
+        raise PlannerError(
+            f"--scheduler {address}: cannot connect ({exc.strerror or exc}); start a dask scheduler there or leave --scheduler out"
+        ) from None
