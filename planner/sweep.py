@@ -405,6 +405,35 @@ def summarise(results: list[dict[str, Any]], sim: SimPlan) -> SweepResult:
     return SweepResult(n, planned, dict(sim.requested), mean, ci, p_wounded, damaging)
 
 
+def connect_scheduler(address: str, timeout_s: float) -> Any:
+    """A dask ``Client`` of the scheduler at ``address``, or a one-line error within about
+    ``timeout_s`` (a server that accepts the connection but never answers included).
+
+    Raises
+    ------
+    PlannerError
+    """
+    import threading
+
+    from dask.distributed import Client
+
+    box: dict[str, Any] = {}
+
+    def connect() -> None:
+        try:
+            box["client"] = Client(address, timeout=timeout_s)
+        except BaseException as exc:  # handed to the caller below
+            box["error"] = exc
+
+    worker = threading.Thread(target=connect, daemon=True)
+    worker.start()
+    worker.join(timeout_s + 2.0)
+    if "client" in box:
+        return box["client"]
+    why = f" ({box['error']})" if "error" in box else ""
+    raise PlannerError(f"--scheduler {address}: no dask scheduler answered within {timeout_s:g} s{why} (--connect-timeout)")
+
+
 def run_sweep(
     scenario: Scenario,
     plan: dict[str, Any],
@@ -466,10 +495,7 @@ def run_sweep(
     batches = [list(range(i, min(runs, i + batch_size))) for i in range(0, runs, batch_size)]
     cluster = None
     if scheduler:
-        try:
-            client = Client(scheduler, timeout=connect_timeout_s)
-        except (OSError, TimeoutError) as exc:
-            raise PlannerError(f"--scheduler {scheduler}: no dask scheduler answered within {connect_timeout_s:g} s ({exc})") from None
+        client = connect_scheduler(scheduler, connect_timeout_s)
     else:
         n = workers or max(1, min(2, os.cpu_count() or 1))
         cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None)
