@@ -68,3 +68,12 @@ def test_malformed_input_is_one_line_exit_2_nothing_written(case, tmp_path):
     assert str(named) in line, line
     assert case["expect"] in line, line
     assert not out.exists() or not any(out.iterdir())
+
+
+def test_the_readme_lists_every_accepted_range():
+    from planner.validate import RANGES
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    section = readme.split("### Accepted ranges", 1)[1].split("\n## ", 1)[0]
+    for r in RANGES:
+        assert f"| `{r.pattern}` | {r.what} | {r.describe()} |" in section, r.pattern
