@@ -18,6 +18,13 @@ from rich.console import Console
 from rich.table import Table
 
 from planner.errors import PlannerError
+from planner.files import check_output_folder
+from planner.validate import (
+    check_events_against_plan,
+    check_plan_scenario,
+    check_scheduler,
+    strict_plan,
+)
 
 if TYPE_CHECKING:
     from planner.plan import Unserved
@@ -41,14 +48,23 @@ def _one_line_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
         try:
             return fn(*args, **kwargs)
         except PlannerError as exc:
-            msg = " ".join(str(exc).split())
-            err.print(f"[bold red]error:[/] {msg}", highlight=False, markup=True, soft_wrap=True)
+            _error_line(str(exc))
+            raise typer.Exit(2) from None
+        except OSError as exc:  # a file or folder the planner was pointed at
+            _error_line(f"{exc.filename}: {exc.strerror}" if exc.filename and exc.strerror else str(exc))
             raise typer.Exit(2) from None
         except KeyboardInterrupt:
             err.print("interrupted")
             raise typer.Exit(130) from None
 
     return wrapper
+
+
+def _error_line(text: str) -> None:
+    """One line on stderr, printed as it is (no rich markup: brackets survive)."""
+    from rich.text import Text
+
+    err.print(Text.assemble(("error:", "bold red"), " ", " ".join(text.split())), highlight=False, soft_wrap=True)
 
 
 def _summary_table(plan: Any) -> Table:
@@ -92,7 +108,7 @@ def plan(
     from planner.scenario import load_scenario
 
     sc = load_scenario(scenario)
-    folder = output if output is not None else Path("maps") / sc.name
+    folder = check_output_folder(output if output is not None else Path("maps") / sc.name)
     progress = None if quiet else (lambda line: err.print(f"[dim]search: {line}[/]", highlight=False))
     with err.status("loading the road network", spinner="dots") if not quiet else _NullContext():
         net = prepare_network(sc)
@@ -211,6 +227,7 @@ def verify(
 
         sc = apply_events(sc, load_events(events, sc))
     data = read_plan(plan_file)
+    check_plan_scenario(data, plan_file, sc)
     violations = [str(v) for v in verify_plan(sc, data)] if sc.evacuation is not None else []
     if sc.exchange is not None:
         from planner.exchange import parse_exchange
@@ -256,22 +273,15 @@ def render(
     png: Annotated[bool, typer.Option("--png/--no-png", help="Also write map.png (needs Chromium).")] = True,
 ) -> None:
     """Draw a plan again: map.html (works offline), map.png and the exports."""
-    from pydantic import ValidationError
-
-    from planner.errors import PlanFormatError
     from planner.export import write_plan_files
     from planner.network import load_layers
-    from planner.plan import Plan, read_plan
+    from planner.plan import read_plan
     from planner.render import render_map, render_png
     from planner.scenario import load_scenario
 
     sc = load_scenario(scenario)
-    try:
-        result = Plan.model_validate(read_plan(plan_file))
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        raise PlanFormatError(f"{plan_file}: not a plan: {'.'.join(map(str, first['loc']))}: {first['msg']}") from None
-    folder = output if output is not None else plan_file.parent
+    result = strict_plan(read_plan(plan_file), plan_file, sc)
+    folder = check_output_folder(output if output is not None else plan_file.parent)
     paths = write_plan_files(result, folder, scenario=sc)
     paths["map"] = folder / "map.html"
     render_map(sc, result, load_layers(sc), paths["map"], online=online)
@@ -303,10 +313,10 @@ def replan(
 
     sc = load_scenario(scenario)
     evs = load_events(events_file, sc)
-    result = do_replan(
-        sc, read_plan(plan_file), evs, network=prepare_network(sc), time_limit_s=time_limit, seed=seed, budget=budget, workers=workers
-    )
-    folder = output if output is not None else Path("maps") / f"{sc.name}-replan"
+    data = read_plan(plan_file)
+    check_events_against_plan(evs, events_file, strict_plan(data, plan_file, sc))
+    folder = check_output_folder(output if output is not None else Path("maps") / f"{sc.name}-replan")
+    result = do_replan(sc, data, evs, network=prepare_network(sc), time_limit_s=time_limit, seed=seed, budget=budget, workers=workers)
     changed = apply_events(sc, evs)
     paths = write_plan_files(result, folder, scenario=changed)
     paths["map"] = folder / "map.html"
@@ -329,6 +339,7 @@ def sweep(
     scheduler: Annotated[str | None, typer.Option("--scheduler", help="Existing dask scheduler, tcp://HOST:PORT.")] = None,
     replan_runs: Annotated[bool, typer.Option("--replan", help="Re-plan at each disruption instead of only simulating (seconds per run).")] = False,
     replan_budget: Annotated[int, typer.Option("--replan-budget", min=1, help="Solutions each re-plan may accept (deterministic).")] = 300,
+    connect_timeout: Annotated[float, typer.Option("--connect-timeout", min=0.1, help="Seconds to reach --scheduler before giving up.")] = 10.0,
 ) -> None:
     """Simulate a plan under sampled truce violations and report how it holds up.
 
@@ -340,10 +351,13 @@ def sweep(
     from planner.scenario import load_scenario
     from planner.sweep import parse_disruptions, run_sweep
 
+    if scheduler:  # before any work: a closed port is one line at once
+        check_scheduler(scheduler, connect_timeout)
     sc = load_scenario(scenario)
     parse_disruptions(sc)
     if plan_file is not None:
         data = read_plan(plan_file)
+        strict_plan(data, plan_file, sc)
     else:
         from planner.evacuation import plan_evacuation
 
@@ -352,7 +366,7 @@ def sweep(
         task = bar.add_task("sweep", total=runs)
         res = run_sweep(sc, data, runs, seed=seed, workers=workers, scheduler=scheduler,
                         progress=lambda done, _all: bar.update(task, completed=done),
-                        replan=replan_runs, plan_kwargs={"budget": replan_budget})
+                        replan=replan_runs, plan_kwargs={"budget": replan_budget}, connect_timeout_s=connect_timeout)
     mode = ", re-planning at each disruption" if replan_runs else ""
     table = Table(title=f"{sc.name}: {res.runs} runs (seed {seed}{mode})")
     for col in ("group", "requested", "planned", "expected", "95% interval"):
@@ -382,9 +396,9 @@ def corridors(
     from planner.scenario import load_scenario
 
     sc = load_scenario(scenario)
+    folder = check_output_folder(output if output is not None else Path("maps") / sc.name)
     net = prepare_network(sc)
     choice = choose_corridors(sc, net, max_corridors, seed=seed)
-    folder = output if output is not None else Path("maps") / sc.name
     table = Table(title=f"{sc.name}: best {max_corridors} corridor(s) move {choice.people:,} people ({choice.status})")
     for col in ("corridor", "chosen", "people", "marginal", "out min", "back min", "km", "risk km"):
         table.add_column(col, justify="left" if col == "corridor" else "right")
@@ -424,6 +438,7 @@ def osm_fetch(
         box = (w, s, e, n)
     if (place is None) == (box is None):
         raise ScenarioError("command line", "place/bbox", "give exactly one of --place or --bbox")
+    check_output_folder(output.parent)
     g = fetch_osm_graph(output, place=place, bbox=box, overpass_url=overpass_url)
     info = graph_info(g)
     out.print(f"wrote {output}: {info['nodes']:,} nodes, {info['edges']:,} edges", highlight=False)

@@ -33,6 +33,12 @@ from shapely.geometry.base import BaseGeometry
 from planner.errors import NetworkError, ScenarioError
 from planner.scenario import Scenario, location_lonlat
 from planner.settings import get_settings
+from planner.validate import (
+    check_layer,
+    check_layers_in_extent,
+    check_sites_near_roads,
+    polygon_problem,
+)
 
 log = logging.getLogger(__name__)
 
@@ -99,11 +105,7 @@ def _read_file(
         raise ScenarioError(
             scenario.source_name(), field_name, f"cannot read {path}: {str(exc).splitlines()[0]}"
         ) from None
-    if gdf.crs is None:
-        gdf = gdf.set_crs(4326)
-    elif gdf.crs.to_epsg() != 4326:
-        gdf = gdf.to_crs(4326)
-    return gdf
+    return check_layer(gdf, scenario.source_name(), field_name, path)
 
 
 def load_layers(scenario: Scenario) -> Layers:
@@ -161,7 +163,7 @@ def load_layers(scenario: Scenario) -> Layers:
                         "kind": kind,
                         "factor": factor or 1.0,
                         "geometry": geom,
-                        "field": fname,
+                        "field": f"{fname}.file",
                     }
                 )
         else:
@@ -193,6 +195,8 @@ def load_layers(scenario: Scenario) -> Layers:
                 src, r["field"], f"hazard {r['id']!r} must be a Polygon or MultiPolygon"
             )
         if not g.is_valid:
+            if not scenario.hazards[int(r["field"].split(".")[1])].repair:
+                raise ScenarioError(src, r["field"], f"hazard {r['id']!r} {polygon_problem(g)}")
             r["geometry"] = shapely.make_valid(g)
     df = gpd.GeoDataFrame(
         rows, columns=["id", "kind", "factor", "geometry", "field"], geometry="geometry", crs=4326
@@ -276,6 +280,16 @@ def build_network(scenario: Scenario) -> nx.MultiDiGraph:
         speeds_kph=spec.speeds_kph or None,
         overpass_url=spec.overpass_url,
     )
+
+
+def _network_of(scenario: Scenario) -> nx.MultiDiGraph:
+    """:func:`build_network`, its errors naming the scenario and its ``network`` field."""
+    try:
+        return build_network(scenario)
+    except NetworkError as exc:
+        spec = scenario.network
+        field = "network.source" if spec.source else ("network.place" if spec.place else "network.bbox")
+        raise ScenarioError(scenario.source_name(), field, " ".join(str(exc).split())) from None
 
 
 def _override_speeds(graph: nx.MultiDiGraph, speeds: dict[str, float]) -> None:
@@ -1443,11 +1457,13 @@ def prepare_network(
     if graph is None and reuse is not None and reuse.source is not None and reuse.source == key:
         base, table = reuse.base, reuse.roads.table.fresh()
     else:
-        base = graph if graph is not None else build_network(scenario)
+        base = graph if graph is not None else _network_of(scenario)
         if base.number_of_nodes() == 0:
             raise NetworkError("the road network is empty")
         table = EdgeTable(base)
+    check_sites_near_roads(scenario, table)
     layers = load_layers(scenario)
+    check_layers_in_extent(scenario, table, layers)
     report = CutReport()
     cut_hazards(table, layers, report)
     cut_frontline(table, layers, report)

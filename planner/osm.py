@@ -39,6 +39,7 @@ import requests
 from osmnx._errors import InsufficientResponseError, ResponseStatusCodeError
 
 from planner.errors import NetworkError
+from planner.files import publish, temporary_path
 from planner.settings import get_settings
 
 log = logging.getLogger(__name__)
@@ -239,11 +240,9 @@ def fetch_osm_graph(
     output = Path(output)
     tmp_name: str | None = None
     try:
-        output.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{output.name}.", suffix=".tmp", dir=output.parent)
-        os.close(fd)
+        tmp_name = str(temporary_path(output))
         ox.save_graphml(graph, filepath=tmp_name)
-        os.replace(tmp_name, output)
+        publish(tmp_name, output)
         tmp_name = None
     except OSError as exc:
         raise NetworkError(f"cannot write {output}: {exc.strerror or exc}") from exc

@@ -7,8 +7,6 @@ package as ``plan.schema.json`` (``planner schema --plan`` prints it).
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any, Literal
 
@@ -193,14 +191,7 @@ def read_plan(path: str | Path) -> dict[str, Any]:
 
 
 def write_atomic(path: str | Path, text: str | bytes) -> None:
-    """Write a file through a temporary file in the same folder and rename it into place."""
-    p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", dir=p.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(text.encode("utf-8") if isinstance(text, str) else text)
-        os.replace(tmp, p)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Write a file whole or not at all (see :func:`planner.files.write_atomic`)."""
+    from planner.files import write_atomic as write_whole
+
+    write_whole(path, text)

@@ -42,6 +42,7 @@ from shapely.geometry import LineString, MultiLineString, box, mapping
 
 from planner.errors import PlannerError
 from planner.export import exchange_events
+from planner.files import publish, temporary_path
 from planner.network import Layers
 from planner.plan import Plan, write_atomic
 from planner.scenario import GROUPS, Scenario
@@ -763,8 +764,7 @@ def render_png(
         raise PlannerError(f"{png.name} needs Chromium (apt-get install chromium); {html_path.name} was written")
     png.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="planner-chromium-") as profile:
-        fd, tmp = tempfile.mkstemp(prefix=f".{png.name}.", suffix=".png", dir=png.parent)
-        os.close(fd)
+        tmp = str(temporary_path(png, suffix=".png"))
         try:
             cmd = [exe, *chromium_base_args(profile), f"--window-size={int(width)},{int(height)}",
                    "--virtual-time-budget=3000", f"--screenshot={tmp}", html_path.as_uri()]
@@ -775,7 +775,7 @@ def render_png(
             if res.returncode != 0 or not Path(tmp).stat().st_size:
                 tail = " ".join((res.stderr or "").strip().splitlines()[-1:])
                 raise PlannerError(f"{png.name}: Chromium failed (exit {res.returncode}) {tail}; {html_path.name} was written")
-            os.replace(tmp, png)
+            publish(tmp, png)
         finally:
             Path(tmp).unlink(missing_ok=True)
     return png

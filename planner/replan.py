@@ -18,14 +18,14 @@ from pathlib import Path
 from typing import Any
 
 import shapely
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from shapely.geometry import LineString
 
 from planner.errors import ScenarioError
 from planner.network import PreparedNetwork, line_length_m
 from planner.plan import Leg, Plan, Reception, Stop, Totals, Unserved, Vehicle
-from planner.scenario import GROUPS, HazardItem, Scenario, _error_line, location_lonlat
+from planner.scenario import GROUPS, HazardItem, Scenario, _error_line, location_lonlat, read_yaml
+from planner.validate import check_events
 
 
 class _M(BaseModel):
@@ -78,12 +78,10 @@ def load_events(path: str | Path, scenario: Scenario) -> list[Event]:
         Naming the events file, the field and the problem.
     """
     path = Path(path)
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ScenarioError(str(path), "", "file not found") from None
-    except yaml.YAMLError as exc:
-        raise ScenarioError(str(path), "", f"not valid YAML: {str(exc).splitlines()[0]}") from None
+    data = read_yaml(path)
+    if not isinstance(data, dict):
+        raise ScenarioError(str(path), "events", "the file must hold a mapping with an 'events' list")
+    check_events(data, path)
     try:
         evs = Events.model_validate(data).events
     except ValidationError as err:

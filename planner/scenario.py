@@ -14,7 +14,6 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -25,6 +24,7 @@ from pydantic import (
 )
 
 from planner.errors import ScenarioError
+from planner.validate import check_raw_scenario, check_scenario, load_yaml_text
 
 GROUPS: tuple[str, ...] = ("wounded", "children", "reduced_mobility", "general")
 """People groups, in the default order of priority."""
@@ -146,6 +146,8 @@ class HazardItem(_Model):
     geometry: dict[str, Any] | None = None
     file: str | None = None
     layer: str | None = None
+    repair: bool = False
+    """Repair an invalid polygon (shapely ``make_valid``) instead of refusing it."""
     active_from: datetime | None = None
     """The hazard appears at this time (e.g. shelling reported at 11:40); legs that leave
     earlier are not bound by it.  Planning treats it as present throughout."""
@@ -203,6 +205,8 @@ class NetworkSpec(_Model):
     bbox: tuple[float, float, float, float] | None = None
     overpass_url: str | None = None
     speeds_kph: dict[str, float] = Field(default_factory=dict)
+    max_snap_m: float | None = Field(default=None, gt=0)
+    """Farthest a site may lie from a road (default 2,000 m on the bundled network, 500 m on OSM graphs)."""
 
     @model_validator(mode="after")
     def _check(self) -> NetworkSpec:
@@ -491,6 +495,7 @@ def parse_scenario(data: Any, source: str | Path = "<scenario>") -> Scenario:
     """
     if not isinstance(data, dict):
         raise ScenarioError(str(source), "", "the file must hold a mapping of sections (name, ceasefire, evacuation, ...)")
+    check_raw_scenario(data, source)
     try:
         scenario = Scenario.model_validate(data)
     except ValidationError as err:
@@ -501,6 +506,7 @@ def parse_scenario(data: Any, source: str | Path = "<scenario>") -> Scenario:
     if scenario.evacuation is not None and isinstance(scenario.evacuation.assembly_points, AssemblyFromOsm):
         _expand_from_osm(scenario)
     _resolve_locations(scenario)
+    check_scenario(scenario)
     if scenario.exchange is not None:
         from planner.exchange import parse_exchange
 
@@ -597,13 +603,7 @@ def read_yaml(path: str | Path) -> Any:
         raise ScenarioError(str(path), "", "file not found") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ScenarioError(str(path), "", f"cannot read: {exc}") from None
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise ScenarioError(str(path), "", f"not valid YAML: {where}{problem}") from None
+    return load_yaml_text(text, str(path))
 
 
 def scenario_json_schema() -> dict[str, Any]:

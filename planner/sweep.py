@@ -12,6 +12,7 @@ same whatever the number of workers.
 from __future__ import annotations
 
 import json
+import logging
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -21,7 +22,7 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from planner.errors import ScenarioError
+from planner.errors import PlannerError, ScenarioError
 from planner.scenario import GROUPS, Scenario
 
 
@@ -404,6 +405,35 @@ def summarise(results: list[dict[str, Any]], sim: SimPlan) -> SweepResult:
     return SweepResult(n, planned, dict(sim.requested), mean, ci, p_wounded, damaging)
 
 
+def connect_scheduler(address: str, timeout_s: float) -> Any:
+    """A dask ``Client`` of the scheduler at ``address``, or a one-line error within about
+    ``timeout_s`` (a server that accepts the connection but never answers included).
+
+    Raises
+    ------
+    PlannerError
+    """
+    import threading
+
+    from dask.distributed import Client
+
+    box: dict[str, Any] = {}
+
+    def connect() -> None:
+        try:
+            box["client"] = Client(address, timeout=timeout_s)
+        except BaseException as exc:  # handed to the caller below
+            box["error"] = exc
+
+    worker = threading.Thread(target=connect, daemon=True)
+    worker.start()
+    worker.join(timeout_s + 2.0)
+    if "client" in box:
+        return box["client"]
+    why = f" ({box['error']})" if "error" in box else ""
+    raise PlannerError(f"--scheduler {address}: no dask scheduler answered within {timeout_s:g} s{why} (--connect-timeout)")
+
+
 def run_sweep(
     scenario: Scenario,
     plan: dict[str, Any],
@@ -416,6 +446,7 @@ def run_sweep(
     progress: Callable[[int, int], None] | None = None,
     replan: bool = False,
     plan_kwargs: dict[str, Any] | None = None,
+    connect_timeout_s: float = 10.0,
 ) -> SweepResult:
     """Run a Monte Carlo sweep on dask.distributed.
 
@@ -443,6 +474,8 @@ def run_sweep(
     plan_kwargs
         Search settings of each re-plan (default: one worker, a deterministic budget of
         :data:`REPLAN_BUDGET` solutions, so figures do not depend on the machine either).
+    connect_timeout_s
+        Seconds to reach ``scheduler`` (a :class:`~planner.errors.PlannerError` after that).
 
     Returns
     -------
@@ -452,6 +485,9 @@ def run_sweep(
 
     from dask.distributed import Client, LocalCluster, as_completed
 
+    if logging.getLogger().getEffectiveLevel() > logging.INFO:  # dask's INFO lines only with -v
+        logging.getLogger("distributed").setLevel(logging.WARNING)
+
     scenario.require_evacuation()
     dis = parse_disruptions(scenario)
     seg_km = dis.road_closure.segment_km if dis.road_closure else 10.0
@@ -459,7 +495,7 @@ def run_sweep(
     batches = [list(range(i, min(runs, i + batch_size))) for i in range(0, runs, batch_size)]
     cluster = None
     if scheduler:
-        client = Client(scheduler)
+        client = connect_scheduler(scheduler, connect_timeout_s)
     else:
         n = workers or max(1, min(2, os.cpu_count() or 1))
         cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None)
