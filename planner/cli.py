@@ -17,7 +17,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from planner.errors import PlannerError
+from planner.errors import PlannerError, one_line
 
 if TYPE_CHECKING:
     from planner.plan import Unserved
@@ -41,7 +41,7 @@ def _one_line_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
         try:
             return fn(*args, **kwargs)
         except PlannerError as exc:
-            msg = " ".join(str(exc).split())
+            msg = one_line(exc)
             err.print(f"[bold red]error:[/] {msg}", highlight=False, markup=True, soft_wrap=True)
             raise typer.Exit(2) from None
         except KeyboardInterrupt:
@@ -450,8 +450,10 @@ def _main(verbose: Annotated[bool, typer.Option("-v", "--verbose", help="Log det
 
 
 from planner.check import register_cli  # noqa: E402
+from planner.repatriation.cli import reconcile_app  # noqa: E402
 
 register_cli(app)
+app.add_typer(reconcile_app, name="reconcile")
 
 
 if __name__ == "__main__":  # pragma: no cover
