@@ -111,7 +111,13 @@ def plan(
         exchange = schedule_exchanges(sc, parse_exchange(sc), network=net, seed=result.seed,
                                       time_limit_s=time_limit if time_limit is not None else 30.0)
         result.exchange = exchange.model_dump(mode="json")
+    if sc.repatriation is not None:
+        from planner.repatriation.schedule import attach_repatriation, write_repatriation_outputs
+
+        attach_repatriation(sc, result, network=net, seed=result.seed, workers=workers, time_limit_s=time_limit)
     paths = write_plan_files(result, folder, scenario=sc)
+    if result.repatriation is not None:
+        paths.update(write_repatriation_outputs(sc, result, folder))
     if exchange is not None:
         manifests = write_manifests(exchange, folder)
         if manifests:
@@ -131,6 +137,10 @@ def plan(
         out.print(_summary_table(result))
     if result.exchange:
         _print_exchange(result.exchange)
+    if result.repatriation is not None:
+        from planner.repatriation.cli import print_repatriation
+
+        print_repatriation(out, result.repatriation)
     _print_unserved(result.unserved)
     for w in result.warnings:
         out.print(f"  [yellow]warning:[/] {w}", highlight=False)
@@ -221,6 +231,10 @@ def verify(
         else:
             found = check_exchange(sc, parse_exchange(sc), data["exchange"], folder=plan_file.parent)
             violations += [f"[{code}] {msg}" for code, msg in found]
+    if sc.repatriation is not None:
+        from planner.repatriation.check import check_repatriation
+
+        violations += [f"[{code}] {msg}" for code, msg in check_repatriation(sc, data, folder=plan_file.parent)]
     if not violations:
         out.print(f"[green]clean:[/] {plan_file} satisfies {scenario}", highlight=False)
         return

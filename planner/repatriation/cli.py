@@ -142,3 +142,32 @@ def match_cmd(
     if output is not None:
         write_atomic(output, matches_csv(found))
         out.print(f"wrote {output}", highlight=False)
+
+
+def print_repatriation(console: Console, part: Any) -> None:
+    """The repatriation table (one row per group) and who waits, summed up by reason."""
+    from planner.repatriation.model import REASONS
+    from planner.repatriation.schedule import summary_rows
+
+    data = (
+        part.model_dump(mode="json", by_alias=True) if hasattr(part, "model_dump") else dict(part)
+    )
+    rows = summary_rows(data)
+    table = Table(
+        title=f"repatriation: {data['returned']} of {data['children']} children home (bound {data['bound']}, {data['status']})"
+    )
+    for col in rows[0]:
+        table.add_column(
+            col, justify="left" if col in {"group", "handover", "route", "home"} else "right"
+        )
+    for r in rows[1:]:
+        table.add_row(*r)
+    console.print(table)
+    by: dict[str, list[str]] = {}
+    for w in data.get("waiting") or []:
+        by.setdefault(w["reason"], []).append(w["child"])
+    for code, kids in sorted(by.items(), key=lambda kv: (-len(kv[1]), kv[0])):
+        shown = ", ".join(kids[:6]) + (f" and {len(kids) - 6} more" if len(kids) > 6 else "")
+        console.print(
+            f"  cannot go yet ({REASONS.get(code, code)}): {len(kids)}: {shown}", highlight=False
+        )
