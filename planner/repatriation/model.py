@@ -9,8 +9,9 @@ handover site in time (ready and transferred), and, when it waits for its guardi
 guardian can travel, holds the guardian documents and arrives at the site by the handover.
 Whoever can join no group gets the reason a caseworker acts on.
 
-CP-SAT then chooses (booleans ``x[child, group]``): each child in at most one group; siblings
-(and children collected by the same guardian) in the same group or not at all; each
+CP-SAT then chooses (booleans ``x[block, group]``, a block being a sibling group, or the
+children one guardian collects, or a single child): each block in at most one group, so
+siblings travel together or not at all; each
 handover's most children; group sizes; escorts per group by the children's ages (an escort
 in one group at a time, counting the rest after arrival; a guardian escorts their own
 children) and the escorts' dates.  The objective is lexicographic: first the most children
@@ -75,6 +76,7 @@ class Candidates:
     guardian_trips: dict[tuple[str, int], Journey] = field(default_factory=dict)
     capacity: dict[tuple[str, int], int] = field(default_factory=dict)
     n_ranks: int = 0
+    model_blocks: list[list[str]] = field(default_factory=list)
 
 
 def priority_order(spec: RepatriationSpec, children: list[Child]) -> list[Child]:
@@ -323,19 +325,40 @@ def build_candidates(spec: RepatriationSpec, dur: Durations) -> Candidates:
 
 @dataclass
 class Model:
-    """The CP-SAT model and its variables."""
+    """The CP-SAT model and its variables.
+
+    ``x[(block index, group index)]`` is a block (siblings, or the children one guardian
+    collects; a single child otherwise) in a group; ``esc[(class, group index)]`` the number
+    of escorts of an availability class (escorts with the same dates) in a group.
+    """
 
     cp: Any
-    x: dict[tuple[str, int], Any]
+    x: dict[tuple[int, int], Any]
     used: dict[int, Any]
-    esc: dict[tuple[str, int], Any]
+    esc: dict[tuple[int, int], Any]
+    classes: list[list[str]]
     count: Any
     earliness: Any
 
 
-def _escort_ok(spec: RepatriationSpec, g: Group) -> list[str]:
-    day = g.at.date()
-    return [e.id for e in spec.mediator.escorts if e.dates is None or day in set(e.dates)]
+def escort_classes(spec: RepatriationSpec) -> list[list[str]]:
+    """Escorts grouped by the dates they can take (identical within a class), ids sorted."""
+    by: dict[tuple, list[str]] = {}
+    for e in spec.mediator.escorts:
+        key = ("all",) if e.dates is None else tuple(sorted(set(e.dates)))
+        by.setdefault(key, []).append(e.id)
+    return [sorted(v) for _k, v in sorted(by.items(), key=lambda kv: (min(kv[1]), kv[0]))]
+
+
+def class_available(spec: RepatriationSpec, cls: list[str], g: Group) -> bool:
+    """Whether the escorts of a class can take a group (its handover date)."""
+    e = next(x for x in spec.mediator.escorts if x.id == cls[0])
+    return e.dates is None or g.at.date() in set(e.dates)
+
+
+def escort_span(spec: RepatriationSpec, g: Group) -> tuple[datetime, datetime]:
+    """When a group's escorts are busy: from the handover to arrival plus their rest."""
+    return g.at, g.journey.arrive + timedelta(hours=spec.mediator.escort_rest_h)
 
 
 def build_model(spec: RepatriationSpec, cand: Candidates) -> Model:
@@ -344,63 +367,172 @@ def build_model(spec: RepatriationSpec, cand: Candidates) -> Model:
 
     m = cp_model.CpModel()
     groups = cand.groups
-    x = {(c, gi): m.new_bool_var(f"x[{c},{gi}]") for c, gs in cand.eligible.items() for gi in gs}
-    members: dict[int, list[str]] = {gi: [] for gi in range(len(groups))}
-    for c, gi in x:
-        members[gi].append(c)
+    blocks = [b for b in cand.blocks if not any(c in cand.reasons for c in b)]
+    x = {
+        (bi, gi): m.new_bool_var(f"x[{bi},{gi}]")
+        for bi, b in enumerate(blocks)
+        for gi in cand.eligible[b[0]]
+    }
+    members: dict[int, list[int]] = {gi: [] for gi in range(len(groups))}
+    for bi, gi in x:
+        members[gi].append(bi)
+    size = [len(b) for b in blocks]
+    units = [sum(cand.units[c] for c in b) for b in blocks]
     used = {gi: m.new_bool_var(f"y[{gi}]") for gi in range(len(groups)) if members[gi]}
-    for c, gs in cand.eligible.items():
+    for bi, b in enumerate(blocks):
+        gs = cand.eligible[b[0]]
         if len(gs) > 1:
-            m.add_at_most_one(x[(c, gi)] for gi in gs)
-    for b in cand.blocks:
-        for other in b[1:]:
-            for gi in cand.eligible[b[0]]:
-                m.add(x[(b[0], gi)] == x[(other, gi)])
+            m.add_at_most_one(x[(bi, gi)] for gi in gs)
     by_handover: dict[tuple[str, int], list[int]] = {}
     for gi, g in enumerate(groups):
         by_handover.setdefault((g.site, g.handover), []).append(gi)
     for key, gis in by_handover.items():
-        terms = [x[(c, gi)] for gi in gis for c in members[gi]]
-        if len(terms) > cand.capacity[key]:
-            m.add(sum(terms) <= cand.capacity[key])
+        terms = [(size[bi], x[(bi, gi)]) for gi in gis for bi in members[gi]]
+        if sum(n for n, _v in terms) > cand.capacity[key]:
+            m.add(sum(n * v for n, v in terms) <= cand.capacity[key])
     gs_min, gs_max = spec.mediator.group_size.min, spec.mediator.group_size.max
-    esc: dict[tuple[str, int], Any] = {}
+    classes = escort_classes(spec)
+    esc: dict[tuple[int, int], Any] = {}
     for gi, y in used.items():
-        size = sum(x[(c, gi)] for c in members[gi])
-        m.add(size <= gs_max * y)
-        m.add(size >= gs_min * y)
-        for c in members[gi]:
-            m.add_implication(x[(c, gi)], y)
-        avail = _escort_ok(spec, groups[gi])
-        for k in avail:
-            esc[(k, gi)] = m.new_bool_var(f"e[{k},{gi}]")
-            m.add_implication(esc[(k, gi)], y)
-        n_esc = sum(esc[(k, gi)] for k in avail)
-        need = [(cand.units[c], x[(c, gi)]) for c in members[gi] if cand.units[c]]
+        n = sum(size[bi] * x[(bi, gi)] for bi in members[gi])
+        m.add(n <= gs_max * y)
+        if gs_min > 1:
+            m.add(n >= gs_min * y)
+        for bi in members[gi]:
+            m.add_implication(x[(bi, gi)], y)
+        most = max(spec.mediator.min_escorts_per_group, gs_max)
+        for ci, cls in enumerate(classes):
+            if class_available(spec, cls, groups[gi]):
+                esc[(ci, gi)] = m.new_int_var(0, min(len(cls), most), f"e[{ci},{gi}]")
+                m.add(esc[(ci, gi)] <= min(len(cls), most) * y)
+        n_esc = sum(v for (ci, g2), v in esc.items() if g2 == gi)
+        need = [(units[bi], x[(bi, gi)]) for bi in members[gi] if units[bi]]
         if need:
             m.add(sum(u * v for u, v in need) <= cand.unit_scale * n_esc)
         if spec.mediator.min_escorts_per_group:
             m.add(n_esc >= spec.mediator.min_escorts_per_group * y)
-    _escort_cliques(m, spec, groups, esc, used)
-    count = sum(x.values())
-    earliness = sum(
-        cand.weight[c] * (cand.n_ranks - groups[gi].rank) * v for (c, gi), v in x.items()
-    )
-    return Model(m, x, used, esc, count, earliness)
+    _escort_cliques(m, spec, groups, classes, esc, used)
+    count = sum(size[bi] * v for (bi, _gi), v in x.items())
+    wsum = [sum(cand.weight[c] for c in b) for b in blocks]
+    earliness = sum(wsum[bi] * (cand.n_ranks - groups[gi].rank) * v for (bi, gi), v in x.items())
+    cand.model_blocks = blocks
+    return Model(m, x, used, esc, classes, count, earliness)
 
 
 def _escort_cliques(
-    m: Any, spec: RepatriationSpec, groups: list[Group], esc: dict, used: dict
+    m: Any,
+    spec: RepatriationSpec,
+    groups: list[Group],
+    classes: list[list[str]],
+    esc: dict,
+    used: dict,
 ) -> None:
-    """An escort is in one group at a time: from the handover to arrival plus the rest."""
-    rest = timedelta(hours=spec.mediator.escort_rest_h)
-    span = {gi: (groups[gi].at, groups[gi].journey.arrive + rest) for gi in used}
-    by_escort: dict[str, list[int]] = {}
-    for k, gi in esc:
-        by_escort.setdefault(k, []).append(gi)
-    starts = sorted({s for s, _e in span.values()})
-    for k, gis in by_escort.items():
+    """A class's escorts are in one group at a time each: at every handover time, the groups
+    then under way take at most the class's escorts (exact for intervals)."""
+    span = {gi: escort_span(spec, groups[gi]) for gi in used}
+    starts = sorted({a for a, _b in span.values()})
+    for ci, cls in enumerate(classes):
+        gis = [gi for gi in used if (ci, gi) in esc]
         for t in starts:
             live = [gi for gi in gis if span[gi][0] <= t < span[gi][1]]
             if len(live) > 1:
-                m.add_at_most_one(esc[(k, gi)] for gi in live)
+                m.add(sum(esc[(ci, gi)] for gi in live) <= len(cls))
+
+
+@dataclass
+class CountModel:
+    """The first phase's model over classes of interchangeable blocks (same eligible groups,
+    size and escort units): ``n[(class, group)]`` blocks of a class in a group."""
+
+    cp: Any
+    n: dict[tuple[int, int], Any]
+    esc: dict[tuple[int, int], Any]
+    classes: list[list[int]]  # block indices (into ``Candidates.model_blocks``) per class
+    escort_classes: list[list[str]]
+    count: Any
+
+
+def build_count_model(spec: RepatriationSpec, cand: Candidates) -> CountModel:
+    """The model of :func:`build_model` with interchangeable blocks counted, not named: the
+    same constraints on every handover, group and escort class, and the same optimum of
+    children home, on far fewer variables (its LP bound comes much sooner)."""
+    from ortools.sat.python import cp_model
+
+    m = cp_model.CpModel()
+    groups = cand.groups
+    blocks = cand.model_blocks or [b for b in cand.blocks if not any(c in cand.reasons for c in b)]
+    cand.model_blocks = blocks
+    by: dict[tuple, list[int]] = {}
+    for bi, b in enumerate(blocks):
+        key = (tuple(cand.eligible[b[0]]), len(b), sum(cand.units[c] for c in b))
+        by.setdefault(key, []).append(bi)
+    keys = sorted(by, key=lambda k: by[k][0])
+    classes = [by[k] for k in keys]
+    n = {
+        (k, gi): m.new_int_var(0, len(classes[k]), f"n[{k},{gi}]")
+        for k, key in enumerate(keys)
+        for gi in key[0]
+    }
+    members: dict[int, list[int]] = {gi: [] for gi in range(len(groups))}
+    for k, gi in n:
+        members[gi].append(k)
+    for k, key in enumerate(keys):
+        if len(key[0]) > 1:
+            m.add(sum(n[(k, gi)] for gi in key[0]) <= len(classes[k]))
+    size = [key[1] for key in keys]
+    units = [key[2] for key in keys]
+    by_handover: dict[tuple[str, int], list[int]] = {}
+    for gi, g in enumerate(groups):
+        by_handover.setdefault((g.site, g.handover), []).append(gi)
+    for key, gis in by_handover.items():
+        m.add(sum(size[k] * n[(k, gi)] for gi in gis for k in members[gi]) <= cand.capacity[key])
+    gs_min, gs_max = spec.mediator.group_size.min, spec.mediator.group_size.max
+    eclasses = escort_classes(spec)
+    esc: dict[tuple[int, int], Any] = {}
+    used = {}
+    most = max(spec.mediator.min_escorts_per_group, gs_max)
+    for gi in range(len(groups)):
+        if not members[gi]:
+            continue
+        y = used[gi] = m.new_bool_var(f"y[{gi}]")
+        total = sum(size[k] * n[(k, gi)] for k in members[gi])
+        m.add(total <= gs_max * y)
+        if gs_min > 1:
+            m.add(total >= gs_min * y)
+        for ci, cls in enumerate(eclasses):
+            if class_available(spec, cls, groups[gi]):
+                esc[(ci, gi)] = m.new_int_var(0, min(len(cls), most), f"e[{ci},{gi}]")
+                m.add(esc[(ci, gi)] <= min(len(cls), most) * y)
+        n_esc = sum(v for (ci, g2), v in esc.items() if g2 == gi)
+        need = [(units[k], n[(k, gi)]) for k in members[gi] if units[k]]
+        if need:
+            m.add(sum(u * v for u, v in need) <= cand.unit_scale * n_esc)
+        if spec.mediator.min_escorts_per_group:
+            m.add(n_esc >= spec.mediator.min_escorts_per_group * y)
+    _escort_cliques(m, spec, groups, eclasses, esc, used)
+    count = sum(size[k] * v for (k, _gi), v in n.items())
+    return CountModel(m, n, esc, classes, eclasses, count)
+
+
+def disaggregate(
+    cand: Candidates, cm: CountModel, counts: dict[tuple[int, int], int]
+) -> dict[str, int]:
+    """Children per group from class counts: in each class the first blocks by priority take
+    the earliest groups (which is best for who goes first within the class)."""
+    out: dict[str, int] = {}
+    slots_of: dict[int, list[int]] = {}
+    for (k, gi), v in sorted(counts.items(), key=lambda kv: (cand.groups[kv[0][1]].rank, kv[0][1])):
+        slots_of.setdefault(k, []).extend([gi] * v)
+    for k, bis in enumerate(cm.classes):
+        ranked = sorted(
+            bis,
+            key=lambda bi: (
+                -sum(cand.weight[c] for c in cand.model_blocks[bi]),
+                cand.model_blocks[bi][0],
+            ),
+        )
+        slots = slots_of.get(k, [])
+        for bi, gi in zip(ranked, slots, strict=False):
+            for c in cand.model_blocks[bi]:
+                out[c] = gi
+    return out
