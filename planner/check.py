@@ -181,6 +181,10 @@ def plan_case(
     except InfeasibleError as exc:
         return None, exc.reasons or [str(exc)]
     attach_exchange(case.scenario, plan)
+    if case.scenario.repatriation is not None:
+        from planner.repatriation.schedule import attach_repatriation
+
+        attach_repatriation(case.scenario, plan)
     return plan, None
 
 

@@ -17,7 +17,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from planner.errors import PlannerError
+from planner.errors import PlannerError, one_line
 from planner.files import check_output_folder
 from planner.validate import (
     check_events_against_plan,
@@ -48,7 +48,7 @@ def _one_line_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
         try:
             return fn(*args, **kwargs)
         except PlannerError as exc:
-            _error_line(str(exc))
+            _error_line(one_line(exc))
             raise typer.Exit(2) from None
         except OSError as exc:  # a file or folder the planner was pointed at
             _error_line(f"{exc.filename}: {exc.strerror}" if exc.filename and exc.strerror else str(exc))
@@ -127,7 +127,13 @@ def plan(
         exchange = schedule_exchanges(sc, parse_exchange(sc), network=net, seed=result.seed,
                                       time_limit_s=time_limit if time_limit is not None else 30.0)
         result.exchange = exchange.model_dump(mode="json")
+    if sc.repatriation is not None:
+        from planner.repatriation.schedule import attach_repatriation, write_repatriation_outputs
+
+        attach_repatriation(sc, result, network=net, seed=result.seed, workers=workers, time_limit_s=time_limit)
     paths = write_plan_files(result, folder, scenario=sc)
+    if result.repatriation is not None:
+        paths.update(write_repatriation_outputs(sc, result, folder))
     if exchange is not None:
         manifests = write_manifests(exchange, folder)
         if manifests:
@@ -147,6 +153,10 @@ def plan(
         out.print(_summary_table(result))
     if result.exchange:
         _print_exchange(result.exchange)
+    if result.repatriation is not None:
+        from planner.repatriation.cli import print_repatriation
+
+        print_repatriation(out, result.repatriation)
     _print_unserved(result.unserved)
     for w in result.warnings:
         out.print(f"  [yellow]warning:[/] {w}", highlight=False)
@@ -238,6 +248,10 @@ def verify(
         else:
             found = check_exchange(sc, parse_exchange(sc), data["exchange"], folder=plan_file.parent)
             violations += [f"[{code}] {msg}" for code, msg in found]
+    if sc.repatriation is not None:
+        from planner.repatriation.check import check_repatriation
+
+        violations += [f"[{code}] {msg}" for code, msg in check_repatriation(sc, data, folder=plan_file.parent)]
     if not violations:
         out.print(f"[green]clean:[/] {plan_file} satisfies {scenario}", highlight=False)
         return
@@ -465,8 +479,10 @@ def _main(verbose: Annotated[bool, typer.Option("-v", "--verbose", help="Log det
 
 
 from planner.check import register_cli  # noqa: E402
+from planner.repatriation.cli import reconcile_app  # noqa: E402
 
 register_cli(app)
+app.add_typer(reconcile_app, name="reconcile")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -42,3 +42,8 @@ class InfeasibleError(PlannerError):
 
 class PlanFormatError(PlannerError):
     """A plan file cannot be read (not JSON, wrong schema)."""
+
+
+def one_line(exc: BaseException) -> str:
+    """The error as the command line prints it: one line, whitespace collapsed."""
+    return " ".join(str(exc).split())

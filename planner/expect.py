@@ -18,6 +18,10 @@ and exactly one *kind* key, which says what is expected::
       - {parity_every_event: true}            # or {by_category: true, ratio: {ua: 1, ru: 1}}
       - {plan_exists: true}                   # false: expect that nothing can be planned
       - {terms_infeasible: true}
+      # repatriation (see planner/repatriation/expectations.py):
+      - {children_returned: {min: 10, by: "2023-12-10T00:00:00+03:00"}}
+      - {children_waiting: {guardian_not_located: 1}}
+      - {siblings_together: true}
 
 ``<group>_out_by`` (``wounded_out_by``, ``children_out_by``, ``reduced_mobility_out_by``,
 ``general_out_by``, ``all_out_by``) is short for ``out_by`` with that group.

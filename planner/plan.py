@@ -12,6 +12,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from planner.repatriation.result import RepatriationPlan
 from planner.scenario import GROUPS
 
 PLAN_SCHEMA_VERSION = 1
@@ -142,6 +143,7 @@ class Plan(_M):
     warnings: list[str] = Field(default_factory=list)
     solver: SolverInfo
     exchange: dict[str, Any] | None = None
+    repatriation: RepatriationPlan | None = None
 
     # ---------------------------------------------------------------- helpers
 

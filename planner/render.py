@@ -641,6 +641,10 @@ def render_map(
             spec = None
         if spec is not None:
             exchange_layers(m, plan.exchange, spec)
+    if plan.repatriation is not None and scenario.repatriation is not None:
+        from planner.repatriation.draw import repatriation_layers
+
+        repatriation_layers(m, plan.repatriation, scenario, fit=not plan.sites)
 
     folium.LayerControl(collapsed=False).add_to(m)
 

@@ -395,6 +395,7 @@ class Scenario(_Model):
     evacuation: Evacuation | None = None
     # Sections of later features are accepted by name so files can carry them.
     exchange: dict[str, Any] | None = None
+    repatriation: dict[str, Any] | None = None
     expect: Any = None
     variants: Any = None
     disruptions: Any = None
@@ -404,8 +405,8 @@ class Scenario(_Model):
     @model_validator(mode="after")
     def _starts(self) -> Scenario:
         if self.evacuation is None:
-            if self.exchange is None:
-                raise ValueError("evacuation: give an 'evacuation' section, an 'exchange' section, or both")
+            if self.exchange is None and self.repatriation is None:
+                raise ValueError("evacuation: give an 'evacuation', 'exchange' or 'repatriation' section (or several)")
             return self
         points = self.evacuation.assembly_points if isinstance(self.evacuation.assembly_points, list) else []
         site_ids = {s.id for s in points} | {
@@ -511,6 +512,10 @@ def parse_scenario(data: Any, source: str | Path = "<scenario>") -> Scenario:
         from planner.exchange import parse_exchange
 
         parse_exchange(scenario)  # section and roster errors surface at load time
+    if scenario.repatriation is not None:
+        from planner.repatriation.spec import parse_repatriation
+
+        parse_repatriation(scenario)
     return scenario
 
 

@@ -34,6 +34,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from planner.errors import ScenarioError
 from planner.expect import NAME_PATTERN, Expectation, parse_expectations, validation_error
+from planner.repatriation import expectations as _repatriation_kinds  # noqa: F401  registers its kinds
 from planner.scenario import GROUPS, HazardItem, Scenario, parse_scenario, read_yaml
 
 

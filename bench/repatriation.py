@@ -1,0 +1,258 @@
+"""Benchmark of the repatriation track: the CP-SAT schedule and the list reconciliation.
+
+    python bench/repatriation.py [--children 2000] [--dates 20] [--routes 6] [--records 100000]
+                                 [--workers 2] [--time-limit 20] [--skip-psi] [--skip-schedule]
+
+Schedule: a generated case (one handover site with ``--dates`` handovers of 60 children,
+``--routes`` routes with border crossings asking for different documents, nights allowed at
+some stops, travel days of 10 / 12 / 14 h by age, sibling groups of 2 to 4, a tenth collected
+by a guardian who travels there, escorts with dates). Prints the children home, CP-SAT's
+bound on that number and the gap, the priority phase's value and bound, and the seconds.
+
+Reconciliation: two lists of ``--records`` records (Cyrillic on one side; on the other the
+records both hold written in Latin, Ukrainian or Russian transliteration, with Russian given
+names where they differ) go through blind, reblind by the other side and match, in two
+processes for the curve operations; prints the seconds of each step and the pairs found
+against the pairs planted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import sys
+import time
+from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from planner.repatriation.journey import Durations  # noqa: E402
+from planner.repatriation.model import build_candidates  # noqa: E402
+from planner.repatriation.reconcile import ListRecord, blind, match, reblind  # noqa: E402
+from planner.repatriation.schedule import solve  # noqa: E402
+from planner.repatriation.spec import RepatriationSpec  # noqa: E402
+
+MSK = timezone(timedelta(hours=3))
+
+
+def schedule_case(n_children: int, n_dates: int, n_routes: int, seed: int = 7) -> RepatriationSpec:
+    """A generated repatriation section."""
+    rnd = random.Random(seed)
+    day0 = datetime(2024, 3, 4, 10, 0, tzinfo=MSK)
+    handovers = [
+        {"at": (day0 + timedelta(days=7 * i)).isoformat(), "max_children": 60}
+        for i in range(n_dates)
+    ]
+    docs_of = [
+        ["birth_certificate"],
+        ["birth_certificate", "travel_document"],
+        ["birth_certificate", "medical_certificate"],
+    ]
+    routes = []
+    for r in range(n_routes):
+        legs = [
+            {"mode": "rail", "duration_min": 300 + 60 * (r % 4), "to": {"id": f"r{r}-city", "location": [30.0 + r, 55.0], "overnight": True}},
+            {"mode": "road", "duration_min": 240 + 30 * r, "to": {"id": f"r{r}-border", "location": [28.0 + r, 53.0],
+             "crossing": {"open": "08:00", "close": "20:00", "utc_offset": "+03:00", "delay_min": 90 + 15 * r,
+                          "open_days": ["mon", "tue", "wed", "thu", "fri"] if r % 2 else ["mon", "tue", "wed", "thu", "fri", "sat", "sun"],
+                          "documents": docs_of[r % 3], "guardian_documents": ["passport"]}}},
+            {"mode": "road", "duration_min": 180, "to": {"id": f"r{r}-town", "location": [27.0 + r, 52.0], "overnight": r % 3 != 2}},
+            {"mode": "road", "duration_min": 240 + 20 * r, "to": {"id": "kyiv", "location": [30.52, 50.45], "overnight": True}},
+        ]  # fmt: skip
+        routes.append({"id": f"route-{r}", "from": "embassy", "legs": legs})
+    children, guardians = [], []
+    i = 0
+    while i < n_children:
+        size = rnd.choices([1, 2, 3, 4], weights=[70, 18, 9, 3])[0]
+        size = min(size, n_children - i)
+        sib = f"s-{i}" if size > 1 else None
+        ready = day0 + timedelta(days=rnd.randrange(0, 7 * n_dates)) - timedelta(days=3)
+        docs = ["birth_certificate"] if rnd.random() < 0.92 else []
+        docs += ["travel_document"] if rnd.random() < 0.6 else []
+        docs += ["medical_certificate"] if rnd.random() < 0.5 else []
+        collect = rnd.random() < 0.1
+        gid = f"g-{i}"
+        guardians.append({"id": gid, "can_travel": rnd.random() < 0.9, "documents": ["passport"], "ready_from": (ready - timedelta(days=4)).isoformat(),
+                          "route": f"route-{rnd.randrange(n_routes)}", "to_route_min": 600})  # fmt: skip
+        for _k in range(size):
+            children.append({
+                "id": f"c-{i:05d}", "age": rnd.randrange(0, 18), "sibling_group": sib, "medical": rnd.random() < 0.05,
+                "separated_since": (date(2022, 3, 1) + timedelta(days=rnd.randrange(0, 600))).isoformat(),
+                "identity_verified": rnd.random() < 0.95, "guardian_located": rnd.random() < 0.95, "guardian": gid,
+                "handover_to": "guardian" if collect else "mediator", "documents": docs, "ready_from": ready.isoformat(), "transfer_min": 120,
+            })  # fmt: skip
+            i += 1
+    escorts = [
+        {"id": f"e-{k:02d}"}
+        if k % 4
+        else {
+            "id": f"e-{k:02d}",
+            "dates": [
+                (day0 + timedelta(days=7 * d)).date().isoformat() for d in range(0, n_dates, 2)
+            ],
+        }
+        for k in range(40)
+    ]
+    return RepatriationSpec.model_validate({
+        "children": children, "guardians": guardians, "routes": routes,
+        "mediator": {"handover_sites": [{"id": "embassy", "location": [37.6, 55.74], "handover_min": 90, "max_children": 60, "handovers": handovers}],
+                     "escorts": escorts, "children_per_escort": [{"max_age": 5, "children": 2}, {"max_age": 17, "children": 4}],
+                     "escort_rest_h": 72, "group_size": {"min": 3, "max": 10}},
+        "travel_day": [{"max_age": 5, "hours": 10}, {"max_age": 11, "hours": 12}, {"max_age": 17, "hours": 14}],
+    })  # fmt: skip
+
+
+def bench_schedule(args: argparse.Namespace) -> None:
+    spec = schedule_case(args.children, args.dates, args.routes)
+    dur = Durations(legs={(r.id, j): float(leg.duration_min or 0) for r in spec.routes for j, leg in enumerate(r.legs)},
+                    to_route={g.id: float(g.to_route_min or 0) for g in spec.guardians}, transfer={c.id: 120.0 for c in spec.child_list()})  # fmt: skip
+    t0 = time.perf_counter()
+    cand = build_candidates(spec, dur)
+    t1 = time.perf_counter()
+    assign, _esc, info = solve(
+        spec,
+        cand,
+        workers=args.workers,
+        seed=0,
+        budget=1e9,
+        time_limit_s=args.time_limit - (t1 - t0) - 1.0,
+        gap=0.01,
+    )
+    t2 = time.perf_counter()
+    print("seconds:", {k: round(v, 1) for k, v in info.get("seconds", {}).items()})
+    home, bound = len(assign), info["returned_bound"]
+    pairs = sum(len(v) for v in cand.eligible.values())
+    gap = (bound - home) / bound if bound else 0.0
+    egap = (
+        (info["earliness_bound"] - info["earliness"]) / info["earliness_bound"]
+        if info["earliness_bound"]
+        else 0.0
+    )
+    print(
+        "| children | dates | routes | candidate groups | child-group pairs | home | bound | gap | priority phase / bound | status | candidates s | CP-SAT s | total s |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    print(f"| {args.children:,} | {args.dates} | {args.routes} | {len(cand.groups)} | {pairs:,} | {home:,} | {bound:,} | {gap:.2%} | "
+          f"{info['earliness']:,} / {info['earliness_bound']:,} ({egap:.2%}) | {info['status']} | {t1 - t0:.1f} | {t2 - t1:.1f} | {t2 - t0:.1f} |")  # fmt: skip
+
+
+_FAM = [
+    "Коваль",
+    "Шевч",
+    "Мельн",
+    "Бонд",
+    "Ткач",
+    "Крав",
+    "Литв",
+    "Гнат",
+    "Захар",
+    "Петр",
+    "Марч",
+    "Савч",
+    "Рудн",
+    "Лис",
+    "Гончар",
+    "Олійн",
+    "Сидор",
+    "Пономар",
+]
+_END = ["енко", "ук", "ик", "ич", "чук", "ко", "ець", "ський", "як"]
+_GIV = [("Олександр", "Александр"), ("Дмитро", "Дмитрий"), ("Микола", "Николай"), ("Олена", "Елена"), ("Юлія", "Юлия"), ("Софія", "София"),
+        ("Артем", "Артём"), ("Максим", "Максим"), ("Анна", "Анна"), ("Ілля", "Илья"), ("Марія", "Мария"), ("Ярослава", "Ярослава"),
+        ("Андрій", "Андрей"), ("Вікторія", "Виктория"), ("Тарас", "Тарас"), ("Оксана", "Оксана")]  # fmt: skip
+
+
+def psi_lists(
+    n: int, overlap: float = 0.3, seed: int = 11
+) -> tuple[list[ListRecord], list[ListRecord], int]:
+    """Two lists of ``n`` records sharing ``overlap`` of them (in another script or language)."""
+    from planner.repatriation.keys import canonical_latin
+
+    rnd = random.Random(seed)
+    a, b = [], []
+    shared = int(n * overlap)
+    for i in range(n):
+        fam = rnd.choice(_FAM) + rnd.choice(_END)
+        ua, ru = rnd.choice(_GIV)
+        born = date(2006, 1, 1) + timedelta(days=rnd.randrange(0, 18 * 365))
+        a.append(ListRecord(f"ua-{i:06d}", fam, ua, "", born, ""))
+        if i < shared:
+            given = ru if rnd.random() < 0.5 else canonical_latin(ua).capitalize()
+            b.append(
+                ListRecord(
+                    f"ru-{i:06d}",
+                    canonical_latin(fam).capitalize() if rnd.random() < 0.5 else fam,
+                    given,
+                    "",
+                    born,
+                    "",
+                )
+            )
+        else:
+            b.append(
+                ListRecord(
+                    f"ru-{i:06d}",
+                    rnd.choice(_FAM) + rnd.choice(_END),
+                    rnd.choice(_GIV)[1],
+                    "",
+                    born + timedelta(days=1),
+                    "",
+                )
+            )
+    rnd.shuffle(b)
+    return a, b, shared
+
+
+def bench_psi(args: argparse.Namespace) -> None:
+    a, b, shared = psi_lists(args.records)
+    sa, sb = "ukrainian-side-secret-bench-0001", "russian-side-secret-bench-00002"
+    steps = {}
+    t = time.perf_counter()
+    a1 = blind(a, sa, processes=2)
+    b1 = blind(b, sb, processes=2)
+    steps["blind both"] = time.perf_counter() - t
+    t = time.perf_counter()
+    a2 = reblind(a1, sb, processes=2)
+    b2 = reblind(b1, sa, processes=2)
+    steps["reblind both"] = time.perf_counter() - t
+    t = time.perf_counter()
+    found = match(a2, b2)
+    steps["match"] = time.perf_counter() - t
+    planted = sum(1 for m in found if m.a_id[3:] == m.b_id[3:])
+    print(
+        "| records per side | keys per side | blind both s | reblind both s | match s | total s | pairs found | of them planted | planted |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|")
+    keys = sum(len(k) for _, k in a1["records"])
+    print(f"| {args.records:,} | {keys:,} | {steps['blind both']:.1f} | {steps['reblind both']:.1f} | {steps['match']:.1f} | {sum(steps.values()):.1f} | "
+          f"{len(found):,} | {planted:,} | {shared:,} |")  # fmt: skip
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--children", type=int, default=2000)
+    p.add_argument("--dates", type=int, default=20)
+    p.add_argument("--routes", type=int, default=6)
+    p.add_argument("--records", type=int, default=100_000)
+    p.add_argument("--workers", type=int, default=2)
+    p.add_argument(
+        "--time-limit",
+        type=float,
+        default=20.0,
+        help="wall-clock cap of the whole schedule (candidates, model, both CP-SAT phases)",
+    )
+    p.add_argument("--skip-psi", action="store_true")
+    p.add_argument("--skip-schedule", action="store_true")
+    args = p.parse_args()
+    print(f"load average before: {os.getloadavg()[0]:.2f}")
+    if not args.skip_schedule:
+        bench_schedule(args)
+    if not args.skip_psi:
+        bench_psi(args)
+    print(f"load average after: {os.getloadavg()[0]:.2f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,143 @@
+"""The bundled repatriation scenario plans, verifies and renders offline; no name in any output."""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from planner.cli import app
+from planner.repatriation.keys import canonical_latin
+
+ROOT = Path(__file__).resolve().parents[1]
+SCENARIO = ROOT / "scenarios" / "repatriation-2023.yaml"
+LISTS = ROOT / "scenarios" / "repatriation-2023"
+
+
+@pytest.fixture(scope="module")
+def outputs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[str]]:
+    folder = tmp_path_factory.mktemp("rep")
+    r = CliRunner()
+    said: list[str] = []
+    steps = [
+        ["plan", str(SCENARIO), "-o", str(folder / "plan"), "-q"],
+        ["verify", str(SCENARIO), str(folder / "plan" / "plan.json")],
+        [
+            "render",
+            str(SCENARIO),
+            str(folder / "plan" / "plan.json"),
+            "-o",
+            str(folder / "render"),
+            "--no-png",
+        ],
+        ["reconcile", "secret", "-o", str(folder / "ua.key")],
+        ["reconcile", "secret", "-o", str(folder / "ru.key")],
+        [
+            "reconcile",
+            "blind",
+            str(LISTS / "list_ua.csv"),
+            "--secret",
+            f"@{folder / 'ua.key'}",
+            "-o",
+            str(folder / "ua1.json"),
+        ],
+        [
+            "reconcile",
+            "blind",
+            str(LISTS / "list_ru.csv"),
+            "--secret",
+            f"@{folder / 'ru.key'}",
+            "-o",
+            str(folder / "ru1.json"),
+            "--keys",
+            "name,phonetic,family_place",
+        ],
+        [
+            "reconcile",
+            "reblind",
+            str(folder / "ua1.json"),
+            "--secret",
+            f"@{folder / 'ru.key'}",
+            "-o",
+            str(folder / "ua2.json"),
+        ],
+        [
+            "reconcile",
+            "reblind",
+            str(folder / "ru1.json"),
+            "--secret",
+            f"@{folder / 'ua.key'}",
+            "-o",
+            str(folder / "ru2.json"),
+        ],
+        [
+            "reconcile",
+            "match",
+            str(folder / "ua2.json"),
+            str(folder / "ru2.json"),
+            "-o",
+            str(folder / "matches.csv"),
+        ],
+    ]
+    for s in steps:
+        res = r.invoke(app, s)
+        assert res.exit_code == 0, f"{s[0]}: {res.output}"
+        said.append(res.output)
+    return folder, said
+
+
+@pytest.mark.slow
+def test_scenario_plans_verifies_and_renders_offline(outputs: tuple[Path, list[str]]) -> None:
+    folder, said = outputs
+    plan = json.loads((folder / "plan" / "plan.json").read_text(encoding="utf-8"))
+    rp = plan["repatriation"]
+    assert rp["returned"] == 10 and rp["bound"] == 10
+    assert "clean" in said[1]
+    for name in ("plan", "render"):
+        html = (folder / name / "map.html").read_text(encoding="utf-8")
+        assert (
+            "Routes home (across the borders)" in html
+            and "Handover sites" in html
+            and "Children (where they are now)" in html
+        )
+        assert not re.search(r"<script[^>]+src=\"https?://", html)  # Leaflet inlined: works offline
+    manifests = sorted((folder / "plan" / "manifests").glob("repatriation_*.csv"))
+    assert len(manifests) == len(rp["groups"])
+    listed = sorted(
+        row["child"] for m in manifests for row in csv.DictReader(m.open(encoding="utf-8"))
+    )
+    assert listed == sorted(c for g in rp["groups"] for c in g["children"])
+    rows = (folder / "matches.csv").read_text().splitlines()
+    assert rows[0] == "a_id,b_id,keys" and len(rows) == 8
+
+
+def _names() -> set[str]:
+    names: set[str] = set()
+    for f in ("list_ua.csv", "list_ru.csv"):
+        with (LISTS / f).open(encoding="utf-8") as fh:
+            for row in csv.DictReader(fh):
+                for col in ("family_name", "given_name", "patronymic"):
+                    v = row[col].strip()
+                    names |= {v, canonical_latin(v)}
+    return {n for n in names if len(n) >= 3}
+
+
+@pytest.mark.slow
+def test_no_name_of_either_list_in_any_output(outputs: tuple[Path, list[str]]) -> None:
+    folder, said = outputs
+    texts = [
+        p.read_text(encoding="utf-8", errors="replace")
+        for p in folder.rglob("*")
+        if p.is_file() and not p.name.endswith(".key")
+    ]
+    texts += said
+    assert len(texts) > 15
+    names = _names()
+    assert {"Ковальчук", "Kovalchuk", "kovalchuk", "Мельник"} <= names
+    for text in texts:
+        for n in names:
+            assert not re.search(rf"(?<![\w]){re.escape(n)}(?![\w])", text, flags=re.IGNORECASE), n
