@@ -44,6 +44,7 @@ class BoundInputs:
     assembly_sites: list[int] | None = None  # row of each assembly point in site_drive
     reception_sites: list[int] | None = None
     vehicle_sites: list[int] | None = None  # row of each vehicle's start
+    vehicle_types: list[int] | None = None  # fleet type index of each vehicle
 
 
 @dataclass
@@ -56,7 +57,13 @@ class Bound:
 
 
 def max_trips(
-    timeline: Timeline, earliest: float, first: float, loaded: float, reposition: float, stop_s: float, unload_s: float
+    timeline: Timeline,
+    earliest: float,
+    first: float,
+    loaded: float,
+    reposition: float,
+    stop_s: float,
+    unload_s: float,
 ) -> int:
     """Most loaded trips one vehicle can make with drives no shorter than the given ones.
 
@@ -154,7 +161,12 @@ def _latest_departures(timeline: Timeline, drive: np.ndarray, targets: list[int]
 
 def _reachable(inp: BoundInputs) -> np.ndarray | None:
     """(V, A): whether vehicle v can reach assembly point a and go on to a reception centre."""
-    if inp.site_drive is None or inp.assembly_sites is None or inp.reception_sites is None or inp.vehicle_sites is None:
+    if (
+        inp.site_drive is None
+        or inp.assembly_sites is None
+        or inp.reception_sites is None
+        or inp.vehicle_sites is None
+    ):
         return None
     drive = np.asarray(inp.site_drive, dtype=float)
     ld = _latest_departures(inp.timeline, drive, list(inp.reception_sites))
@@ -193,7 +205,9 @@ def compute_bound(inp: BoundInputs) -> Bound:
     )
     reach = _reachable(inp)
     if reach is None:  # without the site drives: every site a vehicle has a road to
-        reach = np.isfinite(np.asarray(inp.start_to_a, dtype=float)).reshape(len(inp.vehicle_seats), A)
+        reach = np.isfinite(np.asarray(inp.start_to_a, dtype=float)).reshape(
+            len(inp.vehicle_seats), A
+        )
     trips: list[int] = []
     for v, seats in enumerate(inp.vehicle_seats):
         cand = [
@@ -209,10 +223,18 @@ def compute_bound(inp: BoundInputs) -> Bound:
         first = float(np.min(inp.start_to_a[v, cand]))
         loaded = float(np.min(inp.a_to_r[cand]))
         rep = float(np.min(inp.r_to_a[:, cand]))
-        trips.append(max_trips(inp.timeline, inp.vehicle_earliest[v], first, loaded, rep, inp.stop_s, inp.unload_s))
+        trips.append(
+            max_trips(
+                inp.timeline, inp.vehicle_earliest[v], first, loaded, rep, inp.stop_s, inp.unload_s
+            )
+        )
     seat_trips = [s * t for s, t in zip(inp.vehicle_seats, trips, strict=True)]
     reception_total = int(
-        sum(c for c, col in zip(inp.reception_capacity, inp.a_to_r.T, strict=True) if np.isfinite(col).any())
+        sum(
+            c
+            for c, col in zip(inp.reception_capacity, inp.a_to_r.T, strict=True)
+            if np.isfinite(col).any()
+        )
     )
     per_group: dict[str, int] = {}
     reachable: dict[str, int] = {}
@@ -225,5 +247,7 @@ def compute_bound(inp: BoundInputs) -> Bound:
                 people += n
         reachable[g] = people
         per_group[g] = int(min(people, sum(seat_trips[v] for v in carriers), reception_total))
-    per_group["total"] = int(min(sum(per_group[g] for g in GROUPS), sum(seat_trips), reception_total))
+    per_group["total"] = int(
+        min(sum(per_group[g] for g in GROUPS), sum(seat_trips), reception_total)
+    )
     return Bound(per_group=per_group, trips=trips, reachable=reachable)
