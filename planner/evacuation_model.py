@@ -12,8 +12,8 @@ Ceasefire windows (see :func:`window_rules`): every service lies inside one wind
 into a stop served in the first window needs no rule of its own (it leaves after the
 previous service, which is inside that window, and ends before this one); a stop served in
 a later window may start only when the drive that can lead into it also fits in that window
-(or the vehicle arrived the evening before, which the exact re-timing afterwards finds).
-With a single window the search's rules are therefore exactly the verifier's.
+(or, with ``PLANNER_WINDOW_RULE=arrival``, when the vehicle arrived the evening before).
+With a single window the search's rules are exactly the verifier's.
 """
 
 from __future__ import annotations
@@ -505,7 +505,7 @@ def window_rules(
     stop_s: float,
     unload_s: float,
     big: int,
-    rule: str = "arrival",
+    rule: str = "conservative",
 ) -> WindowRules:
     """Forbidden service and arrival times per node, and allowed first stops per start node.
 

@@ -1,10 +1,8 @@
 """Timing the routes the search found: leg departures, crossing rates and exact re-timing.
 
-The search plans in whole minutes under rules that are exact in the first window and
-conservative after a closed period (see :mod:`planner.evacuation_model`).  Routes through a
-rate-limited crossing point, and routes that run into a later window, are re-timed by
-CP-SAT (:mod:`planner.retime`) under the verifier's own rules: a vehicle that arrived the
-evening before serves its stop as soon as the next window opens.
+The search plans in whole minutes under rules that are exact in the first window (see
+:mod:`planner.evacuation_model`).  Routes through a rate-limited crossing point are re-timed
+by CP-SAT (:mod:`planner.retime`) under the verifier's own rules.
 """
 
 from __future__ import annotations
@@ -184,7 +182,7 @@ def enforce_crossing_rates(
 
 
 def _later_window_vehicles(model: EvacuationModel, times: list[list[int]]) -> list[int]:
-    """Vehicles with a stop after the first window closes (their timing may tighten)."""
+    """Vehicles with a stop after the first window closes."""
     if len(model.tl.windows) < 2:
         return []
     first_end = model.tl.windows[0][1]
@@ -205,15 +203,17 @@ def retime_routes(
 ]:
     """Re-time routes by CP-SAT where the search's timing is not the exact one.
 
-    With crossing rates, every route (the greedy queueing at the crossings is the hint);
-    otherwise the routes that run into a later window (the search held their stops back by
-    the longest drive that might lead into them; the vehicle may have arrived the evening
-    before).  Returns the routes, times, starts, explicit leg departures (``None`` when
+    With crossing rates, every route (the search does not see them; the greedy queueing at
+    the crossings is the hint); with the arrival rule, the routes that run into a later
+    window (the search's times there are feasible, not the earliest); otherwise the search's
+    times stand, each leg leaving just in time
+    where its drive fits a window, else as early as it fits (see :func:`leg_departure`).  Returns the routes, times, starts, explicit leg departures (``None`` when
     nothing was re-timed), the chunks that lost their ride and warnings.
     """
     problem, ev, tl = model.problem, model.ev, model.tl
     vph = {c.id: c.vehicles_per_hour for c in model.net.layers.crossings if c.vehicles_per_hour}
-    subset = list(range(len(routes))) if vph else _later_window_vehicles(model, times)
+    later = _later_window_vehicles(model, times) if model.problem.arrival_forbidden else []
+    subset = list(range(len(routes))) if vph else later
     if not subset or not any(routes):
         return routes, times, starts, None, set(), []
     q_routes, q_times, q_starts = routes, times, list(starts)
