@@ -97,11 +97,12 @@ def extract_vehicle(
             det = leg_details(cur_site, s)
             drive_s = int(model.drive[cur_site, s])
             dwell_s = int(kind_dwell_site(sites, cur_site, s, model.stop_s, model.unload_s))
-            if departs is not None and departs[pos0] is not None:
-                depart = int(departs[pos0])  # re-timed: may leave early and wait on arrival
+            given = departs[pos0] if departs is not None else None
+            if given is not None:
+                depart = int(given)  # re-timed: may leave early and wait on arrival
             else:
                 first = not legs and not stops
-                ready = start if first else cur_free
+                ready = start if first or cur_free is None else cur_free
                 depart = leg_departure(
                     tl,
                     float(ready),

@@ -61,7 +61,7 @@ def greedy_routes(
     def fit(node: int, t: float) -> int | None:
         return fit_time(forb.get(node, []), t, horizon)
 
-    allowed_for = {v: set() for v in range(problem.n_vehicles)}
+    allowed_for: dict[int, set[int]] = {v: set() for v in range(problem.n_vehicles)}
     for k in range(len(chunks)):
         for v in problem.allowed_vehicles.get(chunk_node0 + k, range(problem.n_vehicles)):
             allowed_for[v].add(k)
@@ -111,7 +111,7 @@ def greedy_routes(
         ]
         if not cand:
             continue
-        site_of = node_site_of = {}
+        site_of: dict[int, list[int]] = {}
         for k in cand:
             site_of.setdefault(chunks[k].site, []).append(k)
         node_site_of = {site: chunk_node0 + ks[0] for site, ks in site_of.items()}

@@ -55,8 +55,8 @@ def leg_departure(
     for t in [ready, latest] if first else [latest]:
         if fits(t):
             return int(t)
-    t = tl.earliest_fit(ready, drive)
-    return int(t) if t is not None and t <= latest else int(latest)
+    early = tl.earliest_fit(ready, drive)
+    return int(early) if early is not None and early <= latest else int(latest)
 
 
 def crossing_legs(
