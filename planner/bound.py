@@ -11,6 +11,7 @@ whatever the trips before.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -44,6 +45,7 @@ class BoundInputs:
     assembly_sites: list[int] | None = None  # row of each assembly point in site_drive
     reception_sites: list[int] | None = None
     vehicle_sites: list[int] | None = None  # row of each vehicle's start
+    vehicle_types: list[int] | None = None  # fleet type index of each vehicle
 
 
 @dataclass
@@ -56,7 +58,13 @@ class Bound:
 
 
 def max_trips(
-    timeline: Timeline, earliest: float, first: float, loaded: float, reposition: float, stop_s: float, unload_s: float
+    timeline: Timeline,
+    earliest: float,
+    first: float,
+    loaded: float,
+    reposition: float,
+    stop_s: float,
+    unload_s: float,
 ) -> int:
     """Most loaded trips one vehicle can make with drives no shorter than the given ones.
 
@@ -154,7 +162,12 @@ def _latest_departures(timeline: Timeline, drive: np.ndarray, targets: list[int]
 
 def _reachable(inp: BoundInputs) -> np.ndarray | None:
     """(V, A): whether vehicle v can reach assembly point a and go on to a reception centre."""
-    if inp.site_drive is None or inp.assembly_sites is None or inp.reception_sites is None or inp.vehicle_sites is None:
+    if (
+        inp.site_drive is None
+        or inp.assembly_sites is None
+        or inp.reception_sites is None
+        or inp.vehicle_sites is None
+    ):
         return None
     drive = np.asarray(inp.site_drive, dtype=float)
     ld = _latest_departures(inp.timeline, drive, list(inp.reception_sites))
@@ -168,6 +181,153 @@ def _reachable(inp: BoundInputs) -> np.ndarray | None:
             cache[key] = ea[rows] + inp.stop_s <= ld[rows]
         out[v] = cache[key]
     return out
+
+
+def _reception_reach(inp: BoundInputs) -> np.ndarray | None:
+    """(V, A, R): whether vehicle v can reach assembly point a and go on to reception r in time."""
+    if (
+        inp.site_drive is None
+        or inp.assembly_sites is None
+        or inp.reception_sites is None
+        or inp.vehicle_sites is None
+    ):
+        return None
+    drive = np.asarray(inp.site_drive, dtype=float)
+    rows = np.asarray(inp.assembly_sites, dtype=np.int64)
+    lds = [_latest_departures(inp.timeline, drive, [r])[rows] for r in inp.reception_sites]
+    out = np.zeros((len(inp.vehicle_sites), len(rows), len(lds)), dtype=bool)
+    cache: dict[tuple[int, float], np.ndarray] = {}
+    for v, (site, t0) in enumerate(zip(inp.vehicle_sites, inp.vehicle_earliest, strict=True)):
+        key = (int(site), float(t0))
+        if key not in cache:
+            ea = _earliest_arrivals(inp.timeline, drive, int(site), float(t0))[rows] + inp.stop_s
+            cache[key] = (
+                np.stack([ea <= ld for ld in lds], axis=1)
+                if lds
+                else np.zeros((len(rows), 0), dtype=bool)
+            )
+        out[v] = cache[key]
+    return out
+
+
+def _window_time(timeline: Timeline, earliest: float) -> float:
+    """Ceasefire time left after ``earliest``."""
+    return float(sum(max(0.0, b - max(a, earliest)) for a, b in timeline.windows))
+
+
+def flow_bound(inp: BoundInputs, trips: list[int], group: str | None = None) -> int | None:
+    """People the vehicles could bring to the reception centres, as a linear programme.
+
+    Vehicles of one class (same seats, groups, start and earliest time) carry people of the
+    groups they may carry from an assembly point to a reception centre they can reach from
+    it inside the windows (per centre, not any centre), each centre up to its capacity.  A
+    trip to centre r carries at most the class's seats and drives at least the shortest
+    loaded drive into r plus, after the vehicle's first trip, the shortest empty drive from
+    a centre to a pickup; the drives of a vehicle's trips fit in the ceasefire time it has
+    (every drive lies inside a window), and a class makes no more trips than
+    :func:`max_trips` allows its vehicles.  Every plan the verifier accepts is a solution, so
+    the optimum (rounded down) is an upper bound.  ``group``: count that group only.
+    Returns ``None`` without the site drives.
+    """
+    from scipy.optimize import linprog
+    from scipy.sparse import coo_matrix
+
+    reach = _reception_reach(inp)
+    if reach is None or inp.assembly_sites is None or inp.reception_sites is None:
+        return None
+    from scipy.sparse.csgraph import csgraph_from_dense, dijkstra
+
+    # shortest drives over the sites (a trip may pass other sites on the way)
+    graph = csgraph_from_dense(np.asarray(inp.site_drive, dtype=float), null_value=np.inf)
+    rs = list(inp.reception_sites)
+    from_r = dijkstra(graph, indices=rs)  # (R, S)
+    to_r = dijkstra(graph.T.tocsr(), indices=rs)  # (R, S): drive from each site into r
+    A, R = len(inp.assembly_ids), len(inp.reception_ids)
+    classes: dict[tuple, list[int]] = {}
+    for v in range(len(inp.vehicle_seats)):
+        key = (
+            inp.vehicle_seats[v],
+            tuple(inp.vehicle_groups[v]),
+            int(inp.vehicle_sites[v]) if inp.vehicle_sites else 0,
+            float(inp.vehicle_earliest[v]),
+        )
+        classes.setdefault(key, []).append(v)
+    y_of: list[tuple[int, int, int, int]] = []  # (class, a, g, r)
+    z_of: list[tuple[int, int]] = []  # (class, r)
+    groups = [g for g in GROUPS if group is None or g == group]
+    for c, vs in enumerate(classes.values()):
+        v0 = vs[0]
+        for r in range(R):
+            ok_a = [
+                a
+                for a in range(A)
+                if reach[v0, a, r] and inp.assembly_ids[a] not in inp.excluded_sites
+            ]
+            ys = [
+                (c, a, gi, r)
+                for a in ok_a
+                for gi, g in enumerate(GROUPS)
+                if g in groups
+                and g in inp.vehicle_groups[v0]
+                and inp.waiting[inp.assembly_ids[a]].get(g, 0) > 0
+            ]
+            if ys and inp.vehicle_seats[v0] > 0:
+                y_of.extend(ys)
+                z_of.append((c, r))
+    if not y_of:
+        return 0
+    ny, nz = len(y_of), len(z_of)
+    z_index = {cr: ny + k for k, cr in enumerate(z_of)}
+    rows, cols, vals, b = [], [], [], []
+
+    def row(entries: list[tuple[int, float]], bound: float) -> None:
+        k = len(b)
+        for col, val in entries:
+            rows.append(k)
+            cols.append(col)
+            vals.append(val)
+        b.append(bound)
+
+    by_ag: dict[tuple[int, int], list[int]] = {}
+    by_r: dict[int, list[int]] = {}
+    by_cr: dict[tuple[int, int], list[int]] = {}
+    for k, (c, a, gi, r) in enumerate(y_of):
+        by_ag.setdefault((a, gi), []).append(k)
+        by_r.setdefault(r, []).append(k)
+        by_cr.setdefault((c, r), []).append(k)
+    for (a, gi), ks in by_ag.items():
+        row([(k, 1.0) for k in ks], float(inp.waiting[inp.assembly_ids[a]].get(GROUPS[gi], 0)))
+    for r, ks in by_r.items():
+        row([(k, 1.0) for k in ks], float(inp.reception_capacity[r]))
+    members = list(classes.values())
+    for (c, r), ks in by_cr.items():
+        row(
+            [(k, 1.0) for k in ks] + [(z_index[(c, r)], -float(inp.vehicle_seats[members[c][0]]))],
+            0.0,
+        )
+    asites = inp.assembly_sites
+    for c, vs in enumerate(members):
+        zs = [(cr, z_index[cr]) for cr in z_of if cr[0] == c]
+        if not zs:
+            continue
+        ok = [(a, r) for (_c, a, _g, r) in y_of if _c == c]
+        empty = min((float(from_r[:, asites[a]].min()) for a, _r in ok), default=0.0)
+        empty = float(empty) if np.isfinite(empty) else 0.0
+        loaded = {
+            r: min(float(to_r[rr, asites[a]]) for a, rr in ok if rr == r)
+            for _c, r in (cr for cr, _k in zs)
+        }
+        budget = (
+            sum(_window_time(inp.timeline, inp.vehicle_earliest[v]) for v in vs) + len(vs) * empty
+        )
+        row([(k, float(loaded[r]) + empty) for (_c, r), k in zs], budget)
+        row([(k, 1.0) for _cr, k in zs], float(sum(trips[v] for v in vs)))
+    m = coo_matrix((vals, (rows, cols)), shape=(len(b), ny + nz)).tocsr()
+    cost = np.concatenate([-np.ones(ny), np.zeros(nz)])
+    res = linprog(cost, A_ub=m, b_ub=np.array(b), bounds=(0, None), method="highs")
+    if res.status != 0:
+        return None
+    return int(math.floor(-res.fun + 1e-6))
 
 
 def compute_bound(inp: BoundInputs) -> Bound:
@@ -193,7 +353,9 @@ def compute_bound(inp: BoundInputs) -> Bound:
     )
     reach = _reachable(inp)
     if reach is None:  # without the site drives: every site a vehicle has a road to
-        reach = np.isfinite(np.asarray(inp.start_to_a, dtype=float)).reshape(len(inp.vehicle_seats), A)
+        reach = np.isfinite(np.asarray(inp.start_to_a, dtype=float)).reshape(
+            len(inp.vehicle_seats), A
+        )
     trips: list[int] = []
     for v, seats in enumerate(inp.vehicle_seats):
         cand = [
@@ -209,10 +371,18 @@ def compute_bound(inp: BoundInputs) -> Bound:
         first = float(np.min(inp.start_to_a[v, cand]))
         loaded = float(np.min(inp.a_to_r[cand]))
         rep = float(np.min(inp.r_to_a[:, cand]))
-        trips.append(max_trips(inp.timeline, inp.vehicle_earliest[v], first, loaded, rep, inp.stop_s, inp.unload_s))
+        trips.append(
+            max_trips(
+                inp.timeline, inp.vehicle_earliest[v], first, loaded, rep, inp.stop_s, inp.unload_s
+            )
+        )
     seat_trips = [s * t for s, t in zip(inp.vehicle_seats, trips, strict=True)]
     reception_total = int(
-        sum(c for c, col in zip(inp.reception_capacity, inp.a_to_r.T, strict=True) if np.isfinite(col).any())
+        sum(
+            c
+            for c, col in zip(inp.reception_capacity, inp.a_to_r.T, strict=True)
+            if np.isfinite(col).any()
+        )
     )
     per_group: dict[str, int] = {}
     reachable: dict[str, int] = {}
@@ -225,5 +395,15 @@ def compute_bound(inp: BoundInputs) -> Bound:
                 people += n
         reachable[g] = people
         per_group[g] = int(min(people, sum(seat_trips[v] for v in carriers), reception_total))
-    per_group["total"] = int(min(sum(per_group[g] for g in GROUPS), sum(seat_trips), reception_total))
+    per_group["total"] = int(
+        min(sum(per_group[g] for g in GROUPS), sum(seat_trips), reception_total)
+    )
+    if inp.site_drive is not None:
+        for g in GROUPS:
+            if per_group[g]:
+                flow = flow_bound(inp, trips, g)
+                per_group[g] = per_group[g] if flow is None else min(per_group[g], flow)
+        flow = flow_bound(inp, trips)
+        total = min(per_group["total"], sum(per_group[g] for g in GROUPS))
+        per_group["total"] = total if flow is None else min(total, flow)
     return Bound(per_group=per_group, trips=trips, reachable=reachable)

@@ -27,7 +27,7 @@ from planner.validate import (
 )
 
 if TYPE_CHECKING:
-    from planner.plan import Unserved
+    from planner.plan import Plan, Unserved
 
 app = typer.Typer(
     add_completion=False,
@@ -163,6 +163,25 @@ def plan(
     out.print(f"wrote {', '.join(str(p) for p in paths.values())}", highlight=False)
     if png_error is not None:
         raise png_error
+    _exit_if_nobody_served(result)
+
+
+def _exit_if_nobody_served(result: Plan) -> None:
+    """Exit 1, with each reason on a line of its own, when people wait and nobody is moved."""
+    if not result.totals.requested.get("total") or result.totals.evacuated.get("total"):
+        return
+    if result.exchange and result.exchange.get("events"):
+        return  # the exchange moves people
+    from planner.plan import REASONS
+
+    err.print("nobody could be served:", highlight=False)
+    by_reason: dict[str, int] = {}
+    for u in result.unserved:
+        by_reason[u.reason] = by_reason.get(u.reason, 0) + u.people
+    for code, people in sorted(by_reason.items(), key=lambda kv: (-kv[1], kv[0])):
+        sites = sorted({u.site for u in result.unserved if u.reason == code})
+        err.print(f"  {REASONS.get(code, code)}: {people:,} people at {', '.join(sites)}", highlight=False, soft_wrap=True)
+    raise typer.Exit(1)
 
 
 _UNSERVED_LINES = 12  # more rows than this are summed up by reason

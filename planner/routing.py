@@ -98,6 +98,14 @@ class RoutingProblem:
     """Vehicle a node was given before (re-planning); serving it with another vehicle costs
     :attr:`change_cost`."""
     change_cost: int = 0
+    arrival_forbidden: dict[int, list[tuple[int, int]]] = field(default_factory=dict)
+    """Closed intervals of *arrival* times a node may not take (arrival at its site after the
+    dwell, before any wait there).  With these, a second dimension tracks when the vehicle
+    arrived: the drive leaves after the previous service, arrives, and the vehicle may stand
+    at the site (overnight, say) before the service starts; consecutive nodes at the same site
+    share their arrival.  Needs :attr:`node_site`."""
+    node_site: list[int] | None = None
+    """Site of each node (nodes at the same site are driven between in no time)."""
 
     @property
     def n(self) -> int:
@@ -314,7 +322,53 @@ def _build(problem: RoutingProblem, seed: int):  # noqa: ANN202 - OR-Tools objec
             time_dim.SlackVar(routing.Start(v)).SetValue(0)
     if problem.preferred_vehicle and problem.change_cost > 0:
         _add_change_cost(problem, routing, perm)
+    if problem.arrival_forbidden:
+        _add_arrivals(problem, routing, manager, time_dim, transit, perm, inv)
     return manager, routing, time_dim, perm
+
+
+def _add_arrivals(
+    problem: RoutingProblem,
+    routing: pywrapcp.RoutingModel,
+    manager: pywrapcp.RoutingIndexManager,
+    time_dim: pywrapcp.RoutingDimension,
+    transit: np.ndarray,
+    perm: np.ndarray,
+    inv: np.ndarray,
+) -> None:
+    """An ``arrival`` dimension: when the vehicle got to each node's site.
+
+    ``arrival(j) = arrival(i) + transit(i, j) + slack(i)`` with ``arrival(i) + slack(i) >=
+    time(i)`` (the drive leaves after the service at ``i``) and ``arrival(j) <= time(j)``
+    (the vehicle waits at the site until its service).  Between nodes at the same site the
+    transit is ``-horizon``, so they may share one arrival.
+    """
+    assert problem.node_site is not None
+    horizon = int(problem.horizon)
+    site = np.asarray(
+        [s if s >= 0 else -1 - k for k, s in enumerate(problem.node_site)], dtype=np.int64
+    )[perm]
+    same = site[:, None] == site[None, :]
+    np.fill_diagonal(same, False)
+    arr_transit = np.where(same, -horizon, transit)
+    cb = routing.RegisterTransitMatrix(arr_transit.tolist())
+    routing.AddDimension(cb, 2 * horizon, horizon, False, "arrival")
+    arr = routing.GetDimensionOrDie("arrival")
+    solver = routing.solver()
+    fixed = set(problem.vehicle_start) | set(problem.vehicle_end)
+    for k in range(problem.n):
+        if int(perm[k]) in fixed:
+            continue
+        idx = manager.NodeToIndex(k)
+        solver.Add(arr.CumulVar(idx) <= time_dim.CumulVar(idx))
+        solver.Add(arr.CumulVar(idx) + arr.SlackVar(idx) >= time_dim.CumulVar(idx))
+        for a, b in problem.arrival_forbidden.get(int(perm[k]), ()):
+            if b >= a:
+                arr.CumulVar(idx).RemoveInterval(int(a), int(b))
+    for v in range(problem.n_vehicles):
+        start = routing.Start(v)
+        solver.Add(arr.CumulVar(start) + arr.SlackVar(start) >= time_dim.CumulVar(start))
+        routing.AddVariableMinimizedByFinalizer(arr.CumulVar(start))
 
 
 def _add_trips(
@@ -844,6 +898,10 @@ def coarsen_time(problem: RoutingProblem, unit: int) -> RoutingProblem:
         forbidden={
             node: [(up(a), int(b) // u) for a, b in ivs if up(a) <= int(b) // u]
             for node, ivs in problem.forbidden.items()
+        },
+        arrival_forbidden={
+            node: [(up(a), int(b) // u) for a, b in ivs if up(a) <= int(b) // u]
+            for node, ivs in problem.arrival_forbidden.items()
         },
         # the rounded-up service and drive after a node can hide up to 2 (u - 1) of real waiting
         max_wait={

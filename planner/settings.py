@@ -30,6 +30,13 @@ class Settings(BaseSettings):
     snap_warn_m: float = 500.0
     crossing_radius_m: float = 2000.0
     hold_freed_memory: bool = True
+    window_rule: str = "conservative"
+    """How the evacuation search keeps drives inside the ceasefire windows after a closed
+    period (the first window is exact either way): ``conservative`` (default: each stop of a
+    later window held back by the longest drive that may lead into it) or ``arrival`` (an
+    arrival dimension: a vehicle may arrive the evening before and serve when the window
+    opens; exact, but OR-Tools then rejects the first solution on large models, see README);
+    see :mod:`planner.evacuation_model`."""
     """Keep freed memory in the solver processes (glibc ``mallopt``; see
     :func:`planner.routing.hold_freed_memory`); ``PLANNER_HOLD_FREED_MEMORY=0`` turns it off."""
 

@@ -118,3 +118,43 @@ def test_bound_lets_a_vehicle_rest_at_a_site_between_windows():
     # in a single 5 h window the far town is out of reach (4 h there, 4 h back)
     b = compute_bound(_three_sites({(0, 2): 2.0, (0, 1): 2.0, (1, 2): 5.5}, two_days[:1]))
     assert b.reachable["general"] == 100
+
+
+def test_bound_counts_each_reception_centre_by_its_own_reach_and_capacity():
+    # the near centre (2 h) holds 60; the far one (6.5 h) has room for everyone but a 6 h
+    # window allows no drive to it: the bound is the near centre's 60, not the 100 waiting
+    h = 3600.0
+    d = np.array([[0.0, 2 * h, 6.5 * h], [2 * h, 0.0, 8.5 * h], [6.5 * h, 8.5 * h, 0.0]])
+    inp = _inputs(
+        timeline=tl((0, 6 * h)),
+        waiting={"a": {"general": 100}},
+        reception_ids=["near", "far"],
+        reception_capacity=[60, 10_000],
+        a_to_r=d[[0]][:, [1, 2]],
+        r_to_a=d[[1, 2]][:, [0]],
+        start_to_a=np.zeros((2, 1)),
+        vehicle_seats=[50, 50],
+        vehicle_groups=[["general"], ["general"]],
+        site_drive=d,
+        assembly_sites=[0],
+        reception_sites=[1, 2],
+        vehicle_sites=[0, 0],
+        stop_s=0.0,
+        unload_s=0.0,
+    )
+    b = compute_bound(inp)
+    assert b.per_group["general"] == 60 and b.per_group["total"] == 60
+
+
+def test_bound_shares_the_ceasefire_time_of_a_vehicle_class():
+    # two buses of 50 in one 10 h window, 1 h loaded and 1 h back: the drives of all trips
+    # fit in 2 x 10 h plus the free first approach: 10 trips = 500, not 1,000 waiting
+    from dataclasses import replace
+
+    inp = _three_sites(
+        {(0, 2): 1.0, (1, 2): 1.0, (0, 1): 2.0},
+        [(0, 10 * 3600)],
+        people={"near": {"general": 1000}, "far": {"general": 0}},
+    )
+    b = compute_bound(replace(inp, vehicle_sites=[0, 0], start_to_a=np.zeros((2, 2))))
+    assert b.per_group["total"] == 500

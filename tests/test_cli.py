@@ -112,3 +112,25 @@ def test_few_unserved_rows_are_listed_one_by_one(capsys):
 
     _print_unserved([Unserved(site="ap1", group="general", people=1200, reason="fleet_too_small", detail="fleet too small: x")])
     assert "not served: 1,200 general at ap1: fleet too small: x" in capsys.readouterr().out
+
+
+def test_plan_exits_1_when_nobody_can_be_served(tmp_path, grid, scenario_dict, write_scenario):
+    # every road to the reception centre crosses the line of contact, and its only crossing
+    # point is closed: nobody can be moved, and the command says why and exits 1
+    ox.save_graphml(grid, tmp_path / "grid.graphml")
+    scenario_dict["network"] = {"source": "grid.graphml"}
+    scenario_dict["ceasefire"]["crossing_points"] = []
+    path = write_scenario(scenario_dict, "blocked.yaml")
+    out = tmp_path / "blocked"
+    res = runner.invoke(app, ["plan", str(path), "-o", str(out), "--budget", "20", "--workers", "1", "-q", "--no-map"])
+    assert res.exit_code == 1, res.output
+    assert "nobody could be served" in res.output
+    assert "no safe road: 246 people at a1, a2" in res.output
+    assert json.loads((out / "plan.json").read_text())["status"] == "empty"
+
+
+def test_plan_exits_0_when_it_moves_people(grid_scenario_file, tmp_path):
+    out = tmp_path / "moves"
+    res = runner.invoke(app, ["plan", str(grid_scenario_file), "-o", str(out), "--budget", "30", "--workers", "1", "-q", "--no-map"])
+    assert res.exit_code == 0, res.output
+    assert "nobody could be served" not in res.output
