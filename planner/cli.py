@@ -94,6 +94,7 @@ def plan(
     seed: Annotated[int | None, typer.Option("--seed", help="Search seed.")] = None,
     budget: Annotated[int | None, typer.Option("--budget", help="Deterministic search budget (solutions).")] = None,
     workers: Annotated[int | None, typer.Option("--workers", help="Parallel searches (default: cores, max 2).")] = None,
+    solver: Annotated[str | None, typer.Option("--solver", help="Routing backend: ortools, pyvrp or best (default: the scenario's solver).")] = None,
     no_map: Annotated[bool, typer.Option("--no-map", help="Skip map.html.")] = False,
     png: Annotated[bool, typer.Option("--png", help="Also write map.png (needs Chromium).")] = False,
     online: Annotated[bool, typer.Option("--online", help="map.html links Leaflet from CDNs (small file, needs a network).")] = False,
@@ -105,6 +106,7 @@ def plan(
     from planner.export import write_plan_files
     from planner.network import prepare_network
     from planner.render import render_map
+    from planner.routing import SOLVERS
     from planner.scenario import load_scenario
 
     sc = load_scenario(scenario)
@@ -119,7 +121,11 @@ def plan(
             f"{r.closed_edges} closed, {r.risk_edges} under risk, {r.frontline_cut_edges} cut at the frontline",
             highlight=False,
         )
-    result = plan_evacuation(sc, time_limit_s=time_limit, seed=seed, budget=budget, workers=workers, progress=progress, network=net)
+    if solver is not None and solver not in SOLVERS:
+        raise PlannerError(f"--solver: {solver!r} is not one of {', '.join(SOLVERS)}")
+    result = plan_evacuation(
+        sc, time_limit_s=time_limit, seed=seed, budget=budget, workers=workers, progress=progress, network=net, solver=solver
+    )
     exchange = None
     if sc.exchange is not None:
         from planner.exchange import parse_exchange, schedule_exchanges, write_manifests

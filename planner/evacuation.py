@@ -100,6 +100,7 @@ def plan_evacuation(
     progress: Callable[[str], None] | None = None,
     network: PreparedNetwork | None = None,
     previous: dict[str, list[tuple[str, str, int]]] | None = None,
+    solver: str | None = None,
 ) -> Plan:
     """Plan an evacuation.
 
@@ -125,6 +126,9 @@ def plan_evacuation(
         :data:`planner.evacuation_model.CHANGE_COST` for every chunk a vehicle takes over from
         another, so the new plan changes the old one only where that serves more people or
         saves real driving.
+    solver
+        Routing search backend (``ortools``, ``pyvrp`` or ``best``; default: the scenario's
+        ``solver``).
 
     Returns
     -------
@@ -145,6 +149,7 @@ def plan_evacuation(
         workers=workers,
         solution_limit=budget,
         progress=progress,
+        solver=solver or scenario.solver,
     )
     found = solve_model(model, params)
     leg_details = leg_finder(model)

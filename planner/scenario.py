@@ -399,6 +399,9 @@ class Scenario(_Model):
     expect: Any = None
     variants: Any = None
     disruptions: Any = None
+    solver: Literal["ortools", "pyvrp", "best"] = "ortools"
+    """Routing search backend (see :mod:`planner.routing_pyvrp`): OR-Tools (default); PyVRP,
+    for routing problems it can express; or both, keeping the better result."""
 
     path: Path | None = Field(default=None, exclude=True)
 

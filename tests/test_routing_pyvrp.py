@@ -209,3 +209,34 @@ def test_side_by_side_runs_both_solvers_and_checks_them(tmp_path, capsys):
     printed = capsys.readouterr().out
     assert "feasible: core 2, pyvrp 2" in printed
     assert "mean gap: core 0.00 %, pyvrp 0.00 %" in printed
+
+
+def test_cli_solver_choice_on_an_evacuation(tmp_path, grid, scenario_dict, write_scenario):
+    """An evacuation's routing problem has what PyVRP cannot express: ``--solver pyvrp`` is
+    refused in one line naming why; ``best`` (also as the scenario's ``solver``) plans the same
+    as OR-Tools alone, byte for byte."""
+    import osmnx as ox
+    from typer.testing import CliRunner
+
+    from planner.cli import app
+
+    runner = CliRunner()
+    ox.save_graphml(grid, tmp_path / "grid.graphml")
+    scenario_dict["network"] = {"source": "grid.graphml"}
+    path = write_scenario(scenario_dict)
+    base = ["plan", str(path), "--time-limit", "600", "--budget", "60", "--workers", "1", "-q"]
+    res = runner.invoke(app, [*base, "-o", str(tmp_path / "p"), "--solver", "pyvrp"])
+    assert res.exit_code == 2
+    lines = [ln for ln in res.output.splitlines() if ln.strip()]
+    assert len(lines) == 1 and "cannot express" in lines[0] and "pickup-delivery" in lines[0]
+    res = runner.invoke(app, [*base, "-o", str(tmp_path / "o"), "--solver", "ortools"])
+    assert res.exit_code == 0, res.output
+    scenario_dict["solver"] = "best"
+    best_path = write_scenario(scenario_dict)
+    res = runner.invoke(app, [*base[:1], str(best_path), *base[2:], "-o", str(tmp_path / "b")])
+    assert res.exit_code == 0, res.output
+    assert (tmp_path / "b" / "plan.json").read_bytes() == (
+        tmp_path / "o" / "plan.json"
+    ).read_bytes()
+    res = runner.invoke(app, [*base, "-o", str(tmp_path / "x"), "--solver", "gurobi"])
+    assert res.exit_code == 2 and "--solver" in res.output
