@@ -37,13 +37,13 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import Field, PrivateAttr
 
 from planner.errors import ScenarioError
+from planner.exchange_flows import EXACT_MAX_VARIABLES, FlowModel, exact_size, optimise
 from planner.exchange_model import (
     ExactModel,
     ModelData,
     build_data,
     importance,
     minimal_conflict,
-    optimise,
 )
 from planner.exchange_spec import (
     DEFAULT_RELAX_ORDER,
@@ -73,10 +73,13 @@ if TYPE_CHECKING:
 
 
 class Transport(SpecModel):
-    """Buses from a facility to an event."""
+    """Vehicles of one type from a facility to an event (``buses`` counts them, whatever the type)."""
 
     facility: str
     party: str
+    vehicle: str = "bus"
+    medical_escort: bool = False
+    categories: dict[str, int] = Field(default_factory=dict)
     depart: str
     arrive: str
     buses: int
@@ -129,6 +132,7 @@ class SiteInfo(SpecModel):
     snap_m: float
     buses: int | None = None
     seats: int | None = None
+    vehicles: dict[str, int] = Field(default_factory=dict)
 
 
 class ExchangePlan(SpecModel):
@@ -201,6 +205,7 @@ def schedule_exchanges(
     time_limit_s: float = 30.0,
     seed: int = 0,
     det_time: float = 20.0,
+    method: str = "auto",
 ) -> ExchangePlan:
     """Schedule the exchange of a scenario.
 
@@ -218,6 +223,10 @@ def schedule_exchanges(
         CP-SAT random seed; the same scenario and seed give the same plan, byte for byte.
     det_time
         Deterministic time budget (CP-SAT ``max_deterministic_time``) of each solve.
+    method
+        ``exact`` solves the exact model whole; ``flows`` the aggregate flows, then the exact
+        model block by block (:mod:`planner.exchange_flows`); ``auto`` (default) picks the
+        exact model when it is small.
 
     Returns
     -------
@@ -248,7 +257,17 @@ def schedule_exchanges(
             warnings.append(
                 f"{'facility' if kind == 'f' else 'exchange point'} {sid} is {sn.distance_m / 1000:.1f} km from the nearest road"
             )
-    built = ExactModel(spec, d)
+    for f in spec.facilities:
+        for c in spec.category_ids:
+            n = d.held(f.id, c)
+            if n and not d.carriers[(f.id, c)]:
+                cat = spec.category(c)
+                need = " or ".join(cat.vehicles) + (
+                    " with a medical escort" if cat.medical_escort else ""
+                )
+                warnings.append(f"facility {f.id} holds {n} {c} but has no {need} to carry them")
+    small = method == "exact" or (method == "auto" and exact_size(d) <= EXACT_MAX_VARIABLES)
+    built = ExactModel(d) if small else FlowModel(d)
     order = list(spec.terms.relax_order or DEFAULT_RELAX_ORDER)
     all_terms = [t.id for t in d.terms]
     text = {t.id: t.text for t in d.terms}
@@ -256,7 +275,7 @@ def schedule_exchanges(
     conflicts: list[str] = []
     conflict_terms: list[str] = []
     relaxed: list[str] = []
-    status, sol, info = optimise(spec, d, active, seed, time_limit_s, det_time)
+    status, sol, info = optimise(d, active, seed, time_limit_s, det_time, method)
     while status == "infeasible" and active:
         core = minimal_conflict(built, active, order, seed, time_limit_s)
         if not core:
@@ -267,7 +286,7 @@ def schedule_exchanges(
         drop = max(core, key=lambda t: (-importance(t, order), t))
         relaxed.append(drop)
         active = [t for t in active if t != drop]
-        status, sol, info = optimise(spec, d, active, seed, time_limit_s, det_time)
+        status, sol, info = optimise(d, active, seed, time_limit_s, det_time, method)
     if status == "infeasible" and not conflict_terms:
         warnings.append("no schedule found within the search budget (raise det_time)")
     if conflict_terms and status != "infeasible":
@@ -310,6 +329,7 @@ def _build_plan(
             snap_m=round(nodes[("f", f.id)].distance_m, 1),
             buses=f.buses,
             seats=f.seats,
+            vehicles={t: v.count for t, v in f.fleet().items()},
         )
         for f in spec.facilities
     ] + [
@@ -359,30 +379,35 @@ def _build_plan(
             )
             transports = []
             for f in d.facs:
-                n = sum(counts[f.party].get(f.id, {}).values())
-                if not n:
-                    continue
-                key = (f.id, s.point)
-                if key not in path_cache:
-                    a, b = nodes[("f", f.id)].node, nodes[("p", s.point)].node
-                    det = roads.path_details(roads.path(a, b))
-                    path_cache[key] = det
-                det = path_cache[key]
-                tt = d.travel_s[key]
-                arrive = s.start - timedelta(seconds=d.buffer_s)
-                transports.append(
-                    Transport(
-                        facility=f.id,
-                        party=f.party,
-                        depart=_iso(arrive - timedelta(seconds=tt)),
-                        arrive=_iso(arrive),
-                        buses=math.ceil(n / f.seats),
-                        people=n,
-                        path=[_r(c) for c in det["coords"]],
-                        length_m=round(float(det["length_m"]), 1),
-                        travel_s=float(tt),
+                for vt, (_count, cap) in sorted(d.fleet[f.id].items()):
+                    load = sol["loads"].get((si, f.id, vt)) or {}
+                    n = sum(load.values())
+                    if not n:
+                        continue
+                    key = (f.id, s.point)
+                    if key not in path_cache:
+                        a, b = nodes[("f", f.id)].node, nodes[("p", s.point)].node
+                        path_cache[key] = roads.path_details(roads.path(a, b))
+                    det = path_cache[key]
+                    tt = d.travel_s[key]
+                    arrive = s.start - timedelta(seconds=d.buffer_s)
+                    vspec = f.fleet()[vt]
+                    transports.append(
+                        Transport(
+                            facility=f.id,
+                            party=f.party,
+                            vehicle=vt,
+                            medical_escort=vspec.medical_escort,
+                            depart=_iso(arrive - timedelta(seconds=tt)),
+                            arrive=_iso(arrive),
+                            buses=math.ceil(n / cap),
+                            people=n,
+                            categories={c: load[c] for c in cats if load.get(c)},
+                            path=[_r(c) for c in det["coords"]],
+                            length_m=round(float(det["length_m"]), 1),
+                            travel_s=float(tt),
+                        )
                     )
-                )
             events.append(
                 ExchangeEvent(
                     id=eid,

@@ -59,7 +59,9 @@ MANIFEST_COLUMNS: tuple[str, ...] = (
 """Columns of a manifest CSV: pseudonymous ids only, never a name."""
 DEFAULT_RELAX_ORDER: tuple[str, ...] = (
     "max_per_day",
+    "max_per_day_per_side",
     "max_per_event",
+    "daily.",
     "ratio.",
     "precedence",
     "window.",
@@ -92,18 +94,63 @@ class PartySpec(SpecModel):
     name: str | None = None
 
 
+class VehicleSpec(SpecModel):
+    """Vehicles of one type at a facility (``bus``, ``ambulance``, ``refrigerated_truck``...)."""
+
+    type: str = Field(min_length=1, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    count: int = Field(ge=0)
+    capacity: int = Field(gt=0)
+    """People (or remains) one vehicle carries."""
+    medical_escort: bool = False
+    """The vehicle travels with a medical escort (needed by categories with ``medical_escort``)."""
+
+
 class FacilitySpec(SpecModel):
-    """A detention site: who holds it, where it is, and the buses it can send."""
+    """A detention site: who holds it, where it is, and the vehicles it can send.
+
+    ``buses`` and ``seats`` give its buses (vehicle type ``bus``); ``vehicles`` lists the
+    vehicles by type (ambulances, refrigerated trucks, more buses).
+    """
 
     id: str = Field(min_length=1, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
     name: str | None = None
     party: str
     location: Location
-    buses: int = Field(ge=0)
-    seats: int = Field(gt=0)
-    """Seats per bus."""
+    buses: int = Field(default=0, ge=0)
+    seats: int | None = Field(default=None, gt=0)
+    """Seats per bus (required when ``buses`` > 0)."""
+    vehicles: list[VehicleSpec] = Field(default_factory=list)
 
     _check_location = field_validator("location")(_loc)
+
+    def fleet(self) -> dict[str, VehicleSpec]:
+        """Vehicles by type, the ``buses`` included as type ``bus``."""
+        out: dict[str, VehicleSpec] = {}
+        if self.buses:
+            out["bus"] = VehicleSpec(type="bus", count=self.buses, capacity=self.seats or 1)
+        for v in self.vehicles:
+            if v.type in out:
+                raise ValueError(f"vehicle type {v.type!r} is listed twice")
+            out[v.type] = v
+        return out
+
+
+class CategorySpec(SpecModel):
+    """A category of detainees (or of the remains of the fallen) and its transport."""
+
+    weight: float = Field(default=1.0, gt=0)
+    """Weight in the objective."""
+    vehicles: list[str] = Field(default_factory=lambda: ["bus"], min_length=1)
+    """Vehicle types that may carry this category (default: buses)."""
+    medical_escort: bool = False
+    """Only vehicles with a medical escort may carry this category."""
+
+
+class DailyTerm(SpecModel):
+    """An agreed figure for one day: each side releases exactly ``per_side`` people."""
+
+    date: date
+    per_side: int = Field(ge=0)
 
 
 class RosterSource(SpecModel):
@@ -170,6 +217,11 @@ class TermsSpec(SpecModel):
     starts before an event holding someone of an earlier category."""
     max_per_event: int | None = Field(default=None, gt=0)
     max_per_day: int | None = Field(default=None, gt=0)
+    """Most people per day, both sides together."""
+    max_per_day_per_side: int | None = Field(default=None, gt=0)
+    """Most people each side releases per day."""
+    daily: list[DailyTerm] = Field(default_factory=list)
+    """Agreed day-by-day figures (local dates of the event starts)."""
     mediator_dates: list[date] | None = None
     """Dates the mediator is available (local dates of the event starts)."""
     relax_order: list[str] | None = None
@@ -183,7 +235,7 @@ class ExchangeSpec(SpecModel):
     """
 
     parties: list[PartySpec | str] = Field(min_length=2, max_length=2)
-    categories: dict[str, float] | list[str] | None = None
+    categories: dict[str, float | CategorySpec] | list[str] | None = None
     """Categories, in order, with their weight in the objective (default: by precedence)."""
     facilities: list[FacilitySpec] = Field(min_length=1)
     detainees: dict[str, RosterSource | CountsSource]
@@ -194,6 +246,25 @@ class ExchangeSpec(SpecModel):
 
     _people: list[Person] = PrivateAttr(default_factory=list)
     _weights: dict[str, float] = PrivateAttr(default_factory=dict)
+
+    def category(self, c: str) -> CategorySpec:
+        """The declared transport of a category (buses, no escort, when not declared)."""
+        raw = self.categories.get(c) if isinstance(self.categories, dict) else None
+        if isinstance(raw, CategorySpec):
+            return raw
+        return CategorySpec(weight=float(raw) if raw is not None else 1.0)
+
+    def carriers(self, fac: FacilitySpec, c: str) -> list[str]:
+        """Vehicle types of ``fac`` that may carry category ``c`` (escort rules applied)."""
+        cat = self.category(c)
+        fleet = fac.fleet()
+        return [
+            t
+            for t in cat.vehicles
+            if t in fleet
+            and fleet[t].count > 0
+            and (fleet[t].medical_escort or not cat.medical_escort)
+        ]
 
     @field_validator("parties")
     @classmethod
@@ -439,6 +510,12 @@ def parse_exchange(scenario: Scenario) -> ExchangeSpec | None:
                 f"facilities.{i}.party",
                 f"{f.party!r} is not one of the parties ({', '.join(parties)})",
             )
+        if f.buses and f.seats is None:
+            raise err(f"facilities.{i}.seats", "is required when the facility has buses")
+        try:
+            f.fleet()
+        except ValueError as exc:
+            raise err(f"facilities.{i}.vehicles", str(exc)) from None
         try:
             location_lonlat(f.location)
         except ValueError as exc:
@@ -508,6 +585,9 @@ def parse_exchange(scenario: Scenario) -> ExchangeSpec | None:
                 f"group {g!r} is split between facilities {', '.join(sorted(facs))}; a group travels together",
             )
 
+    days = [dt.date for dt in spec.terms.daily]
+    if len(set(days)) != len(days):
+        raise err("terms.daily", "names a date twice")
     # categories and weights
     terms = spec.terms
     declared = _declared(spec)
@@ -524,7 +604,7 @@ def parse_exchange(scenario: Scenario) -> ExchangeSpec | None:
     weights: dict[str, float] = {}
     for c in cats:
         if isinstance(spec.categories, dict):
-            w = float(spec.categories[c])
+            w = spec.category(c).weight
             if w <= 0:
                 raise err(f"categories.{c}", "a weight must be positive")
         else:
