@@ -278,6 +278,11 @@ def schedule_exchanges(
     status, sol, info = optimise(d, active, seed, time_limit_s, det_time, method)
     while status == "infeasible" and active:
         core = minimal_conflict(built, active, order, seed, time_limit_s)
+        if not core and isinstance(
+            built, ExactModel
+        ):  # the aggregate model proves conflicts faster
+            built = FlowModel(d)
+            core = minimal_conflict(built, active, order, seed, time_limit_s)
         if not core:
             break
         if not conflict_terms:

@@ -508,7 +508,11 @@ def optimise(
     """Lexicographic solve: the exact model when small (or ``method="exact"``), the aggregate
     flows block by block otherwise (or ``method="flows"``), the exact model when that fails."""
     if method == "exact" or (method == "auto" and exact_size(d) <= EXACT_MAX_VARIABLES):
-        return optimise_exact(d, active, seed, time_limit_s, det_time)
+        out = optimise_exact(d, active, seed, time_limit_s, det_time)
+        if method == "exact" or out[1] is not None or out[2].get("stopped_by") != "budget":
+            return out
+        flows = optimise_flows(d, active, seed, time_limit_s, det_time)  # no proof either way yet
+        return flows if flows is not None else out
     out = optimise_flows(d, active, seed, time_limit_s, det_time)
     if out is not None:
         return out
