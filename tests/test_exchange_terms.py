@@ -225,3 +225,28 @@ def test_body_repatriation_in_batches_of_1200_a_day(net):
             assert t["vehicle"] == "refrigerated_truck" and t["buses"] <= 30
     assert check_exchange(sc, spec, d, network=net) == []
     assert not any("deceased-" in str(x) for x in plan.to_json().splitlines() if "name" in x)
+
+
+ROOT = Path(__file__).resolve().parents[1] / "scenarios"
+
+
+@pytest.mark.slow
+def test_bundled_scenarios_daily_figures_and_named_conflict():
+    from planner.scenario import load_scenario
+
+    try:
+        sc = load_scenario(ROOT / "exchange-may-2025.yaml")
+        network = prepare_network(sc)
+    except Exception as exc:  # noqa: BLE001 - the bundled network is another module's
+        pytest.skip(f"regional network unavailable: {exc}")
+    spec = parse_exchange(sc)
+    d = schedule_exchanges(sc, spec, network=network).model_dump(mode="json")
+    for party in ("ua", "ru"):
+        assert per_day(d, party) == {"2025-05-23": 390, "2025-05-24": 307, "2025-05-25": 303}
+    assert check_exchange(sc, spec, d, network=network) == []
+    sc = load_scenario(ROOT / "exchange-terms-conflict.yaml")
+    spec = parse_exchange(sc)
+    d = schedule_exchanges(sc, spec, network=prepare_network(sc)).model_dump(mode="json")
+    assert d["status"] == "infeasible"
+    assert set(d["conflict_terms"]) == {"all_for_all.seriously_wounded", "ratio.seriously_wounded"}
+    assert d["relaxed"] == ["ratio.seriously_wounded"]
