@@ -379,11 +379,13 @@ def optimise_flows(
     for b in blocks:
         slots = [si for si, s in enumerate(d.slots) if s.block == b]
         keys = sorted({d.slots[si].key for si in slots})
-        mine = {k: n for k, n in targets.items() if (k[0], k[1]) in keys}
+        block_targets = {k: n for k, n in targets.items() if (k[0], k[1]) in keys}
         done_keys += keys
-        if not mine:
+        if not block_targets:
             continue
-        sol, exact = _solve_block(d, active, slots, mine, state, seed, time_limit_s, det_time)
+        sol, exact = _solve_block(
+            d, active, slots, block_targets, state, seed, time_limit_s, det_time
+        )
         if sol is None:
             return None
         _advance(d, sol, state, merged)
@@ -513,7 +515,7 @@ def optimise(
             return out
         flows = optimise_flows(d, active, seed, time_limit_s, det_time)  # no proof either way yet
         return flows if flows is not None else out
-    out = optimise_flows(d, active, seed, time_limit_s, det_time)
-    if out is not None:
-        return out
+    via_flows = optimise_flows(d, active, seed, time_limit_s, det_time)
+    if via_flows is not None:
+        return via_flows
     return optimise_exact(d, active, seed, time_limit_s, det_time)
