@@ -117,6 +117,7 @@ def check_exchange(
         per_party = dict.fromkeys(parties, 0)
         per_cat: dict[str, int] = defaultdict(int)
         fac_people: dict[str, int] = defaultdict(int)
+        fc_counts: dict[tuple[str, str], int] = defaultdict(int)
         for party, facs in counts.items():
             if party not in parties:
                 bad("exchange_unknown", f"event {eid}: {party!r} is not a party")
@@ -133,6 +134,7 @@ def check_exchange(
                     per_party[party] += n
                     per_cat[c] += n
                     fac_people[fid] += n
+                    fc_counts[(fid, c)] += n
                     released[(fid, c)] += n
                     released_pc[(party, c)] += n
         total = sum(per_party.values())
@@ -156,7 +158,8 @@ def check_exchange(
             bad("exchange_mediator", f"event {eid}: the mediator is not available on {start.date().isoformat()}")
         parsed.append({"id": eid, "start": start, "end": end, "point": point.id, "cats": per_cat, "win": win,
                        "wi": wins.index(win) if win is not None else None, "fac_people": fac_people,
-                       "transports": e.get("transports") or [], "per_party": per_party})
+                       "transports": e.get("transports") or [], "per_party": per_party,
+                       "fc": fc_counts})
     # overlapping events at one point
     by_point: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for ev in parsed:
@@ -171,6 +174,7 @@ def check_exchange(
         for dday, n in sorted(per_day.items()):
             if n > t.max_per_day:
                 bad("exchange_per_day", f"{dday.isoformat()}: {n} people, more than the agreed {t.max_per_day} per day")
+    _check_daily(spec, parsed, relaxed, bad)
     # overall ratio, per category, all for all, held
     tot = {p: sum(n for (pp, _c), n in released_pc.items() if pp == p) for p in parties}
     if on("ratio") and not _ok_ratio(tot[p0], tot[p1], ratio, tol):
@@ -204,6 +208,52 @@ def check_exchange(
     return out
 
 
+def _check_daily(spec: ExchangeSpec, parsed: list[dict[str, Any]], relaxed: set[str], bad: Any) -> None:
+    """Each side's releases per day against ``max_per_day_per_side`` and the agreed daily figures."""
+    t = spec.terms
+    side: dict[tuple[date, str], int] = defaultdict(int)
+    for ev in parsed:
+        for p, n in ev["per_party"].items():
+            side[(ev["start"].date(), p)] += n
+    if t.max_per_day_per_side is not None and "max_per_day_per_side" not in relaxed:
+        for (dday, p), n in sorted(side.items()):
+            if n > t.max_per_day_per_side:
+                bad("exchange_per_day_per_side",
+                    f"{dday.isoformat()}: {p} releases {n}, more than the agreed {t.max_per_day_per_side} per day")
+    for dt in t.daily:
+        if f"daily.{dt.date.isoformat()}" in relaxed:
+            continue
+        for p in spec.party_ids:
+            n = side.get((dt.date, p), 0)
+            if n != dt.per_side:
+                bad("exchange_daily", f"{dt.date.isoformat()}: {p} releases {n}; the agreed figure is {dt.per_side}")
+
+
+def _check_vehicle(spec: ExchangeSpec, fac: Any, tr: dict[str, Any], eid: str, bad: Any) -> int:
+    """A transport's vehicle type, escort and categories; returns the vehicles it uses."""
+    vt = str(tr.get("vehicle", "bus"))
+    fleet = fac.fleet()
+    count = int(tr.get("buses", 0))
+    if vt not in fleet:
+        bad("exchange_vehicle", f"event {eid}: {fac.id} has no vehicles of type {vt}")
+        return count
+    people = int(tr.get("people", 0))
+    if people > count * fleet[vt].capacity:
+        bad("exchange_seats", f"event {eid}: {people} people in {count} {vt} of {fleet[vt].capacity} places from {fac.id}")
+    if count > fleet[vt].count:
+        bad("exchange_buses", f"event {eid}: {count} {vt} from {fac.id}, which has {fleet[vt].count}")
+    cats = tr.get("categories")
+    if isinstance(cats, dict):
+        if sum(int(n) for n in cats.values()) != people:
+            bad("exchange_transport", f"event {eid}: the {vt} transport from {fac.id} carries {people} but lists {sum(int(n) for n in cats.values())} by category")
+        for c, n in cats.items():
+            if int(n) and c in spec.category_ids and vt not in spec.carriers(fac, c):
+                cat = spec.category(c)
+                need = " or ".join(cat.vehicles) + (" with a medical escort" if cat.medical_escort else "")
+                bad("exchange_vehicle", f"event {eid}: {n} {c} from {fac.id} in a {vt}; they travel only by {need}")
+    return count
+
+
 def _check_transports(scenario: Scenario, spec: ExchangeSpec, parsed: list[dict[str, Any]], relaxed: set[str],
                       network: PreparedNetwork | None, bad: Any) -> None:
     facilities = {f.id: f for f in spec.facilities}
@@ -223,10 +273,12 @@ def _check_transports(scenario: Scenario, spec: ExchangeSpec, parsed: list[dict[
                         [location_lonlat(spec.point(p).location) for p in pids])
         tm, _ = roads.matrices([s.node for s in sn[: len(fids)]], [s.node for s in sn[len(fids) :]])
         road = {(f, p): float(tm[i, j]) for i, f in enumerate(fids) for j, p in enumerate(pids)}
-    usage: dict[str, list[tuple[datetime, datetime, int, str]]] = defaultdict(list)
+    usage: dict[tuple[str, str], list[tuple[datetime, datetime, int, str]]] = defaultdict(list)
     for ev in parsed:
         eid = ev["id"]
         sent: dict[str, int] = defaultdict(int)
+        carried: dict[tuple[str, str], int] = defaultdict(int)
+        types: dict[str, set[str]] = defaultdict(set)
         for tr in ev["transports"]:
             if not isinstance(tr, dict):
                 bad("exchange_format", f"event {eid}: a transport is not a mapping")
@@ -237,7 +289,7 @@ def _check_transports(scenario: Scenario, spec: ExchangeSpec, parsed: list[dict[
             if fac is None or dep is None or arr is None:
                 bad("exchange_transport", f"event {eid}: transport from {fid!r} names no facility or no times")
                 continue
-            people, buses = int(tr.get("people", 0)), int(tr.get("buses", 0))
+            people = int(tr.get("people", 0))
             sent[fid] += people
             if arr > ev["start"]:
                 bad("exchange_travel", f"event {eid}: transport from {fid} arrives {arr.isoformat()}, after the event starts")
@@ -248,20 +300,28 @@ def _check_transports(scenario: Scenario, spec: ExchangeSpec, parsed: list[dict[
                 bad("exchange_travel", f"event {eid}: transport from {fid} takes {(arr - dep).total_seconds() / 60:.0f} min; the road needs {need / 60:.0f} min")
             if ev["win"] is not None and f"window.{ev['point']}.{ev['wi']}" not in relaxed and dep < ev["win"].start:
                 bad("exchange_window", f"event {eid}: transport from {fid} leaves {dep.isoformat()}, before the window opens")
-            if buses > fac.buses:
-                bad("exchange_buses", f"event {eid}: {buses} buses from {fid}, which has {fac.buses}")
-            if people > buses * fac.seats:
-                bad("exchange_seats", f"event {eid}: {people} people in {buses} buses of {fac.seats} seats from {fid}")
+            buses = _check_vehicle(spec, fac, tr, eid, bad)
+            vt = str(tr.get("vehicle", "bus"))
             back = ev["end"] + (arr - dep)
-            usage[fid].append((dep, back, buses, eid))
+            usage[(fid, vt)].append((dep, back, buses, eid))
+            types[fid].add(vt)
+            for c, n in (tr.get("categories") or {}).items():
+                carried[(fid, str(c))] += int(n)
+        listed = any(isinstance(tr, dict) and "categories" in tr for tr in ev["transports"])
+        for (fid, c), n in sorted(ev["fc"].items()):
+            if listed and carried.get((fid, c), 0) != n:
+                bad("exchange_transport", f"event {eid}: {fid} releases {n} {c} but its transports carry {carried.get((fid, c), 0)}")
+            elif not listed and fid in facilities and not types[fid] & set(spec.carriers(facilities[fid], c)):
+                bad("exchange_vehicle", f"event {eid}: no vehicle from {fid} that may carry {c}")
         for fid in sorted(set(sent) | set(ev["fac_people"])):
             if sent.get(fid, 0) != ev["fac_people"].get(fid, 0):
                 bad("exchange_transport", f"event {eid}: {fid} releases {ev['fac_people'].get(fid, 0)} but its transports carry {sent.get(fid, 0)}")
-    for fid, ivs in sorted(usage.items()):
+    for (fid, vt), ivs in sorted(usage.items()):
+        have = facilities[fid].fleet().get(vt)
         for dep, _back, _b, eid in ivs:
             busy = sum(b for d0, d1, b, _e in ivs if d0 <= dep < d1)
-            if busy > facilities[fid].buses:
-                bad("exchange_buses", f"{fid}: {busy} buses on the road when the transport for {eid} leaves; it has {facilities[fid].buses}")
+            if have is not None and busy > have.count:
+                bad("exchange_buses", f"{fid}: {busy} {vt} on the road when the transport for {eid} leaves; it has {have.count}")
 
 
 def _check_manifests(spec: ExchangeSpec, exchange_dict: dict[str, Any], events: list[Any], folder: Path, bad: Any) -> None:
