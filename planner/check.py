@@ -608,6 +608,9 @@ def register_cli(app: typer.Typer) -> None:
         """Plan a scenario and its variants; print them side by side and write compare.md and compare.csv."""
         cases = load_cases(scenario)
         name = cases[0].base
+        from planner.files import check_output_folder
+
+        check_output_folder(output if output is not None else Path("maps") / name)  # before any work
         results = run_cases(cases, workers=workers, time_limit_s=time_limit, budget=budget, seed=seed)
         for r in results:
             if r.error is not None:

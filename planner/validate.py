@@ -905,7 +905,11 @@ def check_events(data: Any, source: str | Path) -> None:
     for i, e in enumerate(events if isinstance(events, list) else []):
         hz = e.get("hazard") if isinstance(e, dict) else None
         poly = hz.get("polygon") if isinstance(hz, dict) else None
-        if not isinstance(poly, list) or len(poly) < 3 or hz.get("repair") is True:
+        if (
+            not isinstance(poly, list)
+            or len(poly) < 3
+            or (isinstance(hz, dict) and hz.get("repair") is True)
+        ):
             continue
         try:
             ring = [(float(p[0]), float(p[1])) for p in poly]

@@ -12,6 +12,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from synth import grid_graph  # noqa: E402
 
+collect_ignore_glob = ["data/malformed/*"]  # input for test_malformed.py, not scenarios to collect
+
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 
 GRID_SCENARIO = {

@@ -79,6 +79,7 @@ def test_priorities_decide_who_goes_when_seats_are_short(scenario_dict, grid):
 def test_reasons_a_coordinator_understands(scenario_dict, grid):
     ev = scenario_dict["evacuation"]
     ev["assembly_points"].append({"id": "inside", "location": [35.15, 47.15], "people": {"general": 5}})
+    scenario_dict["network"] = {"max_snap_m": 6000}  # the grid's cells are 11 km wide
     ev["assembly_points"][1]["people"]["wounded"] = 3  # at a2
     ev["fleet"][1]["groups"] = ["reduced_mobility"]  # nobody may carry the wounded now
     _sc, _net, plan = _plan(scenario_dict, grid)

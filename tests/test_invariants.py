@@ -32,7 +32,7 @@ def test_random_scenarios_verify_clean(scenario_dict, grid, p1, p2, buses, seats
     ev["assembly_points"][0]["people"] = p1
     ev["assembly_points"][1]["people"] = p2
     ev["fleet"][0].update(count=buses, seats=seats)
-    ev["fleet"][1].update(count=ambulances)
+    ev["fleet"][1].update(count=ambulances if buses or ambulances else 1)  # a fleet of nothing is refused at load
     ev["reception_centres"][0]["capacity"] = capacity
     sc = parse_scenario(d)
     plan = plan_evacuation(sc, network=prepare_network(sc, graph=grid), workers=1, budget=40)
