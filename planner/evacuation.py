@@ -194,7 +194,7 @@ def plan_evacuation(
     roads = net.roads
     ev = scenario.evacuation
     tl = Timeline.from_scenario(scenario)
-    warnings: list[str] = []
+    warnings: list[str] = list(net.layers.notes)  # what the layer files held and we dropped
 
     # --- sites and snapping
     raw_sites = _sites(scenario)
