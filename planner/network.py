@@ -299,6 +299,13 @@ def build_network(scenario: Scenario) -> nx.MultiDiGraph:
         if spec.speeds_kph:
             _override_speeds(graph, spec.speeds_kph)
         return graph
+    if spec.source in ("ukraine", "national") and spec.place is None and spec.bbox is None:
+        from planner.national import load_national_network
+
+        graph = load_national_network()
+        if spec.speeds_kph:
+            _override_speeds(graph, spec.speeds_kph)
+        return graph
     from planner.osm import load_osm_graph
 
     source = scenario.resolve_path(spec.source) if spec.source else None
@@ -1444,7 +1451,7 @@ class PreparedNetwork:
 def _roads_key(scenario: Scenario) -> tuple:
     """What a scenario's roads are loaded from: two scenarios with the same key share them."""
     spec = scenario.network
-    source = str(scenario.resolve_path(spec.source)) if spec.source and spec.source != "regional" else spec.source
+    source = str(scenario.resolve_path(spec.source)) if spec.source and spec.source not in ("regional", "ukraine", "national") else spec.source
     return (source, spec.place, spec.bbox, spec.overpass_url, tuple(sorted(spec.speeds_kph.items())))
 
 

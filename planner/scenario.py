@@ -213,6 +213,9 @@ class NetworkSpec(_Model):
     """Where the roads come from.
 
     ``source: regional`` is the bundled regional network of eastern and southern Ukraine.
+    ``source: ukraine`` (or ``national``) is the bundled national network: all of Ukraine,
+    its border crossings and the roads beyond them to the first regional centres, Moscow and
+    Minsk (see :mod:`planner.national`).
     A path ending in ``.osm``, ``.osm.gz``, ``.osm.bz2``, ``.osm.pbf`` or ``.graphml`` loads an
     OpenStreetMap graph; ``place`` or ``bbox`` downloads one through Overpass.
     """
