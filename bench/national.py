@@ -48,8 +48,9 @@ def _load_and_snap(
     national.forget_loaded_network()
     if cold:
         os.environ["PLANNER_CACHE_FOLDER"] = tempfile.mkdtemp(prefix="national-bench-")
+    sc = _scenario(source).model_copy(update={"hazards": [], "frontline": None})
     t0 = time.perf_counter()
-    net = prepare_network(_scenario(source).model_copy(update={"hazards": [], "frontline": None}))
+    net = prepare_network(sc)
     t1 = time.perf_counter()
     net.roads.snap(sites)
     t2 = time.perf_counter()

@@ -540,7 +540,7 @@ def _expand_from_osm(scenario: Scenario) -> None:
     src = scenario.source_name()
     fo = spec.from_osm
     name = fo.file or scenario.network.source
-    if not name or name == "regional":
+    if not name or name in ("regional", "ukraine", "national"):
         raise ScenarioError(src, "evacuation.assembly_points.from_osm.file", "needs an OSM file (set 'file', or a network source that is one)")
     try:
         points = assembly_points_from_osm(scenario.resolve_path(name), fo.tags, fo.people.as_dict(), fo.share)
