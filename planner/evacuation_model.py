@@ -156,7 +156,8 @@ def model_sites(
         SiteRec(sid, kind, name, ll, sn.node, sn.distance_m)
         for (sid, kind, name, ll), sn in zip(raw, snaps, strict=True)
     ]
-    warnings = [
+    warnings = list(net.layers.notes)  # what the layer files held and we dropped
+    warnings += [
         f"site {s.id} is {s.snap_m:.0f} m from the nearest usable road"
         for s in sites
         if s.snap_m > settings.snap_warn_m

@@ -31,6 +31,13 @@ from shapely.geometry import LineString, Point
 from shapely.geometry.base import BaseGeometry
 
 from planner.errors import NetworkError, ScenarioError
+from planner.geofile import (
+    Selected,
+    describe_dropped,
+    frontline_from_features,
+    select_features,
+    union_parts,
+)
 from planner.scenario import Scenario, location_lonlat
 from planner.settings import get_settings
 from planner.validate import (
@@ -93,6 +100,8 @@ class Layers:
     risk: gpd.GeoDataFrame
     frontline: BaseGeometry | None
     crossings: list[Crossing] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    """What the layer files held that was not used (points, lines), one line per file."""
 
 
 def _read_file(
@@ -127,45 +136,11 @@ def load_layers(scenario: Scenario) -> Layers:
     """
     src = scenario.source_name()
     rows: list[dict] = []
+    notes: list[str] = []
     for i, h in enumerate(scenario.hazards):
         fname = f"hazards.{i}"
         if h.file is not None:
-            gdf = _read_file(scenario, f"{fname}.file", h.file, h.layer)
-            for j, rec in enumerate(gdf.itertuples(index=False)):
-                geom = rec.geometry
-                props = rec._asdict()
-                kind = str(props.get("kind") or h.kind)
-                if kind not in {"closed", "risk"}:
-                    raise ScenarioError(
-                        src,
-                        f"{fname}.file",
-                        f"feature {j}: kind {kind!r} must be 'closed' or 'risk'",
-                    )
-                factor = props.get("factor", h.factor)
-                try:
-                    factor = (
-                        None
-                        if factor is None or (isinstance(factor, float) and np.isnan(factor))
-                        else float(factor)
-                    )
-                except (TypeError, ValueError):
-                    raise ScenarioError(
-                        src, f"{fname}.file", f"feature {j}: factor {factor!r} is not a number"
-                    ) from None
-                if kind == "risk" and (factor is None or factor <= 1):
-                    raise ScenarioError(
-                        src, f"{fname}.file", f"feature {j}: a risk hazard needs factor > 1"
-                    )
-                hid = props.get("id") or h.id or f"hazard-{i}-{j}"
-                rows.append(
-                    {
-                        "id": str(hid),
-                        "kind": kind,
-                        "factor": factor or 1.0,
-                        "geometry": geom,
-                        "field": f"{fname}.file",
-                    }
-                )
+            rows.extend(_hazard_rows_from_file(scenario, i, notes))
         else:
             if h.polygon is not None:
                 ring = list(h.polygon)
@@ -211,13 +186,14 @@ def load_layers(scenario: Scenario) -> Layers:
             frontline = LineString(fl.coordinates)
         elif fl.file is not None:
             gdf = _read_file(scenario, "frontline.file", fl.file, fl.layer)
-            geoms = [g for g in gdf.geometry if g is not None and not g.is_empty]
-            lines = [g for g in geoms if g.geom_type in {"LineString", "MultiLineString"}]
-            polys = [g for g in geoms if g.geom_type in {"Polygon", "MultiPolygon"}]
-            parts = lines + [p.boundary for p in polys]
-            if not parts:
+            frontline, dropped = frontline_from_features(
+                select_features(gdf, fl.where, src, "frontline"), dissolve=fl.dissolve
+            )
+            if frontline is None:
                 raise ScenarioError(src, "frontline.file", "holds no line or polygon")
-            frontline = shapely.force_2d(shapely.union_all(parts))
+            note = describe_dropped("frontline", fl.file, dropped)
+            if note:
+                notes.append(note)
         else:
             from planner.regional import load_regional_frontline
 
@@ -238,7 +214,70 @@ def load_layers(scenario: Scenario) -> Layers:
                 radius_m=c.radius_m if c.radius_m is not None else settings.crossing_radius_m,
             )
         )
-    return Layers(closed=closed, risk=risk, frontline=frontline, crossings=crossings)
+    return Layers(closed=closed, risk=risk, frontline=frontline, crossings=crossings, notes=notes)
+
+
+def _hazard_rows_from_file(scenario: Scenario, i: int, notes: list[str]) -> list[dict]:
+    """The hazard rows of ``hazards[i]`` read from its file (``where`` and ``dissolve``)."""
+    src = scenario.source_name()
+    h = scenario.hazards[i]
+    fname = f"hazards.{i}"
+    assert h.file is not None
+    gdf = select_features(_read_file(scenario, f"{fname}.file", h.file, h.layer), h.where, src, fname)
+    sel = Selected.read(gdf)
+    note = describe_dropped(fname, h.file, sel.dropped)
+    if note:
+        notes.append(note)
+    if not sel.features:
+        raise ScenarioError(src, f"{fname}.file", "holds no Polygon or MultiPolygon")
+    rows: list[dict] = []
+    for j, (props, parts) in enumerate(sel.features):
+        kind = props.get("kind")
+        kind = kind if isinstance(kind, str) and kind else h.kind
+        if kind not in {"closed", "risk"}:
+            raise ScenarioError(
+                src, f"{fname}.file", f"feature {j}: kind {kind!r} must be 'closed' or 'risk'"
+            )
+        factor = props.get("factor", h.factor)
+        try:
+            factor = (
+                None
+                if factor is None or (isinstance(factor, float) and np.isnan(factor))
+                else float(factor)
+            )
+        except (TypeError, ValueError):
+            raise ScenarioError(
+                src, f"{fname}.file", f"feature {j}: factor {factor!r} is not a number"
+            ) from None
+        if kind == "risk" and (factor is None or factor <= 1):
+            raise ScenarioError(src, f"{fname}.file", f"feature {j}: a risk hazard needs factor > 1")
+        fid = props.get("id")
+        hid = fid if isinstance(fid, str | int) and fid != "" else (h.id or f"hazard-{i}-{j}")
+        geom = parts[0] if len(parts) == 1 else union_parts(parts)
+        rows.append(
+            {
+                "id": str(hid),
+                "kind": kind,
+                "factor": factor or 1.0,
+                "geometry": geom,
+                "field": f"{fname}.file",
+            }
+        )
+    if not h.dissolve:
+        return rows
+    merged: dict[tuple[str, float], list[BaseGeometry]] = {}
+    for r in rows:
+        merged.setdefault((r["kind"], r["factor"]), []).append(r["geometry"])
+    return [
+        {
+            "id": (h.id or f"hazard-{i}") + ("" if len(merged) == 1 else f"-{kind}-{factor:g}"),
+            "kind": kind,
+            "factor": factor,
+            "geometry": union_parts(geoms),
+            "field": f"{fname}.file",
+        }
+        for (kind, factor), geoms in merged.items()
+    ]
 
 
 # --------------------------------------------------------------------------- graph loading
@@ -267,6 +306,13 @@ def build_network(scenario: Scenario) -> nx.MultiDiGraph:
         from planner.regional import load_regional_network
 
         graph = load_regional_network()
+        if spec.speeds_kph:
+            _override_speeds(graph, spec.speeds_kph)
+        return graph
+    if spec.source in ("ukraine", "national") and spec.place is None and spec.bbox is None:
+        from planner.national import load_national_network
+
+        graph = load_national_network()
         if spec.speeds_kph:
             _override_speeds(graph, spec.speeds_kph)
         return graph
@@ -1425,7 +1471,7 @@ class PreparedNetwork:
 def _roads_key(scenario: Scenario) -> tuple:
     """What a scenario's roads are loaded from: two scenarios with the same key share them."""
     spec = scenario.network
-    source = str(scenario.resolve_path(spec.source)) if spec.source and spec.source != "regional" else spec.source
+    source = str(scenario.resolve_path(spec.source)) if spec.source and spec.source not in ("regional", "ukraine", "national") else spec.source
     return (source, spec.place, spec.bbox, spec.overpass_url, tuple(sorted(spec.speeds_kph.items())))
 
 

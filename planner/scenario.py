@@ -124,6 +124,10 @@ def resolve_place(ref: PlaceRef, country: str = "UA") -> tuple[float, float]:
 # --------------------------------------------------------------------------- layers
 
 
+#: A value of a layer file's ``where`` clause.
+WhereValue = str | int | float | bool
+
+
 class FileLayer(_Model):
     """A layer read from a GeoJSON or GeoPackage file with geopandas."""
 
@@ -148,6 +152,11 @@ class HazardItem(_Model):
     layer: str | None = None
     repair: bool = False
     """Repair an invalid polygon (shapely ``make_valid``) instead of refusing it."""
+    where: dict[str, WhereValue | list[WhereValue]] | None = None
+    """With ``file``: keep only the features whose properties match (see
+    :mod:`planner.geofile`), e.g. ``{name: ["Окуповано*", "ОРДЛО*"]}``."""
+    dissolve: bool = False
+    """With ``file``: merge the kept features into one hazard area."""
     active_from: datetime | None = None
     """The hazard appears at this time (e.g. shelling reported at 11:40); legs that leave
     earlier are not bound by it.  Planning treats it as present throughout."""
@@ -159,6 +168,8 @@ class HazardItem(_Model):
         given = [x for x in (self.polygon, self.geometry, self.file) if x is not None]
         if len(given) != 1:
             raise ValueError("give exactly one of 'polygon', 'geometry' or 'file'")
+        if self.file is None and (self.where is not None or self.dissolve):
+            raise ValueError("'where' and 'dissolve' apply only to a 'file'")
         if self.kind == "risk" and self.factor is None and self.file is None:
             raise ValueError("a 'risk' hazard needs a 'factor' greater than 1")
         if self.kind == "closed" and self.factor is not None:
@@ -177,6 +188,12 @@ class FrontlineSpec(_Model):
     coordinates: list[tuple[float, float]] | None = None
     file: str | None = None
     layer: str | None = None
+    where: dict[str, WhereValue | list[WhereValue]] | None = None
+    """With ``file``: keep only the features whose properties match (see
+    :mod:`planner.geofile`)."""
+    dissolve: bool = False
+    """With ``file``: merge the kept areas first, so the line is the edge of their union
+    (shared edges of neighbouring areas are not part of it)."""
     bundled: bool = False
 
     @model_validator(mode="after")
@@ -184,6 +201,8 @@ class FrontlineSpec(_Model):
         given = sum(x for x in (self.coordinates is not None, self.file is not None, self.bundled))
         if given != 1:
             raise ValueError("give exactly one of 'coordinates', 'file' or 'bundled: true'")
+        if self.file is None and (self.where is not None or self.dissolve):
+            raise ValueError("'where' and 'dissolve' apply only to a 'file'")
         if self.coordinates is not None:
             if len(self.coordinates) < 2:
                 raise ValueError("a line needs at least 2 [lon, lat] points")
@@ -196,6 +215,9 @@ class NetworkSpec(_Model):
     """Where the roads come from.
 
     ``source: regional`` is the bundled regional network of eastern and southern Ukraine.
+    ``source: ukraine`` (or ``national``) is the bundled national network: all of Ukraine,
+    its border crossings and the roads beyond them to the first regional centres, Moscow and
+    Minsk (see :mod:`planner.national`).
     A path ending in ``.osm``, ``.osm.gz``, ``.osm.bz2``, ``.osm.pbf`` or ``.graphml`` loads an
     OpenStreetMap graph; ``place`` or ``bbox`` downloads one through Overpass.
     """
@@ -532,7 +554,7 @@ def _expand_from_osm(scenario: Scenario) -> None:
     src = scenario.source_name()
     fo = spec.from_osm
     name = fo.file or scenario.network.source
-    if not name or name == "regional":
+    if not name or name in ("regional", "ukraine", "national"):
         raise ScenarioError(src, "evacuation.assembly_points.from_osm.file", "needs an OSM file (set 'file', or a network source that is one)")
     try:
         points = assembly_points_from_osm(scenario.resolve_path(name), fo.tags, fo.people.as_dict(), fo.share)

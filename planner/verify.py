@@ -69,6 +69,7 @@ from shapely.geometry import LineString, Point
 from shapely.geometry.base import BaseGeometry
 
 from planner.errors import NetworkError, PlannerError, ScenarioError
+from planner.geofile import Selected, frontline_from_features, select_features
 from planner.scenario import GROUPS, Scenario, location_lonlat
 from planner.settings import get_settings
 
@@ -212,20 +213,29 @@ def _read_geometry(scenario: Scenario) -> _Geo:
     for i, h in enumerate(scenario.hazards):
         if h.file is not None:
             gdf = _read_geofile(scenario, f"hazards.{i}.file", h.file, h.layer)
-            cols = set(gdf.columns)
-            for j, row in enumerate(gdf.itertuples(index=False)):
-                kind = getattr(row, "kind", None) if "kind" in cols else None
+            sel = Selected.read(select_features(gdf, h.where, src, f"hazards.{i}"))
+            dissolved: list[BaseGeometry] = []
+            for j, (props, parts) in enumerate(sel.features):
+                kind = props.get("kind")
                 kind = str(kind) if isinstance(kind, str) and kind else h.kind
                 if kind != "closed":
                     continue
-                fid = getattr(row, "id", None) if "id" in cols else None
+                geom = parts[0] if len(parts) == 1 else shapely.union_all(parts)
+                if h.dissolve:
+                    dissolved.append(geom)
+                    continue
+                fid = props.get("id")
                 ids.append(
                     str(fid)
                     if isinstance(fid, str | int) and fid != ""
                     else (h.id or f"hazard-{i}-{j}")
                 )
                 since[ids[-1]] = h.active_from
-                geoms.append(row.geometry)
+                geoms.append(geom)
+            if dissolved:
+                ids.append(h.id or f"hazard-{i}")
+                since[ids[-1]] = h.active_from
+                geoms.append(shapely.union_all(dissolved))
         elif h.kind == "closed":
             if h.polygon is not None:
                 ring = list(h.polygon)
@@ -254,17 +264,11 @@ def _read_geometry(scenario: Scenario) -> _Geo:
             frontline = LineString(fl.coordinates)
         elif fl.file is not None:
             gdf = _read_geofile(scenario, "frontline.file", fl.file, fl.layer)
-            parts = []
-            for g in gdf.geometry:
-                if g is None or g.is_empty:
-                    continue
-                if g.geom_type in {"LineString", "MultiLineString"}:
-                    parts.append(g)
-                elif g.geom_type in {"Polygon", "MultiPolygon"}:
-                    parts.append(g.boundary)
-            if not parts:
+            frontline, _dropped = frontline_from_features(
+                select_features(gdf, fl.where, src, "frontline"), dissolve=fl.dissolve
+            )
+            if frontline is None:
                 raise ScenarioError(src, "frontline.file", "holds no line or polygon")
-            frontline = shapely.force_2d(shapely.union_all(parts))
         else:
             try:
                 from planner.regional import load_regional_frontline
