@@ -217,6 +217,23 @@ def load_layers(scenario: Scenario) -> Layers:
     return Layers(closed=closed, risk=risk, frontline=frontline, crossings=crossings, notes=notes)
 
 
+def _refuse_invalid_polygons(gdf: gpd.GeoDataFrame, src: str, field: str) -> None:
+    """Refuse the first invalid polygon of a layer (anywhere inside a collection too), with
+    shapely's reason: a file's polygons are repaired only when the scenario says ``repair``."""
+    for j, geom in enumerate(gdf.geometry):
+        if geom is None:
+            continue
+        for part in shapely.get_parts(geom):
+            if part.geom_type == "GeometryCollection":
+                inner = [g for g in part.geoms if g.geom_type in {"Polygon", "MultiPolygon"}]
+            else:
+                inner = [part] if part.geom_type == "Polygon" else []
+            for poly in inner:
+                problem = polygon_problem(poly) if not poly.is_valid else None
+                if problem:
+                    raise ScenarioError(src, field, f"feature {j} {problem}")
+
+
 def _hazard_rows_from_file(scenario: Scenario, i: int, notes: list[str]) -> list[dict]:
     """The hazard rows of ``hazards[i]`` read from its file (``where`` and ``dissolve``)."""
     src = scenario.source_name()
@@ -224,6 +241,8 @@ def _hazard_rows_from_file(scenario: Scenario, i: int, notes: list[str]) -> list
     fname = f"hazards.{i}"
     assert h.file is not None
     gdf = select_features(_read_file(scenario, f"{fname}.file", h.file, h.layer), h.where, src, fname)
+    if not h.repair:
+        _refuse_invalid_polygons(gdf, src, f"{fname}.file")
     sel = Selected.read(gdf)
     note = describe_dropped(fname, h.file, sel.dropped)
     if note:

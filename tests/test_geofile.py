@@ -155,7 +155,8 @@ def test_the_plan_warns_of_dropped_points_and_the_verifier_reads_the_same_areas(
     from planner.verify import verify_plan
 
     sc = _scenario(
-        network={"source": "regional"},
+        # the sites are points of the test layer, not towns: the snap limit is widened
+        network={"source": "regional", "max_snap_m": 20000},
         hazards=[
             {
                 "id": "occ",
@@ -187,7 +188,7 @@ def test_deepstate_history_of_2022_04_03_loads_without_the_liberated_areas():
         pytest.skip(f"{DEEPSTATE_2022_04_03} is absent")
     src = str(DEEPSTATE_2022_04_03)
     sc = _scenario(
-        network={"source": "regional"},
+        network={"source": "regional", "max_snap_m": 20000},  # the sites are not towns
         frontline={"file": src, "where": OCCUPIED_2022, "dissolve": True},
         hazards=[
             {
