@@ -374,6 +374,7 @@ def corridors(
     max_corridors: Annotated[int, typer.Option("--max", help="Most corridors to negotiate.")] = 2,
     output: Annotated[Path | None, typer.Option("-o", "--output", help="Output folder (default maps/<scenario>/).")] = None,
     seed: Annotated[int, typer.Option("--seed")] = 0,
+    online: Annotated[bool, typer.Option("--online", help="corridors.html links Leaflet from CDNs instead of inlining it.")] = False,
 ) -> None:
     """Rank candidate corridors and choose the best set to negotiate."""
     from planner.corridors import choose_corridors, corridors_geojson, corridors_map
@@ -399,7 +400,7 @@ def corridors(
         if c.selected:
             out.print(f"  corridor {c.id} adds {c.marginal:,} people", highlight=False)
     write_atomic(folder / "corridors.geojson", corridors_geojson(choice))
-    corridors_map(choice, sc, net, folder / "corridors.html")
+    corridors_map(choice, sc, net, folder / "corridors.html", online=online)
     out.print(f"wrote {folder / 'corridors.geojson'}, {folder / 'corridors.html'}", highlight=False)
 
 

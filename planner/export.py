@@ -284,7 +284,7 @@ def plan_geojson(plan: Plan, scenario: Scenario | None = None) -> dict[str, Any]
                     "crossings": ",".join(leg.crossings),
                 },
             })
-    places = _exchange_places(plan, scenario)
+    places = exchange_places(plan, scenario)
     for e in exchange_events(plan):
         loc = e["location"] or places.get(e["place"] or "")
         if loc is None:
@@ -301,8 +301,21 @@ def plan_geojson(plan: Plan, scenario: Scenario | None = None) -> dict[str, Any]
     return {"type": "FeatureCollection", "name": plan.scenario, "features": features}
 
 
-def _exchange_places(plan: Plan, scenario: Scenario | None) -> dict[str, tuple[float, float]]:
-    """Locations of ids an exchange event may name: crossing points and sites."""
+def exchange_places(plan: Plan, scenario: Scenario | None) -> dict[str, tuple[float, float]]:
+    """Locations of ids an exchange event may name: crossing points and sites.
+
+    Parameters
+    ----------
+    plan
+        The plan.
+    scenario
+        Its scenario (for the crossing points), or ``None``.
+
+    Returns
+    -------
+    dict
+        Id to ``(lon, lat)``.
+    """
     places = {s.id: s.location for s in plan.sites}
     if scenario is not None:
         from planner.scenario import location_lonlat
@@ -313,6 +326,9 @@ def _exchange_places(plan: Plan, scenario: Scenario | None) -> dict[str, tuple[f
             except Exception:  # noqa: BLE001 - a place that cannot be looked up is just not drawn
                 continue
     return places
+
+
+_exchange_places = exchange_places  # the former private name, for callers on other branches
 
 
 # ----------------------------------------------------------------------------- driver sheets
