@@ -926,8 +926,8 @@ def render_png(
     html_path: str | Path,
     png_path: str | Path | None = None,
     *,
-    width: int = 1600,
-    height: int = 1000,
+    width: int = 1400,
+    height: int = 900,
     timeout_s: float = 120.0,
 ) -> Path:
     """Take a picture of ``map.html`` with headless Chromium.
