@@ -302,7 +302,7 @@ def test_map_reads_offline_at_1400_by_900(browser, planned, tmp_path):
     boxes = browser.js(BOXES)
     assert len(boxes["legend"]) == 1 and len(boxes["summary"]) == 1
     for mine in boxes["legend"] + boxes["summary"]:
-        assert 0 <= mine[0] and mine[2] <= 1400 and 0 <= mine[1] and mine[3] <= 900
+        assert 0 <= mine[0] < mine[2] <= 1400 and 0 <= mine[1] < mine[3] <= 900
         for cls, other in boxes["controls"]:
             assert not overlapping(mine, other), f"{mine} overlaps {cls} {other}"
     assert not overlapping(boxes["legend"][0], boxes["summary"][0])
