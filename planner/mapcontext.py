@@ -108,8 +108,10 @@ def towns_in(area: Polygon, *, limit: int = MAX_TOWNS) -> list[Town]:
     found: dict[tuple[str, int, int], Town] = {}
 
     def add(t: Town) -> None:
-        key = (t.name, round(t.lon * 20), round(t.lat * 20))
-        if key not in found or found[key].population < t.population:
+        # one town per cell of about 1.5 km: the first source (the network's own) names it
+        key = ("", round(t.lon * 60), round(t.lat * 60))
+        if key not in found and not any((n, round(t.lon * 60) + dx, round(t.lat * 60) + dy) in found
+                                        for n in ("",) for dx in (-1, 0, 1) for dy in (-1, 0, 1)):
             found[key] = t
 
     w, s, e, n = area.bounds
@@ -429,3 +431,78 @@ def safe_json(data: Any) -> str:
         .replace(">", "\\u003e")
         .replace("&", "\\u0026")
     )
+
+
+# ----------------------------------------------------------------------------- routes in words
+
+
+def main_route(plan: Any, *, most: int = 8, near_m: float = 3000.0) -> str:
+    """The towns the plan's main road passes through, in order, e.g. ``Mariupol – Berdiansk – ...``.
+
+    The main road is the origin–destination pair that carries the most people; its leg's
+    path is read vertex by vertex and each vertex within ``near_m`` of a town (see
+    :func:`towns_in`) names that town.  Two plans that move people along different roads
+    therefore read differently even when they move as many people.
+
+    Parameters
+    ----------
+    plan
+        A :class:`planner.plan.Plan`.
+    most
+        Most towns named (the middle ones are elided with ``…``).
+    near_m
+        How close a road vertex must be to a town to name it.
+
+    Returns
+    -------
+    str
+        Empty when nobody is carried.  The crossing points of that leg follow in brackets.
+    """
+    carried: dict[tuple[str, str], list[Any]] = {}
+    for v in plan.vehicles:
+        for leg in v.legs:
+            n = sum(leg.load.values())
+            if n and len(leg.path) >= 2:
+                e = carried.setdefault((leg.from_, leg.to), [0, leg.path, leg.crossings])
+                e[0] += n
+    if not carried:
+        return ""
+    (_a, _b), (_n, path, crossings) = max(carried.items(), key=lambda kv: (kv[1][0], kv[0]))
+    names = {s.id: s.name or s.id for s in plan.sites}
+    seq = _towns_along(path, near_m)
+    if len(seq) < 2:
+        seq = _towns_along(path, 4 * near_m)  # open country: the nearest towns say which way it goes
+    first, last = names.get(_a, _a), names.get(_b, _b)
+
+    def same(a: str, b: str) -> bool:
+        return a[:5].lower() == b[:5].lower()
+
+    first, last = first.split(",")[0], last.split(",")[0]
+    if not seq or not same(first, seq[0]):
+        seq.insert(0, first)
+    if not same(last, seq[-1]):
+        seq.append(last)
+    if len(seq) > most:
+        seq = [*seq[: most // 2], "…", *seq[-(most - most // 2 - 1):]]
+    via = f" (via {', '.join(crossings)})" if crossings else ""
+    return " – ".join(seq) + via
+
+
+def _towns_along(path: list[Any], near_m: float) -> list[str]:
+    """Names of the towns within ``near_m`` of the path's vertices, in path order, once each in a row."""
+    import math
+
+    xs, ys = [p[0] for p in path], [p[1] for p in path]
+    pad = near_m / 111_000 * 2
+    towns = towns_in(box(min(xs) - pad, min(ys) - pad, max(xs) + pad, max(ys) + pad), limit=5000)
+    seq: list[str] = []
+    for lon, lat in path:
+        best, best_d = None, near_m
+        k = math.cos(math.radians(lat))
+        for t in towns:
+            d = math.hypot((t.lon - lon) * k, t.lat - lat) * 111_000
+            if d < best_d:
+                best, best_d = t.name, d
+        if best is not None and (not seq or seq[-1] != best):
+            seq.append(best)
+    return seq
