@@ -318,11 +318,12 @@ _LABELS_JS = r"""
   D.roads.forEach(function (r) { all.push(make(r, 'pl-road', towns)); });
   var bySite = {};
   all.forEach(function (o) { if (o.cls === 'pl-site') { bySite[o.item.id] = o; } });
-  function box(o) {
+  function box(o, dy) {
     var p = map.latLngToContainerPoint(o.item.ll);
     var x0 = o.cls === 'pl-site' ? p.x + (o.item.r || 6) + 3 : (o.cls === 'pl-town' ? p.x - 2 : p.x - o.w / 2);
-    return [x0, p.y - o.h / 2, x0 + o.w, p.y + o.h / 2];
+    return [x0, p.y - o.h / 2 + (dy || 0), x0 + o.w, p.y + o.h / 2 + (dy || 0)];
   }
+  var SHIFTS = [0, 28, -28, 56, -56, 84, -84];
   function hit(a, b) { return a[0] < b[2] && b[0] < a[2] && a[1] < b[3] && b[1] < a[3]; }
   function show(o, on) {
     if (on && !o.shown) { o.layer.addLayer(o.mk); }
@@ -332,7 +333,15 @@ _LABELS_JS = r"""
   function layout() {
     var z = map.getZoom(), size = map.getSize(), placed = [], townsOn = map.hasLayer(towns);
     all.forEach(function (o) {
-      var b = box(o), inView = b[2] > -50 && b[0] < size.x + 50 && b[3] > -50 && b[1] < size.y + 50;
+      var b = box(o), dy = 0;
+      if (o.cls === 'pl-site') {  // always shown: moved up or down off the site names placed before it
+        for (var k = 0; k < SHIFTS.length; k++) {
+          var c = box(o, SHIFTS[k]);
+          if (!placed.some(function (q) { return hit(c, q); })) { b = c; dy = SHIFTS[k]; break; }
+        }
+        o.mk.options.icon.options.html.style.top = (dy - 8) + 'px';
+      }
+      var inView = b[2] > -50 && b[0] < size.x + 50 && b[3] > -50 && b[1] < size.y + 50;
       var want = inView && (o.cls === 'pl-site' || (townsOn && z >= o.item.z));
       if (want && o.cls !== 'pl-site') { want = !placed.some(function (q) { return hit(b, q); }); }
       if (want) { placed.push(b); }

@@ -456,7 +456,7 @@ def _offset(plan: Plan) -> tuple[int, str]:
 
 
 def map_area(bounds: tuple[float, float, float, float]) -> Any:
-    """The map's extent with a margin (30 % each side, at least 0.05°), as a WGS84 box.
+    """The map's extent with a margin (80 % each side, at least 0.6° by 0.4°), as a WGS84 box.
 
     Parameters
     ----------
@@ -468,7 +468,7 @@ def map_area(bounds: tuple[float, float, float, float]) -> Any:
     shapely.Polygon
     """
     w, s, e, n = bounds
-    dx, dy = max(0.05, (e - w) * 0.3), max(0.05, (n - s) * 0.3)
+    dx, dy = max(0.6, (e - w) * 0.8), max(0.4, (n - s) * 0.8)
     return box(w - dx, s - dy, e + dx, n + dy)
 
 
@@ -484,7 +484,10 @@ def _bounds(plan: Plan, layers: Layers) -> tuple[float, float, float, float]:
     if not lonlat:
         lonlat = [(22.0, 44.0), (40.5, 52.5)]  # Ukraine
     lons, lats = [p[0] for p in lonlat], [p[1] for p in lonlat]
-    return (min(lons), min(lats), max(lons), max(lats))
+    w, s, e, n = min(lons), min(lats), max(lons), max(lats)
+    # a single place (an exchange point alone) gets an area around it: Leaflet cannot fit a point
+    dx, dy = max(0.0, 0.25 - (e - w) / 2), max(0.0, 0.15 - (n - s) / 2)
+    return (w - dx, s - dy, e + dx, n + dy)
 
 
 def add_context(m: folium.Map, area: Any, road_lines: Any, sites: list[dict[str, Any]]) -> None:

@@ -176,6 +176,8 @@ class FrontlineSpec(_Model):
     file: str | None = None
     layer: str | None = None
     bundled: bool = False
+    date: str | None = None
+    """The date the line was drawn (shown on the maps), e.g. ``2024-12-01``."""
 
     @model_validator(mode="after")
     def _check(self) -> FrontlineSpec:
