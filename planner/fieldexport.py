@@ -88,8 +88,9 @@ def pcodes(scenario: Scenario | None) -> dict[str, str]:
     ev = scenario.evacuation if scenario is not None else None
     if ev is None:
         return {}
-    points = ev.assembly_points if isinstance(ev.assembly_points, list) else []
-    return {x.id: x.pcode for x in [*points, *ev.reception_centres] if getattr(x, "pcode", None)}
+    points: list[Any] = ev.assembly_points if isinstance(ev.assembly_points, list) else []
+    every: list[Any] = [*points, *ev.reception_centres]
+    return {x.id: x.pcode for x in every if getattr(x, "pcode", None)}
 
 
 # ----------------------------------------------------------------------------- per site
@@ -313,8 +314,8 @@ def schedule_xlsx(plan: Plan, scenario: Scenario | None = None) -> bytes:
             )
     for w in plan.warnings:
         _put(ws, ["warning", w])
-    for row in (3, 4 + len(GROUPS) + 1):
-        for cell in ws[row]:
+    for row_no in (3, 4 + len(GROUPS) + 1):
+        for cell in ws[row_no]:
             cell.font = Font(bold=True)
     for v in plan.vehicles:
         if not v.stops:
@@ -330,14 +331,14 @@ def schedule_xlsx(plan: Plan, scenario: Scenario | None = None) -> bytes:
     received = {r.id: r for r in plan.receptions}
     for rid, rows in reception_arrivals(plan).items():
         sh = wb.create_sheet(_sheet_name(f"rc {names.get(rid, rid)}", taken))
-        r = received.get(rid)
+        rec = received.get(rid)
         _put(
             sh,
             [
                 f"{names.get(rid, rid)} ({rid})",
                 f"pcode {codes.get(rid, '')}".strip(),
-                f"capacity {r.capacity if r else '?'}",
-                f"received {r.received if r else 0}",
+                f"capacity {rec.capacity if rec else '?'}",
+                f"received {rec.received if rec else 0}",
             ],
         )
         _put(sh, RECEPTION_SHEET_COLUMNS)
@@ -457,12 +458,12 @@ def gpkg_frames(plan: Plan, scenario: Scenario | None = None, layers: Any = None
             )
             geoms.append(LineString(path))
             if people:
-                c = carried.setdefault(
+                entry = carried.setdefault(
                     (leg.from_, leg.to), {"path": path, "people": 0, "trips": 0, "vehicles": set()}
                 )
-                c["people"] += people
-                c["trips"] += 1
-                c["vehicles"].add(v.id)
+                entry["people"] += people
+                entry["trips"] += 1
+                entry["vehicles"].add(v.id)
     legs = gpd.GeoDataFrame(legs_rows, geometry=geoms, crs="EPSG:4326")
     corr_rows = [
         {
