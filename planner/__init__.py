@@ -17,7 +17,13 @@ from planner.errors import (
     ScenarioError,
 )
 
-__version__ = "0.1.0"
+try:
+    from importlib.metadata import PackageNotFoundError as _NotInstalled
+    from importlib.metadata import version as _version
+
+    __version__ = _version("corridor-planner")
+except _NotInstalled:  # pragma: no cover - running from a source tree that was never installed
+    __version__ = "0+unknown"
 
 _LAZY = {
     "plan_evacuation": "planner.evacuation",

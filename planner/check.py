@@ -208,7 +208,18 @@ def plan_summary(plan: Plan | None) -> dict[str, Any]:
         "vehicles_used": plan.vehicles_used,
         "exchange_days": ((days[-1] - days[0]).days + 1) if days else None,
         "exchange_status": ex.get("status"),
+        "route": _route(plan),
     }
+
+
+def _route(plan: Plan) -> str:
+    """The towns the plan's main road passes through (see :func:`planner.mapcontext.main_route`)."""
+    from planner.mapcontext import main_route
+
+    try:
+        return main_route(plan)
+    except Exception:  # noqa: BLE001 - a route in words is a convenience; figures stand without it
+        return ""
 
 
 def run_case(
@@ -422,6 +433,7 @@ COMPARE_COLUMNS: list[tuple[str, str]] = [
     ("unserved", "unserved"),
     ("vehicles_used", "vehicles"),
     ("exchange_days", "exchange days"),
+    ("route", "route"),
     ("expectations", "expectations"),
 ]
 """``(key, heading)`` of the comparison table's columns."""
@@ -497,7 +509,7 @@ def compare_markdown(rows: list[dict[str, Any]], title: str | None = None) -> st
     """The comparison as a Markdown table."""
     buf = [f"# {title}\n"] if title else []
     buf.append("| " + " | ".join(h for _k, h in COMPARE_COLUMNS) + " |")
-    buf.append("|" + "|".join("---" if k == "variant" or k == "expectations" else "---:" for k, _h in COMPARE_COLUMNS) + "|")
+    buf.append("|" + "|".join("---" if k in ("variant", "expectations", "route") else "---:" for k, _h in COMPARE_COLUMNS) + "|")
     for row in rows:
         cells = []
         for k, _h in COMPARE_COLUMNS:
@@ -559,11 +571,13 @@ def register_cli(app: typer.Typer) -> None:
         budget: Annotated[int | None, typer.Option("--budget", help="Deterministic search budget (solutions).")] = None,
         seed: Annotated[int, typer.Option("--seed", help="Search seed.")] = 0,
         quiet: Annotated[bool, typer.Option("-q", "--quiet", help="Only failures and the summary.")] = False,
+        as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout instead of the table.")] = False,
     ) -> None:
         """Plan every scenario (and variant) under PATHS and check its expectations.
 
         Exit 0 when all hold, 1 when one fails, 2 for bad input.
         """
+        quiet = quiet or as_json
         cases = collect_cases(paths)
         n_exp = sum(len(c.expectations) for c in cases)
         if not quiet:
@@ -575,6 +589,15 @@ def register_cli(app: typer.Typer) -> None:
                 err.print(f"[dim]planned {r.id} in {r.seconds:.1f} s: {word}[/]", highlight=False)
 
         report = CheckReport(run_cases(cases, workers=workers, time_limit_s=time_limit, budget=budget, seed=seed, on_result=progress))
+        if as_json:
+            from planner.cli_output import emit_json
+
+            emit_json({
+                "passed": report.n_passed, "failed": report.n_failed, "errors": report.errors,
+                "outcomes": [{"case": r.id, "expectation": o.name, "passed": o.passed, "measured": o.message}
+                             for r, o in report.outcomes],
+            })
+            raise typer.Exit(report.exit_code)
         if not quiet:
             table = Table(title="planner check")
             table.add_column("scenario")
@@ -604,8 +627,12 @@ def register_cli(app: typer.Typer) -> None:
         time_limit: Annotated[float | None, typer.Option("--time-limit", help="Search time cap per variant, seconds.")] = None,
         budget: Annotated[int | None, typer.Option("--budget", help="Deterministic search budget (solutions).")] = None,
         seed: Annotated[int, typer.Option("--seed", help="Search seed.")] = 0,
+        quiet: Annotated[bool, typer.Option("-q", "--quiet", help="No 'wrote' line.")] = False,
+        as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout instead of the table.")] = False,
     ) -> None:
         """Plan a scenario and its variants; print them side by side and write compare.md and compare.csv."""
+        from planner.cli_output import compare_lines, emit_json
+
         cases = load_cases(scenario)
         name = cases[0].base
         from planner.files import check_output_folder
@@ -616,13 +643,14 @@ def register_cli(app: typer.Typer) -> None:
             if r.error is not None:
                 raise PlannerError(f"{r.id}: {r.error}")
         rows = compare_rows(results)
-        table = Table(title=f"{name}: variants side by side")
-        for k, h in COMPARE_COLUMNS:
-            table.add_column(h, justify="left" if k in {"variant", "expectations"} else "right")
-        for row in rows:
-            table.add_row(*[(f"{row[k]:+,}" if isinstance(row[k], int) else "") if k == "delta" else _cell(row[k]) for k, _h in COMPARE_COLUMNS])
-        out.print(table)
         folder = output if output is not None else Path("maps") / name
         md, csv_path = folder / "compare.md", folder / "compare.csv"
         write_compare(rows, md, csv_path, title=f"{name}: variants side by side")
-        out.print(f"wrote {md}, {csv_path}", highlight=False)
+        if as_json:
+            emit_json({"scenario": name, "variants": rows, "files": [str(md), str(csv_path)]})
+            return
+        out.print(f"{name}: variants side by side", highlight=False, markup=False)
+        for line in compare_lines(rows, width=min(max(60, out.width), 120)):
+            out.print(line, highlight=False, markup=False, soft_wrap=True)
+        if not quiet:
+            out.print(f"wrote {md}, {csv_path}", highlight=False)

@@ -99,9 +99,13 @@ def plan(
     png: Annotated[bool, typer.Option("--png", help="Also write map.png (needs Chromium).")] = False,
     online: Annotated[bool, typer.Option("--online", help="map.html links Leaflet from CDNs (small file, needs a network).")] = False,
     quiet: Annotated[bool, typer.Option("-q", "--quiet", help="No progress lines.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout (the summary), nothing else there.")] = False,
 ) -> None:
-    """Plan an evacuation and write plan.json, schedule.csv, routes.gpx, plan.geojson,
-    driver sheets, summary.md and map.html."""
+    """Plan an evacuation and write plan.json, schedule.csv, schedule.xlsx, sites.csv,
+    routes.gpx, plan.geojson, plan.gpkg, driver sheets, summary.md and map.html."""
+    from planner.cli_output import emit_json, plan_json, search_progress
+
+    quiet = quiet or as_json
     from planner.evacuation import plan_evacuation
     from planner.export import write_plan_files
     from planner.network import prepare_network
@@ -111,7 +115,8 @@ def plan(
 
     sc = load_scenario(scenario)
     folder = check_output_folder(output if output is not None else Path("maps") / sc.name)
-    progress = None if quiet else (lambda line: err.print(f"[dim]search: {line}[/]", highlight=False))
+    bar_on = not quiet and err.is_terminal
+    progress = None if quiet or bar_on else (lambda line: err.print(f"[dim]search: {line}[/]", highlight=False))
     with err.status("loading the road network", spinner="dots") if not quiet else _NullContext():
         net = prepare_network(sc)
     if not quiet:
@@ -123,9 +128,9 @@ def plan(
         )
     if solver is not None and solver not in SOLVERS:
         raise PlannerError(f"--solver: {solver!r} is not one of {', '.join(SOLVERS)}")
-    result = plan_evacuation(
-        sc, time_limit_s=time_limit, seed=seed, budget=budget, workers=workers, progress=progress, network=net, solver=solver
-    )
+    with search_progress(time_limit, bar_on) as bar:
+        result = plan_evacuation(sc, time_limit_s=time_limit, seed=seed, budget=budget, workers=workers,
+                                 progress=bar if bar_on else progress, network=net, solver=solver)
     exchange = None
     if sc.exchange is not None:
         from planner.exchange import parse_exchange, schedule_exchanges, write_manifests
@@ -155,6 +160,11 @@ def plan(
                 paths["png"] = render_png(paths["map"])
             except PlannerError as exc:
                 png_error = exc
+    if as_json:
+        emit_json(plan_json(result, paths))
+        if png_error is not None:
+            raise png_error
+        return
     if sc.evacuation is not None:
         out.print(_summary_table(result))
     if result.exchange:
@@ -250,6 +260,8 @@ def verify(
     scenario: Annotated[Path, typer.Argument(help="Scenario file.")],
     plan_file: Annotated[Path, typer.Argument(metavar="PLAN.json", help="Plan to check.")],
     events: Annotated[Path | None, typer.Option("--events", help="Events file: check against the scenario plus the events.")] = None,
+    quiet: Annotated[bool, typer.Option("-q", "--quiet", help="Print the violations only (nothing when clean).")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout (the summary), nothing else there.")] = False,
 ) -> None:
     """Check a plan against its scenario; exit 0 when clean, 1 with the violations."""
     from planner.plan import read_plan
@@ -277,12 +289,22 @@ def verify(
         from planner.repatriation.check import check_repatriation
 
         violations += [f"[{code}] {msg}" for code, msg in check_repatriation(sc, data, folder=plan_file.parent)]
+    if as_json:
+        from planner.cli_output import emit_json
+
+        emit_json({"scenario": str(scenario), "plan": str(plan_file), "clean": not violations, "violations": violations})
+        if violations:
+            raise typer.Exit(1)
+        return
     if not violations:
+        if quiet:
+            return
         out.print(f"[green]clean:[/] {plan_file} satisfies {scenario}", highlight=False)
         return
     for v in violations:
         out.print(v, highlight=False, markup=False)
-    out.print(f"[red]{len(violations)} violation(s)[/]")
+    if not quiet:
+        out.print(f"[red]{len(violations)} violation(s)[/]")
     raise typer.Exit(1)
 
 
@@ -290,6 +312,7 @@ def verify(
 @_one_line_errors
 def schema(
     plan_schema: Annotated[bool, typer.Option("--plan", help="Print plan.json's schema instead.")] = False,
+    quiet: Annotated[bool, typer.Option("-q", "--quiet", help="Accepted for symmetry: schema prints only the schema.")] = False,
 ) -> None:
     """Print the JSON Schema of scenario files (or of plan.json with --plan)."""
     if plan_schema:
@@ -310,6 +333,7 @@ def render(
     output: Annotated[Path | None, typer.Option("-o", "--output", help="Output folder (default: the plan's folder).")] = None,
     online: Annotated[bool, typer.Option("--online", help="Link Leaflet from CDNs instead of inlining it.")] = False,
     png: Annotated[bool, typer.Option("--png/--no-png", help="Also write map.png (needs Chromium).")] = True,
+    quiet: Annotated[bool, typer.Option("-q", "--quiet", help="No progress or 'wrote' lines.")] = False,
 ) -> None:
     """Draw a plan again: map.html (works offline), map.png and the exports."""
     from planner.export import write_plan_files
@@ -326,7 +350,8 @@ def render(
     render_map(sc, result, load_layers(sc), paths["map"], online=online)
     if png:
         paths["png"] = render_png(paths["map"])
-    out.print(f"wrote {', '.join(str(p) for p in paths.values())}", highlight=False)
+    if not quiet:
+        out.print(f"wrote {', '.join(str(p) for p in paths.values())}", highlight=False)
 
 
 @app.command()
@@ -340,6 +365,7 @@ def replan(
     seed: Annotated[int | None, typer.Option("--seed")] = None,
     budget: Annotated[int | None, typer.Option("--budget")] = None,
     workers: Annotated[int | None, typer.Option("--workers")] = None,
+    quiet: Annotated[bool, typer.Option("-q", "--quiet", help="No progress or 'wrote' lines.")] = False,
 ) -> None:
     """Re-plan after events (a hazard, a window cut, a crossing closed, a vehicle lost)."""
     from planner.export import write_plan_files
@@ -363,6 +389,8 @@ def replan(
     out.print(_summary_table(result))
     for w in result.warnings:
         out.print(f"  note: {w}", highlight=False)
+    if quiet:
+        return
     out.print(f"wrote {', '.join(str(p) for p in paths.values())}", highlight=False)
     out.print(f"check it with: planner verify {scenario} {paths['plan']} --events {events_file}", highlight=False)
 
@@ -379,6 +407,8 @@ def sweep(
     replan_runs: Annotated[bool, typer.Option("--replan", help="Re-plan at each disruption instead of only simulating (seconds per run).")] = False,
     replan_budget: Annotated[int, typer.Option("--replan-budget", min=1, help="Solutions each re-plan may accept (deterministic).")] = 300,
     connect_timeout: Annotated[float, typer.Option("--connect-timeout", min=0.1, help="Seconds to reach --scheduler before giving up.")] = 10.0,
+    quiet: Annotated[bool, typer.Option("-q", "--quiet", help="No progress bar.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout (the summary), nothing else there.")] = False,
 ) -> None:
     """Simulate a plan under sampled truce violations and report how it holds up.
 
@@ -401,11 +431,17 @@ def sweep(
         from planner.evacuation import plan_evacuation
 
         data = json.loads(plan_evacuation(sc).to_json())
-    with Progress(console=err, transient=True) as bar:
+    quiet = quiet or as_json or not err.is_terminal
+    with Progress(console=err, transient=True, disable=quiet) as bar:
         task = bar.add_task("sweep", total=runs)
         res = run_sweep(sc, data, runs, seed=seed, workers=workers, scheduler=scheduler,
                         progress=lambda done, _all: bar.update(task, completed=done),
                         replan=replan_runs, plan_kwargs={"budget": replan_budget}, connect_timeout_s=connect_timeout)
+    if as_json:
+        from planner.cli_output import emit_json, sweep_json
+
+        emit_json(sweep_json(res, sc.name, seed, replan_runs))
+        return
     mode = ", re-planning at each disruption" if replan_runs else ""
     table = Table(title=f"{sc.name}: {res.runs} runs (seed {seed}{mode})")
     for col in ("group", "requested", "planned", "expected", "95% interval"):
@@ -427,6 +463,9 @@ def corridors(
     max_corridors: Annotated[int, typer.Option("--max", help="Most corridors to negotiate.")] = 2,
     output: Annotated[Path | None, typer.Option("-o", "--output", help="Output folder (default maps/<scenario>/).")] = None,
     seed: Annotated[int, typer.Option("--seed")] = 0,
+    online: Annotated[bool, typer.Option("--online", help="corridors.html links Leaflet from CDNs instead of inlining it.")] = False,
+    quiet: Annotated[bool, typer.Option("-q", "--quiet", help="No progress or 'wrote' lines.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout (the summary), nothing else there.")] = False,
 ) -> None:
     """Rank candidate corridors and choose the best set to negotiate."""
     from planner.corridors import choose_corridors, corridors_geojson, corridors_map
@@ -442,6 +481,14 @@ def corridors(
     for col in ("corridor", "chosen", "people", "marginal", "out min", "back min", "km", "risk km"):
         table.add_column(col, justify="left" if col == "corridor" else "right")
     ranked = sorted(choice.corridors, key=lambda c: (not c.selected, -c.people, c.out_s, c.id))
+    files = [folder / "corridors.geojson", folder / "corridors.html"]
+    if as_json:
+        from planner.cli_output import corridors_json, emit_json
+
+        write_atomic(files[0], corridors_geojson(choice))
+        corridors_map(choice, sc, net, files[1], online=online)
+        emit_json(corridors_json(choice, sc.name, ranked, [str(f) for f in files]))
+        return
     for c in ranked:
         table.add_row(c.id, "yes" if c.selected else "", f"{c.people:,}", f"{c.marginal:,}" if c.selected else "",
                       f"{c.out_s / 60:.0f}", f"{c.back_s / 60:.0f}", f"{c.length_m / 1000:.0f}", f"{c.risk_km:.1f}")
@@ -452,8 +499,9 @@ def corridors(
         if c.selected:
             out.print(f"  corridor {c.id} adds {c.marginal:,} people", highlight=False)
     write_atomic(folder / "corridors.geojson", corridors_geojson(choice))
-    corridors_map(choice, sc, net, folder / "corridors.html")
-    out.print(f"wrote {folder / 'corridors.geojson'}, {folder / 'corridors.html'}", highlight=False)
+    corridors_map(choice, sc, net, folder / "corridors.html", online=online)
+    if not quiet:
+        out.print(f"wrote {folder / 'corridors.geojson'}, {folder / 'corridors.html'}", highlight=False)
 
 
 @osm_app.command("fetch")
@@ -463,6 +511,7 @@ def osm_fetch(
     place: Annotated[str | None, typer.Option("--place", help="Place name, e.g. 'Zaporizhzhia, Ukraine'.")] = None,
     bbox: Annotated[str | None, typer.Option("--bbox", help="west,south,east,north")] = None,
     overpass_url: Annotated[str | None, typer.Option("--overpass-url", help="Overpass endpoint.")] = None,
+    quiet: Annotated[bool, typer.Option("-q", "--quiet", help="No 'wrote' line.")] = False,
 ) -> None:
     """Download a drivable road graph from Overpass and save it as GraphML."""
     from planner.errors import ScenarioError
@@ -480,12 +529,16 @@ def osm_fetch(
     check_output_folder(output.parent)
     g = fetch_osm_graph(output, place=place, bbox=box, overpass_url=overpass_url)
     info = graph_info(g)
-    out.print(f"wrote {output}: {info['nodes']:,} nodes, {info['edges']:,} edges", highlight=False)
+    if not quiet:
+        out.print(f"wrote {output}: {info['nodes']:,} nodes, {info['edges']:,} edges", highlight=False)
 
 
 @osm_app.command("info")
 @_one_line_errors
-def osm_info(file: Annotated[Path, typer.Argument(help=".osm, .osm.pbf or .graphml file")]) -> None:
+def osm_info(
+    file: Annotated[Path, typer.Argument(help=".osm, .osm.pbf or .graphml file")],
+    quiet: Annotated[bool, typer.Option("-q", "--quiet", help="Accepted for symmetry: info prints only its table.")] = False,
+) -> None:
     """Print nodes, edges, extent and the largest strongly connected share of a road graph."""
     from planner.osm import graph_info, load_osm_graph
 
@@ -498,9 +551,21 @@ def osm_info(file: Annotated[Path, typer.Argument(help=".osm, .osm.pbf or .graph
     out.print(table)
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        from planner import __version__
+
+        sys.stdout.write(f"planner (corridor-planner) {__version__}\n")
+        raise typer.Exit(0)
+
+
 @app.callback()
-def _main(verbose: Annotated[bool, typer.Option("-v", "--verbose", help="Log details.")] = False) -> None:
-    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+def _main(
+    verbose: Annotated[bool, typer.Option("-v", "--verbose", help="Log details.")] = False,
+    version: Annotated[bool, typer.Option("--version", callback=_print_version, is_eager=True,
+                                          help="Print the version (from the package metadata) and exit.")] = False,
+) -> None:
+    logging.basicConfig(stream=sys.stderr, level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
 
 
 from planner.check import register_cli  # noqa: E402

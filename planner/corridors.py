@@ -283,22 +283,40 @@ def corridors_geojson(choice: CorridorChoice) -> str:
     return json.dumps({"type": "FeatureCollection", "features": feats}, indent=1, sort_keys=True) + "\n"
 
 
-def corridors_map(choice: CorridorChoice, scenario: Scenario, net: PreparedNetwork, path: Any) -> None:
-    """Write an HTML map with the candidate and chosen corridors (atomically)."""
+def corridors_map(
+    choice: CorridorChoice, scenario: Scenario, net: PreparedNetwork, path: Any, *, online: bool = False
+) -> None:
+    """Write an HTML map with the candidate and chosen corridors (atomically).
+
+    Like ``map.html`` it works offline (Leaflet inlined, nothing loaded from the network)
+    unless ``online``, with the same context: roads, state borders, town and site names,
+    the dated line of contact, a collapsed layer control and a legend clear of it.
+    """
     import html
 
     import folium
     from shapely.geometry import mapping
 
+    from planner.mapcontext import frontline_date
+    from planner.mapcontrols import ControlBox
     from planner.plan import write_atomic
+    from planner.render import TILES_LAYER, add_context, map_area, map_html
 
-    coords = [p for c in choice.corridors for p in c.path] or [list(location_lonlat(a.location)) for a in scenario.evacuation.assembly_points]
-    lons, lats = [p[0] for p in coords], [p[1] for p in coords]
-    m = folium.Map(location=[float(np.mean(lats)), float(np.mean(lons))], zoom_start=8, control_scale=True)
-    m.fit_bounds([[min(lats), min(lons)], [max(lats), max(lons)]])
+    sites = _corridor_sites(scenario)
+    coords = [p for c in choice.corridors for p in c.path] or [[lon, lat] for _i, _n, lon, lat, _k in sites]
+    lons, lats = [p[0] for p in coords] or [35.0], [p[1] for p in coords] or [48.0]
+    bounds = (min(lons), min(lats), max(lons), max(lats))
+    m = folium.Map(location=[float(np.mean(lats)), float(np.mean(lons))], zoom_start=8, tiles=None, control_scale=True)
+    m.fit_bounds([[bounds[1], bounds[0]], [bounds[3], bounds[2]]], padding_top_left=(40, 40),
+                 padding_bottom_right=(40, 120))
+    folium.TileLayer("OpenStreetMap", name=html.escape(TILES_LAYER), overlay=True, show=online, control=True).add_to(m)
+    labels = [{"id": i, "n": n, "ll": [lat, lon], "kind": k, "r": 6} for i, n, lon, lat, k in sites]
+    add_context(m, map_area(bounds), None, labels)
+    date = frontline_date(scenario)
     if net.layers.frontline is not None:
         fg = folium.FeatureGroup(name="Frontline")
-        folium.GeoJson(mapping(net.layers.frontline), style_function=lambda _f: {"color": "#000", "weight": 3, "dashArray": "6 4"}).add_to(fg)
+        folium.GeoJson(mapping(net.layers.frontline), style_function=lambda _f: {"color": "#000", "weight": 3, "dashArray": "6 4"},
+                       tooltip=html.escape("line of contact" + (f" as of {date}" if date else ""))).add_to(fg)
         fg.add_to(m)
     for flag, name, colour in ((False, "Candidate corridors", "#999999"), (True, "Chosen corridors", "#0066cc")):
         fg = folium.FeatureGroup(name=name)
@@ -309,5 +327,36 @@ def corridors_map(choice: CorridorChoice, scenario: Scenario, net: PreparedNetwo
             folium.PolyLine([[p[1], p[0]] for p in c.path], color=colour, weight=5 if flag else 2,
                             tooltip=html.escape(tip)).add_to(fg)
         fg.add_to(m)
-    folium.LayerControl(collapsed=False).add_to(m)
-    write_atomic(path, m.get_root().render())
+    fg = folium.FeatureGroup(name="Sites")
+    for _i, n, lon, lat, kind in sites:
+        colour = "#8b0000" if kind == "assembly" else "#2e8b57"
+        folium.CircleMarker([lat, lon], radius=6, color=colour, fill=True, fill_opacity=0.8,
+                            tooltip=html.escape(n)).add_to(fg)
+    fg.add_to(m)
+    folium.LayerControl(collapsed=True).add_to(m)
+    summary = (f"<b>{html.escape(scenario.name)}</b>: best {choice.max_corridors} corridor(s) move "
+               f"{choice.people:,} people<br>all {len(choice.corridors)} candidates: {choice.people_all:,} · "
+               f"one more hour of truce: +{choice.extra_hour:,}")
+    ControlBox(m.get_name(), summary, "pl-summary", "topleft").add_to(m)
+    legend = ("<b>Legend</b><br><span style='color:#0066cc'>&#9473;</span> chosen corridor &nbsp;"
+              "<span style='color:#999'>&#9472;</span> candidate<br>"
+              "<span style='color:#8b0000'>&#9679;</span> town (assembly point) &nbsp;"
+              "<span style='color:#2e8b57'>&#9679;</span> reception centre<br>"
+              "<span style='color:#000'>- - -</span> line of contact" + (f" as of {html.escape(date)}" if date else "")
+              + "<br><span style='color:#6b6b6b'>-&middot;-</span> state borders (Natural Earth)")
+    ControlBox(m.get_name(), legend, "pl-legend", "bottomright").add_to(m)
+    write_atomic(path, map_html(m, online=online))
+
+
+def _corridor_sites(scenario: Scenario) -> list[tuple[str, str, float, float, str]]:
+    """``(id, name, lon, lat, kind)`` of the assembly points and reception centres."""
+    ev = scenario.evacuation
+    if ev is None:
+        return []
+    out: list[tuple[str, str, float, float, str]] = []
+    points = ev.assembly_points if isinstance(ev.assembly_points, list) else []
+    for kind, items in (("assembly", points), ("reception", ev.reception_centres)):
+        for a in items:
+            lon, lat = location_lonlat(a.location)
+            out.append((a.id, a.name or a.id, float(lon), float(lat), kind))
+    return out

@@ -1,6 +1,8 @@
 """Exports of a plan for the people who carry it out.
 
-``plan.json`` (the plan itself), ``schedule.csv`` (one row per stop), ``routes.gpx`` (one
+``plan.json`` (the plan itself), ``schedule.csv`` (one row per stop, with an HXL hashtag
+row under its header), ``schedule.xlsx``, ``sites.csv`` and ``plan.gpkg`` (see
+:mod:`planner.fieldexport`), ``routes.gpx`` (one
 track per vehicle with named waypoints for its stops, for OsmAnd or Organic Maps, written
 with gpxpy), ``plan.geojson`` (legs, sites and exchange events with their properties),
 ``drivers/<vehicle>.csv`` (one sheet per vehicle: time, stop, action, people) and
@@ -28,8 +30,10 @@ from planner.scenario import GROUPS, Scenario
 
 SCHEDULE_COLUMNS = [
     "vehicle", "type", "seq", "site", "arrive", "depart",
-    *[f"board_{g}" for g in GROUPS], *[f"alight_{g}" for g in GROUPS], "on_board_after",
+    *[f"board_{g}" for g in GROUPS], *[f"alight_{g}" for g in GROUPS], "on_board_after", "site_name", "site_pcode",
 ]
+"""Columns of ``schedule.csv``; the row under the header holds their HXL hashtags
+(:data:`planner.hxl.SCHEDULE_TAGS`)."""
 
 DRIVER_COLUMNS = ["time", "stop", "site", "action", "people", "groups", "on_board"]
 """Columns of a driver sheet: ``people`` is the number boarding or alighting (for
@@ -38,25 +42,48 @@ DRIVER_COLUMNS = ["time", "stop", "site", "action", "people", "groups", "on_boar
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
-def _cell(value: object) -> object:
-    """A CSV cell that a spreadsheet will not run as a formula (scenario text is untrusted)."""
+def safe_cell(value: object) -> object:
+    """A CSV cell that a spreadsheet will not run as a formula (scenario text is untrusted).
+
+    Parameters
+    ----------
+    value
+        The cell's value.
+
+    Returns
+    -------
+    object
+        ``value``, with a ``'`` before text that starts like a formula.
+    """
     if isinstance(value, str) and value.startswith(_FORMULA_START):
         return "'" + value
     return value
 
 
+_cell = safe_cell
+
+
 def schedule_csv(plan: Plan) -> str:
-    """The schedule as CSV text: one row per stop of every vehicle, in time order per vehicle."""
+    """The schedule as CSV text: one row per stop of every vehicle, in time order per vehicle.
+
+    The header is followed by a row of HXL hashtags (:data:`planner.hxl.SCHEDULE_TAGS`).
+    """
+    from planner.hxl import SCHEDULE_TAGS, hxl_row
+
+    names = _site_names(plan)
+    codes = {s.id: s.pcode or "" for s in plan.sites}
     out = io.StringIO()
     w = csv.writer(out, lineterminator="\n")
     w.writerow(SCHEDULE_COLUMNS)
+    w.writerow(hxl_row(SCHEDULE_COLUMNS, SCHEDULE_TAGS))
     for v in plan.vehicles:
         on_board = 0
         for seq, st in enumerate(v.stops, start=1):
             on_board += sum(st.board.values()) - sum(st.alight.values())
             w.writerow(
                 [_cell(v.id), _cell(v.type), seq, _cell(st.site), st.arrive, st.depart,
-                 *[st.board.get(g, 0) for g in GROUPS], *[st.alight.get(g, 0) for g in GROUPS], on_board]
+                 *[st.board.get(g, 0) for g in GROUPS], *[st.alight.get(g, 0) for g in GROUPS], on_board,
+                 _cell(names.get(st.site, st.site)), _cell(codes.get(st.site, ""))]
             )
     return out.getvalue()
 
@@ -258,7 +285,8 @@ def plan_geojson(plan: Plan, scenario: Scenario | None = None) -> dict[str, Any]
             "type": "Feature",
             "geometry": {"type": "Point", "coordinates": [s.location[0], s.location[1]]},
             "properties": {
-                "feature": "site", "id": s.id, "kind": s.kind, "name": s.name or s.id, "snap_m": round(s.snap_m, 1),
+                "feature": "site", "id": s.id, "kind": s.kind, "name": s.name or s.id, "pcode": s.pcode,
+                "snap_m": round(s.snap_m, 1),
                 "waiting": waiting.get(s.id, boarded.get(s.id, 0) + unserved.get(s.id, 0)) if s.kind == "assembly" else None,
                 "evacuated": boarded.get(s.id, 0) if s.kind == "assembly" else None,
                 "unserved": unserved.get(s.id, 0) if s.kind == "assembly" else None,
@@ -284,7 +312,7 @@ def plan_geojson(plan: Plan, scenario: Scenario | None = None) -> dict[str, Any]
                     "crossings": ",".join(leg.crossings),
                 },
             })
-    places = _exchange_places(plan, scenario)
+    places = exchange_places(plan, scenario)
     for e in exchange_events(plan):
         loc = e["location"] or places.get(e["place"] or "")
         if loc is None:
@@ -301,8 +329,21 @@ def plan_geojson(plan: Plan, scenario: Scenario | None = None) -> dict[str, Any]
     return {"type": "FeatureCollection", "name": plan.scenario, "features": features}
 
 
-def _exchange_places(plan: Plan, scenario: Scenario | None) -> dict[str, tuple[float, float]]:
-    """Locations of ids an exchange event may name: crossing points and sites."""
+def exchange_places(plan: Plan, scenario: Scenario | None) -> dict[str, tuple[float, float]]:
+    """Locations of ids an exchange event may name: crossing points and sites.
+
+    Parameters
+    ----------
+    plan
+        The plan.
+    scenario
+        Its scenario (for the crossing points), or ``None``.
+
+    Returns
+    -------
+    dict
+        Id to ``(lon, lat)``.
+    """
     places = {s.id: s.location for s in plan.sites}
     if scenario is not None:
         from planner.scenario import location_lonlat
@@ -313,6 +354,9 @@ def _exchange_places(plan: Plan, scenario: Scenario | None) -> dict[str, tuple[f
             except Exception:  # noqa: BLE001 - a place that cannot be looked up is just not drawn
                 continue
     return places
+
+
+_exchange_places = exchange_places  # the former private name, for callers on other branches
 
 
 # ----------------------------------------------------------------------------- driver sheets
@@ -361,10 +405,13 @@ def driver_sheet_rows(plan: Plan, vehicle: Vehicle) -> list[dict[str, object]]:
 
 
 def driver_sheet_csv(plan: Plan, vehicle: Vehicle) -> str:
-    """One vehicle's driver sheet as CSV text (columns :data:`DRIVER_COLUMNS`)."""
+    """One vehicle's driver sheet as CSV text (columns :data:`DRIVER_COLUMNS`, then HXL hashtags)."""
+    from planner.hxl import DRIVER_TAGS, hxl_row
+
     out = io.StringIO()
     w = csv.writer(out, lineterminator="\n")
     w.writerow(DRIVER_COLUMNS)
+    w.writerow(hxl_row(DRIVER_COLUMNS, DRIVER_TAGS))
     for r in driver_sheet_rows(plan, vehicle):
         w.writerow([_cell(r[c]) for c in DRIVER_COLUMNS])
     return out.getvalue()
@@ -459,16 +506,25 @@ def write_plan_files(plan: Plan, folder: str | Path, *, scenario: Scenario | Non
     Returns
     -------
     dict
-        File kind to path: ``plan`` (plan.json), ``schedule`` (schedule.csv), ``gpx``
-        (routes.gpx), ``geojson`` (plan.geojson), ``summary`` (summary.md) and ``drivers``
-        (the folder of driver sheets; sheets of vehicles no longer in the plan are removed).
+        File kind to path: ``plan`` (plan.json), ``schedule`` (schedule.csv), ``xlsx``
+        (schedule.xlsx), ``sites`` (sites.csv), ``gpx`` (routes.gpx), ``geojson``
+        (plan.geojson), ``gpkg`` (plan.gpkg), ``summary`` (summary.md) and ``drivers`` (the
+        folder of driver sheets; sheets of vehicles no longer in the plan are removed).
+        Sites keep the ``pcode`` the scenario gives them, in every file.
     """
+    from planner.fieldexport import attach_pcodes, gpkg_frames, schedule_xlsx, sites_csv, write_gpkg
+
     folder = Path(folder)
+    plan = attach_pcodes(plan, scenario)
     paths = {
-        "plan": folder / "plan.json", "schedule": folder / "schedule.csv", "gpx": folder / "routes.gpx",
-        "geojson": folder / "plan.geojson", "summary": folder / "summary.md", "drivers": folder / "drivers",
+        "plan": folder / "plan.json", "schedule": folder / "schedule.csv", "xlsx": folder / "schedule.xlsx",
+        "sites": folder / "sites.csv", "gpx": folder / "routes.gpx", "geojson": folder / "plan.geojson",
+        "gpkg": folder / "plan.gpkg", "summary": folder / "summary.md", "drivers": folder / "drivers",
     }
     write_atomic(paths["plan"], plan.to_json())
+    write_atomic(paths["xlsx"], schedule_xlsx(plan, scenario))
+    write_atomic(paths["sites"], sites_csv(plan, scenario))
+    write_gpkg(paths["gpkg"], gpkg_frames(plan, scenario))
     write_atomic(paths["schedule"], schedule_csv(plan))
     write_atomic(paths["gpx"], routes_gpx(plan))
     write_atomic(paths["geojson"], json.dumps(plan_geojson(plan, scenario), ensure_ascii=False, indent=1) + "\n")

@@ -53,6 +53,8 @@ class Site(_M):
     location: tuple[float, float]
     node: str
     snap_m: float
+    pcode: str | None = None
+    """KATOTTG code of the settlement, when the scenario gives one."""
 
 
 class Leg(_M):

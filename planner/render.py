@@ -36,12 +36,12 @@ from typing import Any
 
 import folium
 import shapely
-from branca.element import Element, MacroElement
+from branca.element import MacroElement
 from jinja2 import Template
 from shapely.geometry import LineString, MultiLineString, box, mapping
 
 from planner.errors import PlannerError
-from planner.export import exchange_events
+from planner.export import exchange_events, exchange_places
 from planner.files import publish, temporary_path
 from planner.network import Layers
 from planner.plan import Plan, write_atomic
@@ -54,6 +54,10 @@ _COLOURS = [
 
 TILES_LAYER = "Background tiles (OpenStreetMap, online)"
 CONTEXT_LAYER = "Road network (context)"
+BORDERS_LAYER = "State borders (Natural Earth)"
+TOWNS_LAYER = "Town and road names"
+UNSERVED_LAYER = "Not served"
+VEHICLES_LAYER = "Vehicles"
 """Names of layers in the layer control besides the plan's own (see :func:`layer_names`)."""
 
 
@@ -93,9 +97,12 @@ def layer_names(plan: Plan) -> list[str]:
     -------
     list of str
     """
-    names = [TILES_LAYER, CONTEXT_LAYER, "Hazards", "Frontline", "Crossing points", "Corridors",
-             "Assembly points", "Reception centres"]
-    names += [f"Vehicle {v.id}" for v in plan.vehicles if v.legs]
+    names = [TILES_LAYER, CONTEXT_LAYER, BORDERS_LAYER, TOWNS_LAYER, "Hazards", "Frontline", "Crossing points",
+             "Corridors", "Assembly points", "Reception centres"]
+    if plan.unserved:
+        names.append(UNSERVED_LAYER)
+    if any(v.legs for v in plan.vehicles):
+        names.append(VEHICLES_LAYER)
     if plan.exchange is not None:
         names.append("Exchanges")
     return names
@@ -162,14 +169,15 @@ def _context_lines(plan: Plan, bounds: tuple[float, float, float, float]) -> Any
     The bundled regional network when :mod:`planner.regional` provides one (clipped to the
     map and simplified), otherwise the roads the plan itself drives.
     """
-    w, s, e, n = bounds
-    dx, dy = max(0.05, (e - w) * 0.3), max(0.05, (n - s) * 0.3)
-    area = box(w - dx, s - dy, e + dx, n + dy)
+    from planner.mapcontext import REGIONAL_EXTENT
+
+    area = map_area(bounds)
     lines: list[LineString] = []
     try:
         from planner.regional import load_regional_network  # type: ignore[import-not-found]
 
-        lines = _as_lines(load_regional_network(), area)
+        if area.intersects(box(*REGIONAL_EXTENT)):
+            lines = _as_lines(load_regional_network(), area)
     except Exception:  # noqa: BLE001 - context is optional; fall back to the plan's own roads
         lines = []
     if not lines:
@@ -223,6 +231,7 @@ _TIMELINE_CSS = """
 .pl-cp{width:11px;height:11px;background:#ffd700;border:2px solid #000;transform:rotate(45deg)}
 .pl-rc{width:12px;height:12px;background:#2e8b57;border:2px solid #fff;outline:1px solid #2e8b57}
 .leaflet-container{background:#f3f1ea}
+.pl-left{width:24px;height:24px}
 </style>
 """
 
@@ -277,6 +286,19 @@ _TIMELINE_JS = r"""
     G.assembly.addLayer(mk);
     return {s: s, mk: mk};
   });
+  var left = (D.unserved || []).map(function (u) {
+    var mk = L.circleMarker(u.ll, {radius: Math.max(8, Math.min(34, 4 + 3 * Math.sqrt(u.people / 10 + 1))), color: '#000',
+                                   weight: 2, dashArray: '4 3', fill: true, fillColor: '#000', fillOpacity: 0.05});
+    var body = document.createElement('div');
+    body.appendChild(txt('b', u.title));
+    body.appendChild(txt('div', u.people + ' not served:'));
+    var ul = document.createElement('ul');
+    u.lines.forEach(function (l) { ul.appendChild(txt('li', l)); });
+    body.appendChild(ul);
+    mk.bindPopup(body, {maxWidth: 400});
+    mk.bindTooltip(txt('span', u.title + ': ' + u.people + ' not served'));
+    return {u: u, mk: mk};
+  });
   var events = D.events.map(function (e) {
     var mk = null;
     if (e.ll && G.exchanges) {
@@ -302,6 +324,13 @@ _TIMELINE_JS = r"""
       w = Math.max(0, w);
       waiting += w;
       o.mk.setRadius(w > 0 ? Math.max(3, Math.min(30, 3 * Math.sqrt(w / 10 + 1))) : 0);
+      if (window.plannerLabels) { window.plannerLabels.note(o.s.id, w > 0 ? w.toLocaleString('en-US') + ' waiting' : 'nobody waiting'); }
+    });
+    var atEnd = now >= D.t1, notServed = 0;
+    left.forEach(function (o) {
+      notServed += o.u.people;
+      if (atEnd && !G.unserved.hasLayer(o.mk)) { G.unserved.addLayer(o.mk); }
+      if (!atEnd && G.unserved.hasLayer(o.mk)) { G.unserved.removeLayer(o.mk); }
     });
     events.forEach(function (o) {
       var on = now >= o.e.t0;
@@ -316,6 +345,7 @@ _TIMELINE_JS = r"""
     if (label) {
       label.textContent = fmt(now) + (inWindow ? ' (ceasefire window)' : ' (no ceasefire: no movement)');
       status.textContent = moving + ' vehicle(s) driving, ' + onboard + ' aboard, ' + waiting + ' waiting' +
+        (atEnd && notServed ? ' (' + notServed + ' not served: dashed rings, click for the reason)' : '') +
         (active.length ? '; exchange: ' + active.join('; ') : '');
       range.value = Math.round((now - D.t0) / 60000);
     }
@@ -378,7 +408,8 @@ _TIMELINE_JS = r"""
     start: D.t0, end: D.t1, windows: D.windows,
     time: function () { return now; }, setTime: function (t) { pause(); update(t); },
     play: play, pause: pause, playing: function () { return timer !== null; },
-    positions: function () { return vehicles.map(function (o) { var p = o.mk.getLatLng(); return [p.lat, p.lng]; }); }
+    positions: function () { return vehicles.map(function (o) { var p = o.mk.getLatLng(); return [p.lat, p.lng]; }); },
+    unservedShown: function () { return left.filter(function (o) { return G.unserved.hasLayer(o.mk); }).length; }
   };
 })();
 """
@@ -425,6 +456,79 @@ def _offset(plan: Plan) -> tuple[int, str]:
 # ----------------------------------------------------------------------------- the map
 
 
+def map_area(bounds: tuple[float, float, float, float]) -> Any:
+    """The map's extent with a margin (80 % each side, at least 0.6° by 0.4°), as a WGS84 box.
+
+    Parameters
+    ----------
+    bounds
+        West, south, east, north of what the map shows.
+
+    Returns
+    -------
+    shapely.Polygon
+    """
+    w, s, e, n = bounds
+    dx, dy = max(0.6, (e - w) * 0.8), max(0.4, (n - s) * 0.8)
+    return box(w - dx, s - dy, e + dx, n + dy)
+
+
+def _bounds(plan: Plan, layers: Layers) -> tuple[float, float, float, float]:
+    lonlat = [s.location for s in plan.sites] + [(c.lon, c.lat) for c in layers.crossings]
+    if not lonlat:
+        for df in (layers.closed, layers.risk):
+            for g in df.geometry:
+                lonlat += [(g.bounds[0], g.bounds[1]), (g.bounds[2], g.bounds[3])]
+    if not lonlat and layers.frontline is not None:
+        b = layers.frontline.bounds
+        lonlat = [(b[0], b[1]), (b[2], b[3])]
+    if not lonlat:
+        lonlat = [(22.0, 44.0), (40.5, 52.5)]  # Ukraine
+    lons, lats = [p[0] for p in lonlat], [p[1] for p in lonlat]
+    w, s, e, n = min(lons), min(lats), max(lons), max(lats)
+    # a single place (an exchange point alone) gets an area around it: Leaflet cannot fit a point
+    dx, dy = max(0.0, 0.25 - (e - w) / 2), max(0.0, 0.15 - (n - s) / 2)
+    return (w - dx, s - dy, e + dx, n + dy)
+
+
+def add_context(m: folium.Map, area: Any, road_lines: Any, sites: list[dict[str, Any]]) -> None:
+    """Draw what lets a reader find their way without tiles, and the names.
+
+    Adds the layers :data:`CONTEXT_LAYER` (roads), :data:`BORDERS_LAYER` (Natural Earth
+    country outlines) and :data:`TOWNS_LAYER` (town, country and road-number labels), and
+    the site labels, which are always shown.
+
+    Parameters
+    ----------
+    m
+        The map.
+    area
+        WGS84 polygon the context is clipped to (see :func:`map_area`).
+    road_lines
+        A (multi)line geometry of roads, or ``None``.
+    sites
+        ``{"id", "n", "ll", "kind"}`` per site to label.
+    """
+    from planner.mapcontext import Labels, road_refs_in, state_borders, towns_in
+
+    outlines, countries = state_borders(area)
+    borders = folium.FeatureGroup(name=_esc(BORDERS_LAYER), show=True)
+    for geom in outlines:
+        folium.GeoJson(mapping(geom), style_function=lambda _f: {"color": "#6b6b6b", "weight": 1.5, "dashArray": "8 3 2 3"},
+                       interactive=False).add_to(borders)
+    borders.add_to(m)
+    ctx = folium.FeatureGroup(name=_esc(CONTEXT_LAYER), show=True)
+    if road_lines is not None:
+        folium.GeoJson(mapping(road_lines), style_function=lambda _f: {"color": "#9a9a9a", "weight": 1.5, "opacity": 0.8},
+                       interactive=False).add_to(ctx)
+    ctx.add_to(m)
+    towns = folium.FeatureGroup(name=_esc(TOWNS_LAYER), show=True)
+    towns.add_to(m)
+    # a country's name only where the map shows more than one
+    Labels(m.get_name(), towns.get_name(), sites, towns_in(area), road_refs_in(area),
+           countries if len(countries) > 1 else []).add_to(m)
+
+
 def render_map(
     scenario: Scenario,
     plan: Plan,
@@ -459,29 +563,78 @@ def render_map(
     PlannerError
         When an offline map is asked for and the packages holding Leaflet are missing.
     """
-    lonlat = [s.location for s in plan.sites] + [(c.lon, c.lat) for c in layers.crossings]
-    if not lonlat:
-        for df in (layers.closed, layers.risk):
-            for g in df.geometry:
-                lonlat += [(g.bounds[0], g.bounds[1]), (g.bounds[2], g.bounds[3])]
-    if not lonlat and layers.frontline is not None:
-        b = layers.frontline.bounds
-        lonlat = [(b[0], b[1]), (b[2], b[3])]
-    if not lonlat:
-        lonlat = [(22.0, 44.0), (40.5, 52.5)]  # Ukraine
-    lons, lats = [p[0] for p in lonlat], [p[1] for p in lonlat]
-    bounds = (min(lons), min(lats), max(lons), max(lats))
+    bounds = _bounds(plan, layers)
     m = folium.Map(location=[(bounds[1] + bounds[3]) / 2, (bounds[0] + bounds[2]) / 2], zoom_start=8, tiles=None,
                    control_scale=True)
-    m.fit_bounds([[bounds[1], bounds[0]], [bounds[3], bounds[2]]], padding=(30, 30))
+    # room for the summary (top left), the time bar (bottom left) and the legend (bottom right)
+    m.fit_bounds([[bounds[1], bounds[0]], [bounds[3], bounds[2]]], padding_top_left=(60, 90),
+                 padding_bottom_right=(60, 150))
     folium.TileLayer("OpenStreetMap", name=_esc(TILES_LAYER), overlay=True, show=online, control=True).add_to(m)
+    people = _people_at(scenario, plan)
+    site_labels = [{"id": s.id, "n": s.name or s.id, "ll": [s.location[1], s.location[0]], "kind": s.kind,
+                    "r": round(assembly_radius(people.get(s.id, 0)), 1) if s.kind == "assembly" else 8}
+                   for s in plan.sites if s.kind in ("assembly", "reception")]
+    add_context(m, map_area(bounds), _context_lines(plan, bounds), site_labels)
+    _draw_layers(m, scenario, layers)
+    names = {s.id: (s.name or s.id) for s in plan.sites}
+    _draw_corridors(m, plan, names)
+    asm, site_data, unserved_name, unserved_data = _draw_sites(m, scenario, plan)
+    veh_groups, veh_data = _draw_vehicles(m, plan, names)
+    ex_name, ev_data = _draw_exchange(m, scenario, plan)
+    folium.LayerControl(collapsed=True).add_to(m)
 
-    ctx = folium.FeatureGroup(name=_esc(CONTEXT_LAYER), show=True)
-    lines = _context_lines(plan, bounds)
-    if lines is not None:
-        folium.GeoJson(mapping(lines), style_function=lambda _f: {"color": "#9a9a9a", "weight": 1.5, "opacity": 0.8},
-                       interactive=False).add_to(ctx)
-    ctx.add_to(m)
+    windows = [[_ms(a), _ms(b)] for a, b in plan.windows]
+    times = [t for w in windows for t in w] + [t for v in veh_data for lg in v["legs"] for t in (lg["t0"], lg["t1"])]
+    times += [t for e in ev_data for t in (e["t0"], e["t1"])]
+    t0, t1 = (min(times), max(times)) if times else (0, 60000)
+    off_min, off = _offset(plan)
+    data = {"t0": t0, "t1": max(t1, t0 + 60000), "windows": windows, "offset_min": off_min, "offset": off,
+            "vehicles": veh_data, "sites": site_data, "events": ev_data, "unserved": unserved_data}
+    groups = ("{vehicles: [" + ", ".join(g for g, _ in veh_groups) + f"], assembly: {asm}, exchanges: {ex_name}, "
+              f"unserved: {unserved_name}}}")
+    _Timeline(data, m.get_name(), groups).add_to(m)
+
+    from planner.mapcontrols import ControlBox
+
+    ControlBox(m.get_name(), _summary_html(plan), "pl-summary", "topleft").add_to(m)
+    ControlBox(m.get_name(), _legend_html(scenario, plan, bool(ev_data)), "pl-legend", "bottomright").add_to(m)
+    if path is not None:
+        write_atomic(path, map_html(m, online=online))
+    return m
+
+
+def _people_at(scenario: Scenario, plan: Plan) -> dict[str, int]:
+    """People waiting at each assembly point at the start (scenario, else boarded + unserved)."""
+    points = scenario.evacuation.assembly_points if scenario.evacuation is not None else []
+    if isinstance(points, list) and points:
+        return {a.id: a.people.total() for a in points}
+    out: dict[str, int] = {}
+    for v in plan.vehicles:
+        for st in v.stops:
+            out[st.site] = out.get(st.site, 0) + sum(st.board.values())
+    for u in plan.unserved:
+        out[u.site] = out.get(u.site, 0) + u.people
+    return out
+
+
+def assembly_radius(people: int) -> float:
+    """Radius in pixels of an assembly point's circle for the people waiting there.
+
+    Parameters
+    ----------
+    people
+        People waiting at the start.
+
+    Returns
+    -------
+    float
+    """
+    return max(5.0, min(30.0, 3 * math.sqrt(people / 10 + 1)))
+
+
+def _draw_layers(m: folium.Map, scenario: Scenario, layers: Layers) -> None:
+    """Hazards, the dated line of contact and crossing points."""
+    from planner.mapcontext import frontline_date
 
     haz = folium.FeatureGroup(name="Hazards", show=True)
     for df, colour in ((layers.closed, "#b30000"), (layers.risk, "#ff9900")):
@@ -496,10 +649,11 @@ def render_map(
 
     front = folium.FeatureGroup(name="Frontline", show=True)
     if layers.frontline is not None:
+        date = frontline_date(scenario)
         folium.GeoJson(
             mapping(shapely.force_2d(layers.frontline)),
             style_function=lambda _f: {"color": "#000000", "weight": 3, "dashArray": "6 4"},
-            tooltip="line of contact",
+            tooltip=_esc("line of contact" + (f" as of {date}" if date else "")),
         ).add_to(front)
     front.add_to(m)
 
@@ -513,7 +667,9 @@ def render_map(
                       tooltip=_esc(info)).add_to(cross)
     cross.add_to(m)
 
-    names = {s.id: (s.name or s.id) for s in plan.sites}
+
+def _draw_corridors(m: folium.Map, plan: Plan, names: dict[str, str]) -> None:
+    """The roads people are carried on, width by people carried."""
     corr = folium.FeatureGroup(name="Corridors", show=True)
     carried: dict[tuple[str, str], list[Any]] = {}
     for v in plan.vehicles:
@@ -531,6 +687,18 @@ def render_map(
         ).add_to(corr)
     corr.add_to(m)
 
+
+def _draw_sites(
+    m: folium.Map, scenario: Scenario, plan: Plan
+) -> tuple[str, list[dict[str, Any]], str, list[dict[str, Any]]]:
+    """Assembly points (with their people), reception centres and the people not served.
+
+    Returns the assembly layer's JavaScript name, the timeline's site data, the JavaScript
+    name of the layer of people not served (``"null"`` when everyone is served) and its
+    data (one entry per site, shown at the end of the plan).
+    """
+    from planner.plan import REASONS
+
     served_at: dict[str, dict[str, int]] = {}
     boards: dict[str, list[list[int]]] = {}
     for v in plan.vehicles:
@@ -544,12 +712,13 @@ def render_map(
     waiting = {a.id: a.people.as_dict() for a in points} if isinstance(points, list) else {}
     unserved: dict[str, list[str]] = {}
     for u in plan.unserved:
-        unserved.setdefault(u.site, []).append(f"{u.people} {u.group}: {u.detail}")
+        unserved.setdefault(u.site, []).append(f"{u.people} {u.group}: {REASONS.get(u.reason, u.reason)} ({u.detail})")
 
     asm = folium.FeatureGroup(name="Assembly points", show=True)
     rec_fg = folium.FeatureGroup(name="Reception centres", show=True)
     received = {r.id: r for r in plan.receptions}
     site_data: list[dict[str, Any]] = []
+    unserved_data: list[dict[str, Any]] = []
     for s in plan.sites:
         lon, lat = s.location
         title = f"{s.name} ({s.id})" if s.name else s.id
@@ -563,13 +732,16 @@ def render_map(
             rows = [[g, w.get(g, 0), served_at.get(s.id, {}).get(g, 0)] for g in GROUPS]
             body = f"<b>{_esc(title)}</b><br>snapped {s.snap_m:.0f} m<br>" + _table(rows, ["group", "waiting", "evacuated"])
             if s.id in unserved:
-                body += "<br><b>left behind</b><ul>" + "".join(f"<li>{_esc(t)}</li>" for t in unserved[s.id]) + "</ul>"
+                body += "<br><b>not served</b><ul>" + "".join(f"<li>{_esc(t)}</li>" for t in unserved[s.id]) + "</ul>"
+                unserved_data.append({"ll": [lat, lon], "title": title,
+                                      "people": sum(u.people for u in plan.unserved if u.site == s.id),
+                                      "lines": unserved[s.id]})
             folium.CircleMarker(
-                [lat, lon], radius=max(5.0, min(30.0, 3 * math.sqrt(total / 10 + 1))), color="#8b0000", fill=True,
+                [lat, lon], radius=assembly_radius(total), color="#8b0000", fill=True,
                 fill_opacity=0.1, weight=2, popup=folium.Popup(body, max_width=400),
                 tooltip=_esc(f"{title}: {total} waiting at the start"),
             ).add_to(asm)
-            site_data.append({"ll": [lat, lon], "initial": total, "boards": sorted(boards.get(s.id, []))})
+            site_data.append({"id": s.id, "ll": [lat, lon], "initial": total, "boards": sorted(boards.get(s.id, []))})
         elif s.kind == "reception":
             r = received.get(s.id)
             txt = f"<b>{_esc(title)}</b><br>received {r.received if r else 0} of capacity {r.capacity if r else '?'}"
@@ -578,14 +750,31 @@ def render_map(
                           popup=folium.Popup(txt, max_width=300), tooltip=_esc(title)).add_to(rec_fg)
     asm.add_to(m)
     rec_fg.add_to(m)
+    unserved_name = "null"
+    if unserved_data:
+        fg = folium.FeatureGroup(name=_esc(UNSERVED_LAYER), show=True)
+        fg.add_to(m)
+        unserved_name = fg.get_name()
+    return asm.get_name(), site_data, unserved_name, unserved_data
 
-    veh_groups: list[str] = []
+
+def _draw_vehicles(m: folium.Map, plan: Plan, names: dict[str, str]) -> tuple[list[tuple[str, Any]], list[dict[str, Any]]]:
+    """One "Vehicles" layer holding a group per vehicle, and the picker that chooses them.
+
+    Returns ``(javascript name, vehicle)`` per drawn vehicle and the timeline's vehicle data.
+    """
+    from planner.mapcontrols import VehiclePicker, picker_options
+
+    used = [(i, v) for i, v in enumerate(plan.vehicles) if v.legs]
+    if not used:
+        return [], []
+    parent = folium.FeatureGroup(name=_esc(VEHICLES_LAYER), show=True)
+    parent.add_to(m)
+    veh_groups: list[tuple[str, Any]] = []
     veh_data: list[dict[str, Any]] = []
-    for i, v in enumerate(plan.vehicles):
-        if not v.legs:
-            continue
+    for i, v in used:
         colour = _COLOURS[i % len(_COLOURS)]
-        fg = folium.FeatureGroup(name=_esc(f"Vehicle {v.id}"), show=True)
+        fg = folium.FeatureGroup(name=_esc(f"Vehicle {v.id}"), show=True, control=False)
         for leg in v.legs:
             people = sum(leg.load.values())
             tip = (f"{v.id}: {names.get(leg.from_, leg.from_)} → {names.get(leg.to, leg.to)}, "
@@ -600,8 +789,8 @@ def render_map(
         last = v.legs[-1].path[-1]
         folium.CircleMarker([last[1], last[0]], radius=4, color=colour, fill=True, popup=folium.Popup(popup, max_width=500),
                             tooltip=_esc(f"{v.id} schedule")).add_to(fg)
-        fg.add_to(m)
-        veh_groups.append(fg.get_name())
+        fg.add_to(parent)
+        veh_groups.append((fg.get_name(), v))
         veh_data.append({
             "id": v.id, "colour": colour,
             "legs": [{"t0": _ms(leg.depart), "t1": _ms(leg.arrive), "to": names.get(leg.to, leg.to),
@@ -610,13 +799,17 @@ def render_map(
             "stops": [{"ta": _ms(st.arrive), "td": _ms(st.depart), "board": sum(st.board.values()),
                        "alight": sum(st.alight.values())} for st in v.stops],
         })
+    VehiclePicker(m.get_name(), parent.get_name(), [g for g, _ in veh_groups],
+                  picker_options([v for _, v in veh_groups])).add_to(m)
+    return veh_groups, veh_data
 
+
+def _draw_exchange(m: folium.Map, scenario: Scenario, plan: Plan) -> tuple[str, list[dict[str, Any]]]:
+    """Exchange events (for the timeline) and the exchange's own layers."""
     ex_name = "null"
     ev_data: list[dict[str, Any]] = []
     if plan.exchange is not None:
-        from planner.export import _exchange_places
-
-        places = _exchange_places(plan, scenario)
+        places = exchange_places(plan, scenario)
         exg = folium.FeatureGroup(name="Exchanges", show=True)
         exg.add_to(m)
         ex_name = exg.get_name()
@@ -645,41 +838,48 @@ def render_map(
         from planner.repatriation.draw import repatriation_layers
 
         repatriation_layers(m, plan.repatriation, scenario, fit=not plan.sites)
+    return ex_name, ev_data
 
-    folium.LayerControl(collapsed=False).add_to(m)
 
-    windows = [[_ms(a), _ms(b)] for a, b in plan.windows]
-    times = [t for w in windows for t in w] + [t for v in veh_data for lg in v["legs"] for t in (lg["t0"], lg["t1"])]
-    times += [t for e in ev_data for t in (e["t0"], e["t1"])]
-    t0, t1 = (min(times), max(times)) if times else (0, 60000)
-    off_min, off = _offset(plan)
-    data = {"t0": t0, "t1": max(t1, t0 + 60000), "windows": windows, "offset_min": off_min, "offset": off,
-            "vehicles": veh_data, "sites": site_data, "events": ev_data}
-    groups = "{vehicles: [" + ", ".join(veh_groups) + f"], assembly: {asm.get_name()}, exchanges: {ex_name}}}"
-    _Timeline(data, m.get_name(), groups).add_to(m)
+def _summary_html(plan: Plan) -> str:
+    """The summary box: scenario, people evacuated against the bound, vehicles, not served."""
+    left = sum(u.people for u in plan.unserved)
+    return (
+        f"<b>{_esc(plan.scenario)}</b> ({_esc(plan.status)})<br>"
+        f"evacuated {plan.evacuated_total():,} of {plan.totals.requested.get('total', 0):,} "
+        f"(bound {plan.bound_total():,})<br>"
+        f"vehicles used {plan.vehicles_used} of {plan.vehicles_total} · {plan.risk_km:,.1f} km under risk"
+        + (f"<br><span style='color:#8b0000'>not served: {left:,}</span> (see the map at the end of the time bar)"
+           if left else "")
+    )
 
-    legend = (
-        "<div class='pl-legend' style='position: fixed; bottom: 24px; right: 10px; z-index: 1000; background: white;"
-        " padding: 8px; border: 1px solid #888; font: 12px/1.35 sans-serif; max-width: 360px'>"
-        f"<b>{_esc(plan.scenario)}</b><br>"
-        f"evacuated {plan.evacuated_total()} of {plan.totals.requested.get('total', 0)} (bound {plan.bound_total()})<br>"
+
+def _legend_html(scenario: Scenario, plan: Plan, events: bool) -> str:
+    """The legend's content (our own text; the frontline date is escaped)."""
+    from planner.mapcontext import frontline_date
+
+    date = frontline_date(scenario)
+    return (
+        "<b>Legend</b><br>"
         "<span style='color:#b30000'>&#9632;</span> closed area &nbsp;"
         "<span style='color:#ff9900'>&#9632;</span> risk area<br>"
-        "<span style='color:#000'>- - -</span> line of contact &nbsp;"
-        "<span style='color:#d4b000'>&#9670;</span> crossing point<br>"
+        "<span style='color:#000'>- - -</span> line of contact"
+        + (f" as of {_esc(date)}" if date else "")
+        + " &nbsp;<span style='color:#d4b000'>&#9670;</span> crossing point<br>"
         "<span style='color:#8b0000'>&#9675;</span> assembly point (size: people at the start;"
-        " filled: still waiting) &nbsp;<span style='color:#2e8b57'>&#9632;</span> reception centre<br>"
-        "<span style='color:#5b2a86'>&#9473;</span> corridor (width: people carried)<br>"
-        "coloured lines: vehicles (width: people aboard); &#9679; vehicle at the slider's time<br>"
+        " filled: still waiting at the slider's time) &nbsp;<span style='color:#2e8b57'>&#9632;</span> reception centre<br>"
+        + ("<span style='color:#000'>&#9711;</span> not served (at the end; click for the reason)<br>"
+           if plan.unserved else "")
+        + "<span style='color:#5b2a86'>&#9473;</span> corridor (width: people carried)<br>"
+        "coloured lines: vehicles (width: people aboard; choose with the Vehicles picker); "
+        "&#9679; vehicle at the slider's time<br>"
         + ("<span style='color:#4b0082'>&#9673;</span> exchange event<br>" if plan.exchange is not None else "")
         + "time bar: <span style='background:#9fd59f'>&nbsp;green&nbsp;</span> ceasefire windows"
-        + (", purple ticks exchange events" if ev_data else "")
-        + "<br><span style='color:#9a9a9a'>&#9472;</span> roads (context, no tiles needed)</div>"
+        + (", purple ticks exchange events" if events else "")
+        + "<br><span style='color:#9a9a9a'>&#9472;</span> roads &nbsp;"
+        "<span style='color:#6b6b6b'>-&middot;-</span> state borders (Natural Earth) &nbsp;"
+        "&bull; towns (names by population and zoom)"
     )
-    m.get_root().html.add_child(Element(legend))
-    if path is not None:
-        write_atomic(path, map_html(m, online=online))
-    return m
 
 
 def map_html(m: folium.Map, *, online: bool = False) -> str:
@@ -734,8 +934,8 @@ def render_png(
     html_path: str | Path,
     png_path: str | Path | None = None,
     *,
-    width: int = 1600,
-    height: int = 1000,
+    width: int = 1400,
+    height: int = 900,
     timeout_s: float = 120.0,
 ) -> Path:
     """Take a picture of ``map.html`` with headless Chromium.

@@ -195,6 +195,8 @@ class FrontlineSpec(_Model):
     """With ``file``: merge the kept areas first, so the line is the edge of their union
     (shared edges of neighbouring areas are not part of it)."""
     bundled: bool = False
+    date: str | None = None
+    """The date the line was drawn (shown on the maps), e.g. ``2024-12-01``."""
 
     @model_validator(mode="after")
     def _check(self) -> FrontlineSpec:
@@ -317,6 +319,8 @@ class AssemblyPoint(_Model):
     name: str | None = None
     location: Location
     people: People
+    pcode: str | None = None
+    """KATOTTG code of the settlement (``UA`` and 17 digits), kept by every export."""
 
     _check_location = field_validator("location")(lambda v: v if isinstance(v, PlaceRef) else _check_lonlat(v))
 
@@ -337,6 +341,13 @@ class AssemblyFromOsm(_Model):
     from_osm: FromOsm
 
 
+class AssemblyFromFile(_Model):
+    """``assembly_points: {file: registrations.csv}``: an HXL-tagged CSV or XLSX (see :mod:`planner.hxl`)."""
+
+    file: str
+    sheet: str | None = None
+
+
 class ReceptionCentre(_Model):
     """A place where evacuees are received, up to ``capacity`` people."""
 
@@ -344,6 +355,7 @@ class ReceptionCentre(_Model):
     name: str | None = None
     location: Location
     capacity: int = Field(ge=0)
+    pcode: str | None = None
 
     _check_location = field_validator("location")(lambda v: v if isinstance(v, PlaceRef) else _check_lonlat(v))
 
@@ -369,7 +381,7 @@ class VehicleType(_Model):
 class Evacuation(_Model):
     """The evacuation part of a scenario."""
 
-    assembly_points: list[AssemblyPoint] | AssemblyFromOsm
+    assembly_points: list[AssemblyPoint] | AssemblyFromOsm | AssemblyFromFile
     reception_centres: list[ReceptionCentre] = Field(min_length=1)
     fleet: list[VehicleType] = Field(min_length=1)
     priorities: dict[Group, float] = Field(default_factory=lambda: dict(DEFAULT_PRIORITIES))
@@ -531,6 +543,8 @@ def parse_scenario(data: Any, source: str | Path = "<scenario>") -> Scenario:
         scenario.path = Path(source)
     if scenario.evacuation is not None and isinstance(scenario.evacuation.assembly_points, AssemblyFromOsm):
         _expand_from_osm(scenario)
+    if scenario.evacuation is not None and isinstance(scenario.evacuation.assembly_points, AssemblyFromFile):
+        _expand_from_file(scenario)
     _resolve_locations(scenario)
     check_scenario(scenario)
     if scenario.exchange is not None:
@@ -565,6 +579,30 @@ def _expand_from_osm(scenario: Scenario) -> None:
     clash = sorted(set(ids) & {r.id for r in scenario.evacuation.reception_centres})
     if clash:
         raise ScenarioError(src, "evacuation.assembly_points.from_osm", f"made ids that clash with reception centres: {', '.join(clash)}")
+
+
+def _expand_from_file(scenario: Scenario) -> None:
+    """Replace ``assembly_points: {file: ...}`` by the points read from the HXL-tagged file."""
+    from planner.hxl import read_assembly_points
+
+    spec = scenario.evacuation.assembly_points
+    assert isinstance(spec, AssemblyFromFile)
+    src = scenario.source_name()
+    path = scenario.resolve_path(spec.file)
+    if not Path(path).is_file():
+        raise ScenarioError(src, "evacuation.assembly_points.file", f"file not found: {path}")
+    points = []
+    for i, p in enumerate(read_assembly_points(path, sheet=spec.sheet)):
+        try:
+            points.append(AssemblyPoint.model_validate(p))
+        except ValidationError as err:
+            field, msg = _error_line(err)
+            raise ScenarioError(str(path), f"site {p.get('id')} ({i + 1}): {field}", msg) from None
+    scenario.evacuation.assembly_points = points
+    ids = [p.id for p in points]
+    clash = sorted(set(ids) & {r.id for r in scenario.evacuation.reception_centres})
+    if clash:
+        raise ScenarioError(src, "evacuation.assembly_points.file", f"site ids clash with reception centres: {', '.join(clash)}")
 
 
 def _resolve_locations(scenario: Scenario) -> None:

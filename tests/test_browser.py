@@ -7,6 +7,7 @@ where ``.ci/run`` installs Chromium and a skip would hide a broken map.
 
 from __future__ import annotations
 
+import base64
 import itertools
 import json
 import os
@@ -220,7 +221,7 @@ def test_offline_map_in_chromium(browser, xss_map):
         "Array.from(document.querySelectorAll('.leaflet-control-layers label')).map(l => l.textContent.trim())"
     )
     assert sorted(labels) == sorted(layer_names(plan))
-    assert "Exchanges" in labels and any(x.startswith("Vehicle ") for x in labels)
+    assert "Exchanges" in labels and "Vehicles" in labels
     assert browser.js("document.querySelectorAll('.leaflet-control-scale').length") == 1
     assert browser.js("document.querySelector('.pl-legend') !== null")
     assert browser.js("document.querySelectorAll('.pl-win').length") == len(plan.windows)
@@ -257,6 +258,132 @@ def test_offline_map_in_chromium(browser, xss_map):
     assert browser.js("document.body.innerText.includes('alert(2)')")  # shown as text, not run
     assert problems(browser) == []
     print(f"browser test: {time.monotonic() - started:.1f} s")
+
+
+REPORT = Path(os.environ.get("PLANNER_TEST_REPORT", Path(__file__).resolve().parents[1] / "test-report"))
+"""Where the browser test leaves its screenshots (``$PLANNER_TEST_REPORT``, default ``test-report/``)."""
+
+BOXES = """(() => {
+  const r = e => { const b = e.getBoundingClientRect(); return [b.left, b.top, b.right, b.bottom]; };
+  const named = sel => Array.from(document.querySelectorAll(sel)).filter(e => e.offsetWidth > 0).map(r);
+  const controls = Array.from(document.querySelectorAll('.leaflet-control'))
+    .filter(e => e.offsetWidth > 0 && !e.classList.contains('pl-legend') && !e.classList.contains('pl-summary'))
+    .map(e => [e.className, r(e)]);
+  return {legend: named('.pl-legend'), summary: named('.pl-summary'), controls: controls,
+          size: [window.innerWidth, window.innerHeight]};
+})()"""
+
+
+def overlapping(a: list[float], b: list[float]) -> bool:
+    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
+
+
+def test_map_reads_offline_at_1400_by_900(browser, planned, tmp_path):
+    """What a coordinator sees offline: names, a closed layer list, a legend clear of every
+    control, a vehicle picker, people left behind at the end, and a screenshot of it all."""
+    from conftest import GRID_SCENARIO
+
+    from planner.network import load_layers
+    from planner.scenario import parse_scenario
+
+    sc = parse_scenario(GRID_SCENARIO)
+    page = tmp_path / "map.html"
+    render_map(sc, planned, load_layers(sc), page)
+    browser.page("Emulation.setDeviceMetricsOverride", width=1400, height=900, deviceScaleFactor=1, mobile=False)
+    open_offline(browser, page)
+    assert browser.js("[window.innerWidth, window.innerHeight]") == [1400, 900]
+
+    # the layer control is collapsed, with one Vehicles entry instead of one per vehicle
+    assert browser.js("document.querySelector('.leaflet-control-layers-expanded') === null")
+    labels = browser.js("Array.from(document.querySelectorAll('.leaflet-control-layers label')).map(l => l.textContent.trim())")
+    assert labels.count("Vehicles") == 1 and not any(x.startswith("Vehicle ") for x in labels)
+
+    # legend and summary overlap no control (nor each other), inside the window
+    boxes = browser.js(BOXES)
+    assert len(boxes["legend"]) == 1 and len(boxes["summary"]) == 1
+    for mine in boxes["legend"] + boxes["summary"]:
+        assert 0 <= mine[0] < mine[2] <= 1400 and 0 <= mine[1] < mine[3] <= 900
+        for cls, other in boxes["controls"]:
+            assert not overlapping(mine, other), f"{mine} overlaps {cls} {other}"
+    assert not overlapping(boxes["legend"][0], boxes["summary"][0])
+
+    # town names of the area and every site's name are on the page
+    towns = browser.js("window.plannerLabels.shown('pl-town')")
+    assert towns and all(isinstance(t, str) and t for t in towns)
+    shown = browser.js("Array.from(document.querySelectorAll('.pl-lbl.pl-town span')).map(s => s.textContent)")
+    assert set(towns) <= set(shown)
+    site_names = {s.name or s.id for s in planned.sites if s.kind in ("assembly", "reception")}
+    assert site_names <= set(browser.js("window.plannerLabels.shown('pl-site')"))
+    # no two town labels overlap
+    rects = browser.js("Array.from(document.querySelectorAll('.pl-lbl.pl-town span')).map(e => { const b = e.getBoundingClientRect(); return [b.left, b.top, b.right, b.bottom]; })")
+    assert not [(a, b) for i, a in enumerate(rects) for b in rects[i + 1:] if overlapping(a, b)]
+
+    # people waiting are written at each assembly point, and fall as the slider moves
+    first = planned.sites[0]
+    note = f"Array.from(document.querySelectorAll('.pl-lbl.pl-site span')).find(s => s.firstChild.textContent === {json.dumps(first.name or first.id)}).querySelector('small').textContent"
+    start_note = browser.js(note)
+    assert start_note.endswith("waiting")
+
+    # the slider moves a vehicle
+    before = browser.js("JSON.stringify(window.plannerTimeline.positions())")
+    browser.js("(() => { const r = document.querySelector('.pl-range'); r.value = String(Math.round(Number(r.max) * 0.1)); "
+               "r.dispatchEvent(new Event('input', {bubbles: true})); })()")
+    assert browser.js("JSON.stringify(window.plannerTimeline.positions())") != before
+
+    # the picker shows one type of vehicle, then all again
+    options = browser.js("window.plannerVehicles.options")
+    types = sorted({v.type for v in planned.vehicles if v.legs})
+    assert [o.split(" (")[0] for o in options if o.startswith("type: ")] == [f"type: {t}" for t in types]
+    pick = next(i for i, o in enumerate(options) if o.startswith(f"type: {types[0]}"))
+    browser.js(f"window.plannerVehicles.pick({pick})")
+    drawn = [v for v in planned.vehicles if v.legs]
+    assert browser.js("window.plannerVehicles.shown()") == [v.type == types[0] for v in drawn]
+    browser.js("window.plannerVehicles.pick(0)")
+    assert all(browser.js("window.plannerVehicles.shown()"))
+
+    # a screenshot for the test report, the vehicles on their way
+    REPORT.mkdir(parents=True, exist_ok=True)
+    out = REPORT / "map-1400x900.png"
+    out.write_bytes(base64.b64decode(browser.page("Page.captureScreenshot", format="png")["data"]))
+    assert out.stat().st_size > 10_000
+    print(f"screenshot: {out}")
+
+    # at the end the people not served are drawn, the reason in the popup
+    browser.js("window.plannerTimeline.setTime(window.plannerTimeline.end)")
+    sites_left = {u.site for u in planned.unserved}
+    assert planned.unserved, "the grid plan leaves people behind (the test needs some)"
+    assert browser.js("window.plannerTimeline.unservedShown()") == len(sites_left)
+    assert browser.js(note) != start_note
+    browser.js("void window.plannerMap.eachLayer(l => { if (l.getPopup && l.getPopup() && l.options.dashArray) { l.openPopup(); } })")
+    popup = browser.js("Array.from(document.querySelectorAll('.leaflet-popup-content')).map(e => e.textContent).join(' ')")
+    assert "not served" in popup and any(u.detail.split(":")[0] in popup for u in planned.unserved)
+    browser.js("void window.plannerMap.closePopup()")
+    browser.js("window.plannerTimeline.setTime(window.plannerTimeline.start)")
+    assert problems(browser) == []
+
+
+
+def test_corridors_page_offline(browser, tmp_path):
+    from conftest import GRID_SCENARIO
+    from synth import grid_graph
+
+    from planner.corridors import choose_corridors, corridors_map
+    from planner.network import prepare_network
+    from planner.scenario import parse_scenario
+
+    sc = parse_scenario(GRID_SCENARIO)
+    net = prepare_network(sc, graph=grid_graph())
+    page = tmp_path / "corridors.html"
+    corridors_map(choose_corridors(sc, net, 1), sc, net, page)
+    open_offline(browser, page)
+    assert browser.js("typeof L === 'object' && L.version") == "1.9.3"
+    assert browser.js("document.querySelectorAll('path.leaflet-interactive').length") > 0
+    assert browser.js("window.plannerLabels.shown('pl-town').length") > 0
+    boxes = browser.js(BOXES)
+    for mine in boxes["legend"] + boxes["summary"]:
+        for cls, other in boxes["controls"]:
+            assert not overlapping(mine, other), f"{mine} overlaps {cls} {other}"
+    assert problems(browser) == []
 
 
 def test_map_png(xss_map, tmp_path):

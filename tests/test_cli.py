@@ -29,7 +29,8 @@ def test_plan_writes_plan_schedule_and_map(grid_scenario_file, tmp_path):
     assert plan["scenario"] == "grid-test" and plan["seed"] == 0
     rows = (out / "schedule.csv").read_text().splitlines()
     assert rows[0].startswith("vehicle,type,seq,site,arrive,depart")
-    assert len(rows) - 1 == sum(len(v["stops"]) for v in plan["vehicles"])
+    assert rows[1].startswith("#item+transport+id,")  # HXL hashtags under the header
+    assert len(rows) - 2 == sum(len(v["stops"]) for v in plan["vehicles"])
     html = (out / "map.html").read_text()
     assert "leaflet" in html.lower() and "School 1" in html
     assert not [p for p in out.iterdir() if p.name.startswith(".")]  # no temporary file left

@@ -71,3 +71,22 @@ def test_corridors_command(tmp_path, two_crossings, grid, write_scenario):
     gj = json.loads((tmp_path / "o" / "corridors.geojson").read_text())
     assert any(f["properties"]["selected"] for f in gj["features"])
     assert (tmp_path / "o" / "corridors.html").exists()
+
+
+def test_corridors_map_works_offline(two_crossings, grid, tmp_path):
+    import re
+
+    from planner.corridors import corridors_map
+
+    sc = parse_scenario(two_crossings)
+    net = prepare_network(sc, graph=grid)
+    choice = choose_corridors(sc, net, 1)
+    corridors_map(choice, sc, net, tmp_path / "corridors.html")
+    html = (tmp_path / "corridors.html").read_text(encoding="utf-8")
+    # Leaflet inlined, no Bootstrap or jQuery from a CDN, nothing else linked
+    assert not re.findall(r'<(?:script|link)[^>]*(?:src|href)="https?:', html)
+    assert "Leaflet 1.9.3" in html and "bootstrap" not in html.lower()
+    assert "\"collapsed\": true" in html  # the layer control starts closed
+    assert "School 1" in html and "Mykhaylivka" in html  # a site and a town of the area are labelled
+    corridors_map(choice, sc, net, tmp_path / "online.html", online=True)
+    assert "cdn.jsdelivr.net/npm/leaflet@1.9.3" in (tmp_path / "online.html").read_text(encoding="utf-8")

@@ -24,6 +24,21 @@ from planner.export import (
 ROSTER = ["Oleksandr Hnatiuk", "Serhii Marchenko", "Ivan Ivanovich Petrov"]
 
 
+def readable_text(path) -> str:
+    """All the text of an export: the cells of a workbook, the attributes of a GeoPackage."""
+    if path.suffix == ".xlsx":
+        import openpyxl
+
+        wb = openpyxl.load_workbook(path)
+        return " ".join(str(c) for ws in wb.worksheets for row in ws.iter_rows(values_only=True) for c in row if c is not None)
+    if path.suffix == ".gpkg":
+        import pyogrio
+
+        return " ".join(gpd.read_file(path, layer=name).drop(columns="geometry").astype(str).to_csv()
+                        for name, _kind in pyogrio.list_layers(path))
+    return path.read_text(encoding="utf-8")
+
+
 @pytest.fixture(scope="module")
 def planned():
     """The grid scenario and its plan (budgeted search, one worker: the same every run)."""
@@ -110,6 +125,8 @@ def test_driver_sheets_add_up_to_the_plans_totals(planned, written):
         with (folder / f"{v.id}.csv").open(newline="", encoding="utf-8") as fh:
             rows = list(csv.DictReader(fh))
         assert list(rows[0]) == DRIVER_COLUMNS
+        hxl = rows.pop(0)  # the HXL hashtag row under the header
+        assert hxl["stop"] == "#loc+name" and hxl["time"] == "#date"
         assert rows[0]["action"] == "depart"
         assert [r["time"] for r in rows] == sorted(r["time"] for r in rows)
         assert all(int(r["on_board"]) >= 0 for r in rows) and int(rows[-1]["on_board"]) == 0
@@ -179,7 +196,7 @@ def test_no_roster_names_in_any_file(planned, tmp_path):
     files = [p for p in tmp_path.rglob("*") if p.is_file() and p.name != "plan.json"]
     assert {p.name for p in files} >= {"schedule.csv", "routes.gpx", "plan.geojson", "summary.md", "map.html"}
     for p in files:
-        text = p.read_text(encoding="utf-8")
+        text = readable_text(p)
         for name in ROSTER:
             assert name not in text and name.split()[-1] not in text, f"{name} in {p.name}"
     # the exchange itself is there, as counts

@@ -57,7 +57,7 @@ def test_layers_legend_scale_and_timeline(planned):
     assert TILES_LAYER in layer_names(plan)
     assert "control_scale" in html or "L.control.scale" in html
     assert "pl-legend" in html
-    data = json.loads(re.search(r"var D = (\{.*?\}), map = ", html).group(1))
+    data = next(d for d in (json.loads(x) for x in re.findall(r"var D = (\{.*?\}), map = ", html)) if "t0" in d)
     used = [v for v in plan.vehicles if v.legs]
     assert [v["id"] for v in data["vehicles"]] == [v.id for v in used]
     assert len(data["windows"]) == len(plan.windows)
@@ -76,8 +76,9 @@ def test_hostile_text_is_escaped_everywhere(planned):
     html = map_html(render_map(sc, plan, net.layers))
     assert "<script>alert(2)</script>" not in html
     assert "<img src=x" not in html
-    # outside the timeline's JSON (a plain string there) no template string may see it
-    assert "${alert(3)}" not in re.sub(r"var D = \{.*?\}, map = ", "", html)
+    # outside the JSON of the timeline and of the labels (plain strings there) no template
+    # string may see it
+    assert "${alert(3)}" not in re.sub(r"D = \{.*?\}, (?:map|towns) = ", "", html)
     assert "Exchanges" in html
 
 
