@@ -560,10 +560,10 @@ def register_cli(app: typer.Typer) -> None:
     """
     from rich.table import Table
 
-    from planner.cli import _one_line_errors, err, out
+    from planner.cli_common import err, one_line_errors, out
 
     @app.command()
-    @_one_line_errors
+    @one_line_errors
     def check(
         paths: Annotated[list[Path], typer.Argument(help="Scenario files or folders.")],
         workers: Annotated[int | None, typer.Option("--workers", help="Processes (default: one per core).")] = None,
@@ -619,7 +619,7 @@ def register_cli(app: typer.Typer) -> None:
         raise typer.Exit(report.exit_code)
 
     @app.command()
-    @_one_line_errors
+    @one_line_errors
     def compare(
         scenario: Annotated[Path, typer.Argument(help="Scenario file with a variants section.")],
         output: Annotated[Path | None, typer.Option("-o", "--output", help="Output folder (default maps/<scenario>/).")] = None,

@@ -8,16 +8,14 @@ from __future__ import annotations
 import json
 import logging
 import sys
-from collections.abc import Callable
-from functools import wraps
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
-from planner.errors import PlannerError, one_line
+from planner.cli_common import err, one_line_errors, out
+from planner.errors import PlannerError
 from planner.files import check_output_folder
 from planner.validate import (
     check_events_against_plan,
@@ -38,35 +36,6 @@ app = typer.Typer(
 osm_app = typer.Typer(no_args_is_help=True, help="Prepare and inspect OpenStreetMap road graphs.")
 app.add_typer(osm_app, name="osm")
 
-out = Console()
-err = Console(stderr=True)
-
-
-def _one_line_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
-    @wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except PlannerError as exc:
-            _error_line(one_line(exc))
-            raise typer.Exit(2) from None
-        except OSError as exc:  # a file or folder the planner was pointed at
-            _error_line(f"{exc.filename}: {exc.strerror}" if exc.filename and exc.strerror else str(exc))
-            raise typer.Exit(2) from None
-        except KeyboardInterrupt:
-            err.print("interrupted")
-            raise typer.Exit(130) from None
-
-    return wrapper
-
-
-def _error_line(text: str) -> None:
-    """One line on stderr, printed as it is (no rich markup: brackets survive)."""
-    from rich.text import Text
-
-    err.print(Text.assemble(("error:", "bold red"), " ", " ".join(text.split())), highlight=False, soft_wrap=True)
-
-
 def _summary_table(plan: Any) -> Table:
     table = Table(title=f"{plan.scenario} (seed {plan.seed}): {plan.status}")
     table.add_column("group")
@@ -86,7 +55,7 @@ def _summary_table(plan: Any) -> Table:
 
 
 @app.command()
-@_one_line_errors
+@one_line_errors
 def plan(
     scenario: Annotated[Path, typer.Argument(help="Scenario file (YAML).")],
     output: Annotated[Path | None, typer.Option("-o", "--output", help="Output folder (default maps/<scenario>/).")] = None,
@@ -255,7 +224,7 @@ class _NullContext:
 
 
 @app.command()
-@_one_line_errors
+@one_line_errors
 def verify(
     scenario: Annotated[Path, typer.Argument(help="Scenario file.")],
     plan_file: Annotated[Path, typer.Argument(metavar="PLAN.json", help="Plan to check.")],
@@ -309,7 +278,7 @@ def verify(
 
 
 @app.command()
-@_one_line_errors
+@one_line_errors
 def schema(
     plan_schema: Annotated[bool, typer.Option("--plan", help="Print plan.json's schema instead.")] = False,
     quiet: Annotated[bool, typer.Option("-q", "--quiet", help="Accepted for symmetry: schema prints only the schema.")] = False,
@@ -326,7 +295,7 @@ def schema(
 
 
 @app.command()
-@_one_line_errors
+@one_line_errors
 def render(
     scenario: Annotated[Path, typer.Argument(help="Scenario file.")],
     plan_file: Annotated[Path, typer.Argument(metavar="PLAN.json", help="Plan to draw.")],
@@ -355,7 +324,7 @@ def render(
 
 
 @app.command()
-@_one_line_errors
+@one_line_errors
 def replan(
     scenario: Annotated[Path, typer.Argument(help="Scenario file.")],
     plan_file: Annotated[Path, typer.Argument(metavar="PLAN.json", help="The plan being carried out.")],
@@ -396,7 +365,7 @@ def replan(
 
 
 @app.command()
-@_one_line_errors
+@one_line_errors
 def sweep(
     scenario: Annotated[Path, typer.Argument(help="Scenario file with a disruptions section.")],
     runs: Annotated[int, typer.Option("--runs", help="Monte Carlo runs.")] = 1000,
@@ -457,7 +426,7 @@ def sweep(
 
 
 @app.command()
-@_one_line_errors
+@one_line_errors
 def corridors(
     scenario: Annotated[Path, typer.Argument(help="Scenario file.")],
     max_corridors: Annotated[int, typer.Option("--max", help="Most corridors to negotiate.")] = 2,
@@ -505,7 +474,7 @@ def corridors(
 
 
 @osm_app.command("fetch")
-@_one_line_errors
+@one_line_errors
 def osm_fetch(
     output: Annotated[Path, typer.Option("-o", "--output", help="GraphML file to write.")],
     place: Annotated[str | None, typer.Option("--place", help="Place name, e.g. 'Zaporizhzhia, Ukraine'.")] = None,
@@ -534,7 +503,7 @@ def osm_fetch(
 
 
 @osm_app.command("info")
-@_one_line_errors
+@one_line_errors
 def osm_info(
     file: Annotated[Path, typer.Argument(help=".osm, .osm.pbf or .graphml file")],
     quiet: Annotated[bool, typer.Option("-q", "--quiet", help="Accepted for symmetry: info prints only its table.")] = False,

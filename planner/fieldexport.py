@@ -16,9 +16,7 @@ from __future__ import annotations
 
 import csv
 import io
-import os
 import re
-import tempfile
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -366,7 +364,34 @@ def schedule_xlsx(plan: Plan, scenario: Scenario | None = None) -> bytes:
     wb.properties.creator = "corridor-planner"
     buf = io.BytesIO()
     wb.save(buf)
-    return buf.getvalue()
+    return _reproducible_zip(buf.getvalue(), fixed)
+
+
+def _reproducible_zip(data: bytes, when: datetime) -> bytes:
+    """The workbook with fixed member times and a fixed "modified" date.
+
+    openpyxl stamps the zip members and ``docProps/core.xml`` with the time of saving; the
+    same plan must give the same bytes, so both are set to ``when`` (the plan's first window).
+    """
+    import zipfile
+
+    stamp = f"{when:%Y-%m-%dT%H:%M:%S}Z".encode()
+    date_time = (max(when.year, 1980), when.month, when.day, when.hour, when.minute, when.second)
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(data)) as src, zipfile.ZipFile(out, "w") as dst:
+        for item in src.infolist():
+            body = src.read(item.filename)
+            if item.filename == "docProps/core.xml":
+                body = re.sub(
+                    rb"(<dcterms:modified[^>]*>)[^<]*(</dcterms:modified>)",
+                    lambda m: m.group(1) + stamp + m.group(2),
+                    body,
+                )
+            info = zipfile.ZipInfo(item.filename, date_time=date_time)
+            info.compress_type = zipfile.ZIP_DEFLATED
+            info.external_attr = item.external_attr
+            dst.writestr(info, body)
+    return out.getvalue()
 
 
 def _format(sh: Any, font: Any, header_row: int) -> None:
@@ -513,6 +538,10 @@ _GEOMETRY = {
 }
 
 
+_GPKG_DATE = "2000-01-01T00:00:00Z"
+"""The date GDAL writes into ``gpkg_contents`` (fixed, so that plan.gpkg is reproducible)."""
+
+
 def write_gpkg(path: str | Path, frames: dict[str, Any]) -> Path:
     """Write GeoDataFrames as the layers of one GeoPackage, atomically (temporary file, rename).
 
@@ -529,11 +558,17 @@ def write_gpkg(path: str | Path, frames: dict[str, Any]) -> Path:
     """
     import pyogrio
 
+    from planner.files import publish, temporary_path
+
     p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".gpkg", dir=p.parent)
-    os.close(fd)
-    os.unlink(tmp)  # GDAL creates the file itself
+    tmp = temporary_path(p, suffix=".gpkg")
+    tmp.unlink()  # GDAL creates the file itself
+    # A fixed date in gpkg_contents and the journal in memory: the same plan gives the same
+    # bytes, and a kill leaves no "-journal" file beside the temporary one.
+    options = {"OGR_CURRENT_DATE": _GPKG_DATE, "OGR_SQLITE_JOURNAL": "MEMORY"}
+    saved = pyogrio.get_gdal_config_option  # read back to restore after
+    before = {k: saved(k) for k in options}
+    pyogrio.set_gdal_config_options(options)
     try:
         for name, gdf in frames.items():
             pyogrio.write_dataframe(
@@ -541,10 +576,11 @@ def write_gpkg(path: str | Path, frames: dict[str, Any]) -> Path:
                 tmp,
                 layer=name,
                 driver="GPKG",
-                append=Path(tmp).exists(),
+                append=tmp.exists(),
                 geometry_type=_GEOMETRY.get(name, "Unknown") if gdf.empty else None,
             )
-        os.replace(tmp, p)
+        publish(tmp, p)
     finally:
-        Path(tmp).unlink(missing_ok=True)
+        pyogrio.set_gdal_config_options(before)
+        tmp.unlink(missing_ok=True)
     return p

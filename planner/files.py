@@ -77,10 +77,11 @@ def remove_stale_temporaries(folder: str | Path) -> int:
     return removed
 
 
-def temporary_path(path: str | Path, suffix: str = "") -> Path:
+def temporary_path(path: str | Path, suffix: str = "", mode: int | None = None) -> Path:
     """Create an empty temporary file beside ``path`` (mode as :func:`file_mode`) and return it.
 
-    ``suffix`` is added after ``.tmp`` for programs that go by the extension (``.png``).
+    ``suffix`` is added after ``.tmp`` for programs that go by the extension (``.png``);
+    ``mode``, when given, replaces the usual mode (``0o600`` for a secret).
     """
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
@@ -89,7 +90,7 @@ def temporary_path(path: str | Path, suffix: str = "") -> Path:
         prefix=f".{p.name}.{os.getpid()}.", suffix=".tmp" + suffix, dir=p.parent
     )
     try:
-        os.fchmod(fd, file_mode())
+        os.fchmod(fd, file_mode() if mode is None else mode)
     finally:
         os.close(fd)
     return Path(tmp)
@@ -120,7 +121,7 @@ def publish(tmp: str | Path, path: str | Path) -> None:
     _fsync_folder(p.parent)
 
 
-def write_atomic(path: str | Path, text: str | bytes) -> None:
+def write_atomic(path: str | Path, text: str | bytes, mode: int | None = None) -> None:
     """Write ``text`` to ``path`` through an fsynced temporary file renamed into place.
 
     Parameters
@@ -129,9 +130,12 @@ def write_atomic(path: str | Path, text: str | bytes) -> None:
         The file to write; its folder is created when missing.
     text
         Content (``str`` is written as UTF-8).
+    mode
+        File mode; default ``0666`` less the umask.  A secret gets ``0o600`` here, so it
+        is never readable by others, not even for a moment.
     """
     p = Path(path)
-    tmp = temporary_path(p)
+    tmp = temporary_path(p, mode=mode)
     try:
         with open(tmp, "wb") as fh:
             fh.write(text.encode("utf-8") if isinstance(text, str) else text)

@@ -194,8 +194,8 @@ def read_plan(path: str | Path) -> dict[str, Any]:
         raise PlanFormatError(f"{p}: not a JSON plan: {exc}") from None
 
 
-def write_atomic(path: str | Path, text: str | bytes) -> None:
+def write_atomic(path: str | Path, text: str | bytes, mode: int | None = None) -> None:
     """Write a file whole or not at all (see :func:`planner.files.write_atomic`)."""
     from planner.files import write_atomic as write_whole
 
-    write_whole(path, text)
+    write_whole(path, text, mode)

