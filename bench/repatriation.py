@@ -19,6 +19,7 @@ against the pairs planted.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import random
 import sys
@@ -29,8 +30,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from planner.repatriation.journey import Durations  # noqa: E402
+from planner.repatriation.keys import DEFAULT_KINDS  # noqa: E402
 from planner.repatriation.model import build_candidates  # noqa: E402
-from planner.repatriation.reconcile import ListRecord, blind, match, reblind  # noqa: E402
+from planner.repatriation.reconcile import ListRecord, blind, dumps, match, reblind  # noqa: E402
 from planner.repatriation.schedule import solve  # noqa: E402
 from planner.repatriation.spec import RepatriationSpec  # noqa: E402
 
@@ -206,28 +208,60 @@ def psi_lists(
 
 
 def bench_psi(args: argparse.Namespace) -> None:
+    """Blind, write, read, reblind, write, read and match two lists; a table of the seconds."""
     a, b, shared = psi_lists(args.records)
     sa, sb = "ukrainian-side-secret-bench-0001", "russian-side-secret-bench-00002"
-    steps = {}
-    t = time.perf_counter()
-    a1 = blind(a, sa, processes=2)
-    b1 = blind(b, sb, processes=2)
-    steps["blind both"] = time.perf_counter() - t
-    t = time.perf_counter()
-    a2 = reblind(a1, sb, processes=2)
-    b2 = reblind(b1, sa, processes=2)
-    steps["reblind both"] = time.perf_counter() - t
-    t = time.perf_counter()
-    found = match(a2, b2)
-    steps["match"] = time.perf_counter() - t
+    steps: dict[str, float] = {}
+
+    def timed(name: str, fn, *xs):  # type: ignore[no-untyped-def]
+        t = time.perf_counter()
+        out = fn(*xs)
+        steps[name] = steps.get(name, 0.0) + time.perf_counter() - t
+        return out
+
+    def through_file(data: dict) -> dict:  # what goes over the wire: the JSON text
+        return json.loads(dumps(data))
+
+    procs = args.processes
+    a1 = timed("blind", blind, a, sa, DEFAULT_KINDS, procs)
+    b1 = timed("blind", blind, b, sb, DEFAULT_KINDS, procs)
+    a1, b1 = timed("files", through_file, a1), timed("files", through_file, b1)
+    a2 = timed("reblind", reblind, a1, sb, procs)
+    b2 = timed("reblind", reblind, b1, sa, procs)
+    a2, b2 = timed("files", through_file, a2), timed("files", through_file, b2)
+    found = timed("match", match, a2, b2)
     planted = sum(1 for m in found if m.a_id[3:] == m.b_id[3:])
+    keys = sum(len(k) for _, k in a1["records"]) + sum(len(k) for _, k in b1["records"])
     print(
-        "| records per side | keys per side | blind both s | reblind both s | match s | total s | pairs found | of them planted | planted |"
+        "| records per side | keys both sides | hash-to-curve | scalar mult. | processes | "
+        "blind both s | reblind both s | files (JSON) s | match s | total s | pairs found | "
+        "planted found / planted |"
     )
-    print("|---|---|---|---|---|---|---|---|---|")
-    keys = sum(len(k) for _, k in a1["records"])
-    print(f"| {args.records:,} | {keys:,} | {steps['blind both']:.1f} | {steps['reblind both']:.1f} | {steps['match']:.1f} | {sum(steps.values()):.1f} | "
-          f"{len(found):,} | {planted:,} | {shared:,} |")  # fmt: skip
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    print(f"| {args.records:,} | {keys:,} | {keys:,} | {2 * keys:,} | {procs} | {steps['blind']:.1f} | "
+          f"{steps['reblind']:.1f} | {steps['files']:.1f} | {steps['match']:.1f} | {sum(steps.values()):.1f} | "
+          f"{len(found):,} | {planted:,} / {shared:,} |")  # fmt: skip
+
+
+def bench_curve() -> None:
+    """CPU microseconds per libsodium operation through rbcl, one process."""
+    import hashlib
+
+    import rbcl
+
+    n = 2000
+    scalar = bytes(rbcl.crypto_core_ristretto255_scalar_random())
+    digests = [hashlib.blake2b(str(i).encode(), digest_size=64).digest() for i in range(n)]
+    t = time.process_time()
+    points = [bytes(rbcl.crypto_core_ristretto255_from_hash(d)) for d in digests]
+    h2c = (time.process_time() - t) / n * 1e6
+    t = time.process_time()
+    for p in points:
+        rbcl.crypto_scalarmult_ristretto255(scalar, p)
+    mult = (time.process_time() - t) / n * 1e6
+    print(
+        f"libsodium (rbcl) CPU per operation: hash-to-curve {h2c:.1f} us, scalar mult. {mult:.1f} us"
+    )
 
 
 def main() -> None:
@@ -243,6 +277,7 @@ def main() -> None:
         default=20.0,
         help="wall-clock cap of the whole schedule (candidates, model, both CP-SAT phases)",
     )
+    p.add_argument("--processes", type=int, default=2, help="processes for the curve operations")
     p.add_argument("--skip-psi", action="store_true")
     p.add_argument("--skip-schedule", action="store_true")
     args = p.parse_args()
@@ -250,6 +285,7 @@ def main() -> None:
     if not args.skip_schedule:
         bench_schedule(args)
     if not args.skip_psi:
+        bench_curve()
         bench_psi(args)
     print(f"load average after: {os.getloadavg()[0]:.2f}")
 
