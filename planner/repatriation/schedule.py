@@ -196,6 +196,10 @@ def _solver(
     s.parameters.num_workers = max(1, int(workers))
     if workers > 1:
         s.parameters.interleave_search = True  # deterministic whatever the number of workers
+        # Stop is only checked between batches: a batch of one task per worker lets a phase
+        # end as soon as its gap is reached (with the default batch, all eight full-problem
+        # subsolvers finish their task first: 10 s instead of 3 s on the benchmark).
+        s.parameters.interleave_batch_size = max(1, int(workers))
     s.parameters.random_seed = int(seed)
     s.parameters.max_deterministic_time = float(budget)
     if time_limit_s is not None:
