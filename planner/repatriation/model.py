@@ -446,6 +446,7 @@ class CountModel:
 
     cp: Any
     n: dict[tuple[int, int], Any]
+    used: dict[int, Any]
     esc: dict[tuple[int, int], Any]
     classes: list[list[int]]  # block indices (into ``Candidates.model_blocks``) per class
     escort_classes: list[list[str]]
@@ -489,7 +490,7 @@ def build_count_model(spec: RepatriationSpec, cand: Candidates) -> CountModel:
     gs_min, gs_max = spec.mediator.group_size.min, spec.mediator.group_size.max
     eclasses = escort_classes(spec)
     esc: dict[tuple[int, int], Any] = {}
-    used = {}
+    used: dict[int, Any] = {}
     most = max(spec.mediator.min_escorts_per_group, gs_max)
     for gi in range(len(groups)):
         if not members[gi]:
@@ -511,7 +512,7 @@ def build_count_model(spec: RepatriationSpec, cand: Candidates) -> CountModel:
             m.add(n_esc >= spec.mediator.min_escorts_per_group * y)
     _escort_cliques(m, spec, groups, eclasses, esc, used)
     count = sum(size[k] * v for (k, _gi), v in n.items())
-    return CountModel(m, n, esc, classes, eclasses, count)
+    return CountModel(m, n, used, esc, classes, eclasses, count)
 
 
 def disaggregate(
