@@ -461,3 +461,27 @@ def test_verify_reports_a_malformed_part_in_one_finding() -> None:
     bad = copy.deepcopy(plan)
     bad["repatriation"]["groups"][0]["handover_at"] = 5
     assert "rep_malformed" in codes(sc, bad)
+
+
+@pytest.mark.parametrize("gap", [0.0, 0.01])
+def test_two_workers_give_the_same_plan_for_the_same_seed_and_budget(gap: float) -> None:
+    from planner.repatriation.journey import resolve_durations
+    from planner.repatriation.model import build_candidates
+    from planner.repatriation.schedule import solve
+    from planner.repatriation.spec import parse_repatriation
+
+    kids = [child(f"c-{i}", 3 + i % 14, sibling_group="s" if i < 2 else None) for i in range(9)]
+    sc = parse_scenario(base(kids))
+    spec = parse_repatriation(sc)
+    assert spec is not None
+    dur = resolve_durations(sc, spec)
+    runs = [
+        solve(spec, build_candidates(spec, dur), workers=2, seed=3, budget=2.0, gap=gap)
+        for _ in range(2)
+    ]
+    (a, ea, ia), (b, eb, ib) = runs
+    assert a == b and ea == eb
+    assert {k: v for k, v in ia.items() if k != "seconds"} == {
+        k: v for k, v in ib.items() if k != "seconds"
+    }
+    assert len(a) == 9  # all home: each escort takes a group on both dates

@@ -222,13 +222,16 @@ def _eligible_for(
             "travel_day_too_long",
             f"every timetable of {', '.join(ok_routes)} has a day longer than {longest:g} h (age {c.age})",
         )
-    if c.handover_to == "guardian":
-        g = spec.guardian_map()[str(c.guardian)]
+    # looked up once a child: the map is built anew on each call
+    gr = spec.guardian_map()[str(c.guardian)] if c.handover_to == "guardian" else None
+    route_map = spec.route_map()
+    if gr is not None:
+        held = set(gr.documents)
         lack = {
             r: [
                 f"{d} at {s}"
-                for s, d in crossing_documents(spec.route_map()[r], guardian=True)
-                if d not in set(g.documents)
+                for s, d in crossing_documents(route_map[r], guardian=True)
+                if d not in held
             ]
             for r in routes
         }
@@ -253,10 +256,9 @@ def _eligible_for(
             continue
         if ready is not None and ready > g.at:
             continue
-        if c.handover_to == "guardian":
-            gr = spec.guardian_map()[str(c.guardian)]
+        if gr is not None:
             trip = _guardian_trip(spec, dur, gr.id, gr.route or g.route, cache)
-            site_of = spec.route_map()[gr.route or g.route].from_
+            site_of = route_map[gr.route or g.route].from_
             if isinstance(trip, str) or site_of != g.site or trip.arrive > g.at:
                 guardian_late.append(g.id)
                 continue
