@@ -180,3 +180,24 @@ def test_cli_round_trip_with_an_xlsx_list(tmp_path: Path) -> None:
         "ua-0101,R-1,name+phonetic",
     ]
     assert "Kovalchuk" not in res.output and "Olena" not in res.output
+
+
+@pytest.mark.parametrize("processes", [1, 2])
+def test_reblind_refuses_a_value_that_is_not_a_point(processes: int) -> None:
+    a1 = blind([rec(f"ua-{i}", "Ковальчук", "Олена", f"2012-03-{i + 1:02d}") for i in range(9)], SA)
+    for bad in ("ff" * 32, "00" * 32):  # not an encoding; the identity
+        forged = json.loads(dumps(a1))
+        forged["records"][4][1]["name"] = bad
+        with pytest.raises(ReconcileError, match="not a ristretto255 point"):
+            reblind(forged, SB, processes=processes)
+
+
+def test_worker_processes_give_the_same_files_and_pairs() -> None:
+    a = [rec(f"ua-{i}", "Ковальчук", "Олена", f"2012-03-{i % 28 + 1:02d}") for i in range(40)]
+    b = [rec(f"ru-{i}", "Kovalchuk", "Olena", f"2012-03-{i % 28 + 1:02d}") for i in range(0, 40, 3)]
+    one = [blind(a, SA, processes=1), blind(b, SB, processes=1)]
+    two = [blind(a, SA, processes=2), blind(b, SB, processes=2)]
+    assert one == two
+    pairs = match(reblind(two[0], SB, processes=2), reblind(two[1], SA, processes=2))
+    assert pairs == match(reblind(one[0], SB, processes=1), reblind(one[1], SA, processes=1))
+    assert len(pairs) > 14 and all(m.kinds == ("name", "phonetic") for m in pairs)

@@ -405,3 +405,83 @@ def test_road_legs_inside_the_bundled_network_take_its_travel_times() -> None:
 
     with pytest.raises(ScenarioError, match=r"routes\.0\.legs\.3\.duration_min"):
         run(data)
+
+
+def test_overnight_binds_a_young_child_to_the_stops_where_a_night_is_allowed() -> None:
+    young = [child("c-1", 3, documents=["birth_certificate"])]  # west only, 10 h days
+    sc, plan = run(base(young))
+    g = where(plan)["c-1"]
+    assert g["route"] == "west"
+    assert [leg["to"] for leg in g["legs"] if leg["overnight"]] == ["minsk", "kovel"]
+    data = base(young)
+    data["repatriation"]["routes"][1]["legs"][2]["to"]["overnight"] = False  # no night at Kovel
+    sc, plan = run(data)
+    assert where(plan) == {}  # from Minsk to Kyiv is 14 h, and no stop on the way takes a night
+    assert waiting(plan) == {"c-1": "travel_day_too_long"}
+
+
+def test_verify_catches_a_group_off_its_route_site_or_handover_date() -> None:
+    sc, plan = run(base())
+    assert codes(sc, plan) == set()
+    bad = copy.deepcopy(plan)
+    g = bad["repatriation"]["groups"][0]
+    g["route"] = "west" if g["route"] == "north" else "north"  # the legs are the other route's
+    assert "rep_route" in codes(sc, bad)
+    bad = copy.deepcopy(plan)
+    bad["repatriation"]["groups"][0]["site"] = "elsewhere"
+    assert "rep_route" in codes(sc, bad)
+    bad = copy.deepcopy(plan)
+    bad["repatriation"]["groups"][0]["handover_at"] = "2023-10-17T10:00+03:00"
+    assert "rep_handover_date" in codes(sc, bad)
+
+
+def test_verify_catches_a_waiting_reason_a_caseworker_cannot_act_on() -> None:
+    sc, plan = run(base([child("c-1"), child("c-2", guardian_located=False)]))
+    assert waiting(plan) == {"c-2": "guardian_not_located"}
+    assert codes(sc, plan) == set()
+    bad = copy.deepcopy(plan)
+    bad["repatriation"]["waiting"][0]["reason"] = "later"
+    assert "rep_waiting_reason" in codes(sc, bad)
+
+
+def test_verify_catches_a_manifest_missing_or_unlike_its_group(tmp_path: Any) -> None:
+    sc, plan = run(base())
+    g = plan["repatriation"]["groups"][0]
+    assert {code for code, _m in check_repatriation(sc, plan, folder=tmp_path)} == {"rep_manifest"}
+    (tmp_path / "manifests").mkdir()
+    path = tmp_path / "manifests" / f"repatriation_{g['id']}.csv"
+    path.write_text("child\n" + "".join(f"{c}\n" for c in g["children"]), encoding="utf-8")
+    assert check_repatriation(sc, plan, folder=tmp_path) == []
+    path.write_text(f"child\n{g['children'][0]}\n", encoding="utf-8")
+    assert {code for code, _m in check_repatriation(sc, plan, folder=tmp_path)} == {"rep_manifest"}
+
+
+def test_verify_reports_a_malformed_part_in_one_finding() -> None:
+    sc, plan = run(base())
+    bad = copy.deepcopy(plan)
+    bad["repatriation"]["groups"][0]["handover_at"] = 5
+    assert "rep_malformed" in codes(sc, bad)
+
+
+@pytest.mark.parametrize("gap", [0.0, 0.01])
+def test_two_workers_give_the_same_plan_for_the_same_seed_and_budget(gap: float) -> None:
+    from planner.repatriation.journey import resolve_durations
+    from planner.repatriation.model import build_candidates
+    from planner.repatriation.schedule import solve
+    from planner.repatriation.spec import parse_repatriation
+
+    kids = [child(f"c-{i}", 3 + i % 14, sibling_group="s" if i < 2 else None) for i in range(9)]
+    sc = parse_scenario(base(kids))
+    spec = parse_repatriation(sc)
+    assert spec is not None
+    dur = resolve_durations(sc, spec)
+    runs = [
+        solve(spec, build_candidates(spec, dur), workers=2, seed=3, budget=2.0, gap=gap)
+        for _ in range(2)
+    ]
+    (a, ea, ia), (b, eb, ib) = runs
+    assert a == b and ea == eb
+    assert {k: v for k, v in ia.items() if k != "seconds"} == {
+        k: v for k, v in ib.items() if k != "seconds"
+    }
+    assert len(a) == 9  # all home: each escort takes a group on both dates

@@ -18,6 +18,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from datetime import date
+from functools import lru_cache
 
 KEY_KINDS: tuple[str, ...] = ("name", "phonetic", "family_place")
 """Kinds of keys a record may give, strongest first."""
@@ -73,6 +74,7 @@ _PHONETIC_LETTERS = str.maketrans(
 )  # fmt: skip
 
 
+@lru_cache(maxsize=1 << 16)
 def canonical_latin(text: str) -> str:
     """One Latin form of a name written in Cyrillic or in any Latin transliteration.
 
@@ -110,7 +112,11 @@ def phonetic_code(text: str) -> str:
     >>> phonetic_code("Олександр") == phonetic_code("Aleksandr") == phonetic_code("Alexander")
     True
     """
-    s = canonical_latin(text)
+    return _consonant_classes(canonical_latin(text))
+
+
+@lru_cache(maxsize=1 << 16)
+def _consonant_classes(s: str) -> str:
     for a, b in _PHONETIC_DIGRAPHS:
         s = s.replace(a, b)
     s = s.translate(_PHONETIC_LETTERS)
@@ -150,7 +156,9 @@ def record_keys(
     if "name" in kinds and fam and giv:
         out["name"] = f"name|{fam}|{giv}|{day}"
     if "phonetic" in kinds and fam and giv:
-        out["phonetic"] = f"phonetic|{phonetic_code(family)}|{phonetic_code(given)}|{day}"
+        out["phonetic"] = f"phonetic|{_consonant_classes(fam)}|{_consonant_classes(giv)}|{day}"
     if "family_place" in kinds and fam and plc:
-        out["family_place"] = f"family_place|{phonetic_code(family)}|{phonetic_code(place)}|{day}"
+        out["family_place"] = (
+            f"family_place|{_consonant_classes(fam)}|{_consonant_classes(plc)}|{day}"
+        )
     return out

@@ -222,13 +222,16 @@ def _eligible_for(
             "travel_day_too_long",
             f"every timetable of {', '.join(ok_routes)} has a day longer than {longest:g} h (age {c.age})",
         )
-    if c.handover_to == "guardian":
-        g = spec.guardian_map()[str(c.guardian)]
+    # looked up once a child: the map is built anew on each call
+    gr = spec.guardian_map()[str(c.guardian)] if c.handover_to == "guardian" else None
+    route_map = spec.route_map()
+    if gr is not None:
+        held = set(gr.documents)
         lack = {
             r: [
                 f"{d} at {s}"
-                for s, d in crossing_documents(spec.route_map()[r], guardian=True)
-                if d not in set(g.documents)
+                for s, d in crossing_documents(route_map[r], guardian=True)
+                if d not in held
             ]
             for r in routes
         }
@@ -253,10 +256,9 @@ def _eligible_for(
             continue
         if ready is not None and ready > g.at:
             continue
-        if c.handover_to == "guardian":
-            gr = spec.guardian_map()[str(c.guardian)]
+        if gr is not None:
             trip = _guardian_trip(spec, dur, gr.id, gr.route or g.route, cache)
-            site_of = spec.route_map()[gr.route or g.route].from_
+            site_of = route_map[gr.route or g.route].from_
             if isinstance(trip, str) or site_of != g.site or trip.arrive > g.at:
                 guardian_late.append(g.id)
                 continue
@@ -446,6 +448,7 @@ class CountModel:
 
     cp: Any
     n: dict[tuple[int, int], Any]
+    used: dict[int, Any]
     esc: dict[tuple[int, int], Any]
     classes: list[list[int]]  # block indices (into ``Candidates.model_blocks``) per class
     escort_classes: list[list[str]]
@@ -489,7 +492,7 @@ def build_count_model(spec: RepatriationSpec, cand: Candidates) -> CountModel:
     gs_min, gs_max = spec.mediator.group_size.min, spec.mediator.group_size.max
     eclasses = escort_classes(spec)
     esc: dict[tuple[int, int], Any] = {}
-    used = {}
+    used: dict[int, Any] = {}
     most = max(spec.mediator.min_escorts_per_group, gs_max)
     for gi in range(len(groups)):
         if not members[gi]:
@@ -511,7 +514,7 @@ def build_count_model(spec: RepatriationSpec, cand: Candidates) -> CountModel:
             m.add(n_esc >= spec.mediator.min_escorts_per_group * y)
     _escort_cliques(m, spec, groups, eclasses, esc, used)
     count = sum(size[k] * v for (k, _gi), v in n.items())
-    return CountModel(m, n, esc, classes, eclasses, count)
+    return CountModel(m, n, used, esc, classes, eclasses, count)
 
 
 def disaggregate(

@@ -243,43 +243,60 @@ def public_value(scalar: bytes) -> str:
     return bytes(rbcl.crypto_scalarmult_ristretto255_base(scalar)).hex()
 
 
-def _blind_chunk(args: tuple[bytes, list[bytes]]) -> list[bytes]:
+Row = tuple[str, str, str, date | None, str]
+"""A record as sent to a worker process: id, family, given, birth date, place."""
+
+
+def _blind_chunk(args: tuple[bytes, tuple[str, ...], list[Row]]) -> list[tuple[str, str, bytes]]:
+    """Keys of a chunk of records, each hashed to the curve and raised to the scalar."""
     import rbcl
 
-    scalar, keys = args
+    scalar, kinds, rows = args
+    h2c, mult = rbcl.crypto_core_ristretto255_from_hash, rbcl.crypto_scalarmult_ristretto255
     out = []
-    for k in keys:
-        point = rbcl.crypto_core_ristretto255_from_hash(
-            hashlib.blake2b(k, digest_size=64, person=_H2C).digest()
-        )
-        out.append(bytes(rbcl.crypto_scalarmult_ristretto255(scalar, point)))
+    for rid, family, given, birth, place in rows:
+        for kind, key in record_keys(family, given, birth, place, kinds).items():
+            digest = hashlib.blake2b(key.encode("utf-8"), digest_size=64, person=_H2C).digest()
+            out.append((rid, kind, bytes(mult(scalar, h2c(digest)))))
     return out
 
 
 def _reblind_chunk(args: tuple[bytes, list[bytes]]) -> list[bytes]:
+    """A chunk of points raised to the scalar.
+
+    libsodium's ``crypto_scalarmult_ristretto255`` decodes its input and fails on anything
+    that is not the encoding of a ristretto255 point (and on a product that is the identity),
+    so no separate validity check is needed: ``rbcl`` raises ``RuntimeError`` then.
+    """
     import rbcl
 
     scalar, points = args
-    out = []
-    for pt in points:
-        if not rbcl.crypto_core_ristretto255_is_valid_point(pt):
-            raise ValueError("not a ristretto255 point")
-        out.append(bytes(rbcl.crypto_scalarmult_ristretto255(scalar, pt)))
-    return out
+    mult = rbcl.crypto_scalarmult_ristretto255
+    try:
+        return [bytes(mult(scalar, pt)) for pt in points]
+    except RuntimeError:
+        raise ValueError("not a ristretto255 point") from None
 
 
-def _run(fn: Any, scalar: bytes, items: list[bytes], processes: int | None) -> list[bytes]:
-    procs = (
-        processes
-        if processes is not None
-        else (min(2, os.cpu_count() or 1) if len(items) > PARALLEL_FROM else 1)
-    )
+def _processes(processes: int | None, n: int) -> int:
+    if processes is not None:
+        return processes
+    return min(2, os.cpu_count() or 1) if n > PARALLEL_FROM else 1
+
+
+def _run(fn: Any, head: tuple[Any, ...], items: list[Any], processes: int | None) -> list[Any]:
+    """``fn`` over chunks ``(*head, chunk)`` of ``items``, in order, in worker processes.
+
+    A few large chunks per process keep the data sent small next to the curve work; the
+    workers are forked, so the module and libsodium are loaded once.
+    """
+    procs = _processes(processes, len(items))
     if procs <= 1 or len(items) < 2:
-        return fn((scalar, items))
+        return fn((*head, items))
     n = max(1, -(-len(items) // (procs * 4)))
-    chunks = [(scalar, items[i : i + n]) for i in range(0, len(items), n)]
+    chunks = [(*head, items[i : i + n]) for i in range(0, len(items), n)]
     with mp.get_context("fork").Pool(procs) as pool:
-        parts = pool.map(fn, chunks)
+        parts = pool.map(fn, chunks, chunksize=1)
     return [x for part in parts for x in part]
 
 
@@ -318,17 +335,12 @@ def blind(
             "--keys", "keys", f"unknown key kind {bad[0]!r} (known: {', '.join(KEY_KINDS)})"
         )
     scalar = secret_scalar(secret)
-    owners: list[tuple[str, str]] = []
-    plain: list[bytes] = []
-    without = 0
-    for r in records:
-        keys = record_keys(r.family, r.given, r.birth, r.place, kinds)
-        if not keys:
-            without += 1
-        for kind, key in keys.items():
-            owners.append((r.id, kind))
-            plain.append(key.encode("utf-8"))
-    values = _run(_blind_chunk, scalar, plain, processes)
+    rows: list[Row] = [(r.id, r.family, r.given, r.birth, r.place) for r in records]
+    # two keys a record on average: parallel when the curve work is large
+    blinded = _run(_blind_chunk, (scalar, tuple(kinds)), rows, _processes(processes, 2 * len(rows)))
+    owners = [(rid, kind) for rid, kind, _v in blinded]
+    values = [v for _rid, _kind, v in blinded]
+    without = len(rows) - len({rid for rid, _kind, _v in blinded})
     return _file(owners, values, list(kinds), [public_value(scalar)], 1, without)
 
 
@@ -411,7 +423,7 @@ def reblind(
                     f"{source}: record {rid!r}: {kind} is not a hex value"
                 ) from None
     try:
-        values = _run(_reblind_chunk, scalar, points, processes)
+        values = _run(_reblind_chunk, (scalar,), points, processes)
     except ValueError:
         raise ReconcileError(f"{source}: a value is not a ristretto255 point") from None
     return _file(

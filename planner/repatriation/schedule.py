@@ -168,6 +168,11 @@ def _count_hint(
             counts[key] = counts.get(key, 0) + 1
     for key, v in cm.n.items():
         cm.cp.add_hint(v, counts.get(key, 0))
+    # A complete hint: CP-SAT then takes the greedy schedule as its first solution at once
+    # (an incomplete one is only completed by a search that follows it, seconds later).
+    used = set(assign.values())
+    for gi, y in cm.used.items():
+        cm.cp.add_hint(y, gi in used)
     for (ci, gi), v in cm.esc.items():
         cm.cp.add_hint(v, len(set(escorts.get(gi, ())) & set(cm.escort_classes[ci])))
 
@@ -196,6 +201,10 @@ def _solver(
     s.parameters.num_workers = max(1, int(workers))
     if workers > 1:
         s.parameters.interleave_search = True  # deterministic whatever the number of workers
+        # Stop is only checked between batches: a batch of one task per worker lets a phase
+        # end as soon as its gap is reached (with the default batch, all eight full-problem
+        # subsolvers finish their task first: 10 s instead of 3 s on the benchmark).
+        s.parameters.interleave_batch_size = max(1, int(workers))
     s.parameters.random_seed = int(seed)
     s.parameters.max_deterministic_time = float(budget)
     if time_limit_s is not None:
@@ -216,7 +225,8 @@ def solve(
     """Solve both phases; returns ``child -> group index``, ``group -> escorts`` and figures.
 
     ``time_limit_s`` caps both phases together (wall clock, a safety net); ``gap`` lets the
-    first phase stop within that share of its bound (0: prove the most children home).
+    first phase stop within that share of its bound (0: prove the most children home); the
+    first phase then runs on one worker, the second on ``workers``.
     """
     import time
 
@@ -238,7 +248,10 @@ def solve(
     cm = build_count_model(spec, cand)
     _count_hint(cm, cand, start, start_esc)
     cm.cp.maximize(cm.count)
-    s1 = _solver(workers, seed, budget, time_limit_s, len(cm.n))
+    # With a gap to stop at, one worker: it stops as soon as its bound comes within the gap
+    # of the hinted greedy schedule, where interleaved workers stop only at the end of a batch
+    # (2 s instead of 7 s on the benchmark, which then reaches a 0.2 % gap).
+    s1 = _solver(1 if gap > 0 else workers, seed, budget, time_limit_s, len(cm.n))
     s1.parameters.relative_gap_limit = float(gap)
     st1 = s1.solve(cm.cp)
     if st1 not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
