@@ -163,20 +163,27 @@ def _offline_html(page: str) -> str:
 # ----------------------------------------------------------------------------- context
 
 
-def _context_lines(plan: Plan, bounds: tuple[float, float, float, float]) -> Any:
+def _context_lines(
+    plan: Plan, bounds: tuple[float, float, float, float], source: str | None = "regional"
+) -> Any:
     """A light road network for reading the map without tiles.
 
-    The bundled regional network when :mod:`planner.regional` provides one (clipped to the
-    map and simplified), otherwise the roads the plan itself drives.
+    The scenario's bundled network (``source``: the national one for ``ukraine`` /
+    ``national``, else the regional one where the map overlaps it), clipped to the map and
+    simplified; otherwise the roads the plan itself drives.
     """
     from planner.mapcontext import REGIONAL_EXTENT
 
     area = map_area(bounds)
     lines: list[LineString] = []
     try:
-        from planner.regional import load_regional_network  # type: ignore[import-not-found]
+        if source in ("ukraine", "national"):
+            from planner.national import load_national_network
 
-        if area.intersects(box(*REGIONAL_EXTENT)):
+            lines = _as_lines(load_national_network(), area)
+        elif area.intersects(box(*REGIONAL_EXTENT)):
+            from planner.regional import load_regional_network
+
             lines = _as_lines(load_regional_network(), area)
     except Exception:  # noqa: BLE001 - context is optional; fall back to the plan's own roads
         lines = []
@@ -574,7 +581,8 @@ def render_map(
     site_labels = [{"id": s.id, "n": s.name or s.id, "ll": [s.location[1], s.location[0]], "kind": s.kind,
                     "r": round(assembly_radius(people.get(s.id, 0)), 1) if s.kind == "assembly" else 8}
                    for s in plan.sites if s.kind in ("assembly", "reception")]
-    add_context(m, map_area(bounds), _context_lines(plan, bounds), site_labels)
+    source = scenario.network.source
+    add_context(m, map_area(bounds), _context_lines(plan, bounds, source), site_labels)
     _draw_layers(m, scenario, layers)
     names = {s.id: (s.name or s.id) for s in plan.sites}
     _draw_corridors(m, plan, names)
@@ -842,23 +850,61 @@ def _draw_exchange(m: folium.Map, scenario: Scenario, plan: Plan) -> tuple[str, 
 
 
 def _summary_html(plan: Plan) -> str:
-    """The summary box: scenario, people evacuated against the bound, vehicles, not served."""
-    left = sum(u.people for u in plan.unserved)
-    return (
-        f"<b>{_esc(plan.scenario)}</b> ({_esc(plan.status)})<br>"
-        f"evacuated {plan.evacuated_total():,} of {plan.totals.requested.get('total', 0):,} "
-        f"(bound {plan.bound_total():,})<br>"
-        f"vehicles used {plan.vehicles_used} of {plan.vehicles_total} · {plan.risk_km:,.1f} km under risk"
-        + (f"<br><span style='color:#8b0000'>not served: {left:,}</span> (see the map at the end of the time bar)"
-           if left else "")
+    """The summary box: one line per part of the plan (evacuation, exchange, repatriation).
+
+    A plan with no assembly point has no evacuation line: an exchange or a return of children
+    is summed up by its own figures, not as "evacuated 0 of 0".
+    """
+    lines = [f"<b>{_esc(plan.scenario)}</b>"]
+    if plan.sites or (plan.exchange is None and plan.repatriation is None):
+        left = sum(u.people for u in plan.unserved)
+        lines[0] += f" ({_esc(plan.status)})"
+        lines.append(
+            f"evacuated {plan.evacuated_total():,} of {plan.totals.requested.get('total', 0):,} "
+            f"(bound {plan.bound_total():,})"
+        )
+        lines.append(
+            f"vehicles used {plan.vehicles_used} of {plan.vehicles_total} · "
+            f"{plan.risk_km:,.1f} km under risk"
+        )
+        if left:
+            lines.append(
+                f"<span style='color:#8b0000'>not served: {left:,}</span>"
+                " (see the map at the end of the time bar)"
+            )
+    if plan.exchange is not None:
+        lines.append(_exchange_summary(plan.exchange))
+    if plan.repatriation is not None:
+        rp = plan.repatriation
+        lines.append(
+            f"repatriation ({_esc(rp.status)}): {rp.returned:,} of {rp.children:,} children home "
+            f"(bound {rp.bound:,}) in {len(rp.groups)} group(s)"
+        )
+    return "<br>".join(lines)
+
+
+def _exchange_summary(ex: dict[str, Any]) -> str:
+    """One line: the exchange's status, people released per side against those held, events."""
+    totals = ex.get("totals") or {}
+    released, held = totals.get("released", {}), totals.get("held", {})
+    sides = ", ".join(
+        f"{_esc(side)} {int(r.get('total', 0)):,} of {int(held.get(side, {}).get('total', 0)):,}"
+        for side, r in released.items()
     )
+    events = len(ex.get("events") or [])
+    return f"exchange ({_esc(str(ex.get('status', '')))}): released {sides}; {events} event(s)"
 
 
 def _legend_html(scenario: Scenario, plan: Plan, events: bool) -> str:
-    """The legend's content (our own text; the frontline date is escaped)."""
+    """The legend's content (our own text; the frontline date is escaped).
+
+    Lines for assembly points, reception centres and vehicles appear only when the plan
+    evacuates anyone from somewhere; an exchange or a return of children gets its own line.
+    """
     from planner.mapcontext import frontline_date
 
     date = frontline_date(scenario)
+    evacuation = bool(plan.sites)
     return (
         "<b>Legend</b><br>"
         "<span style='color:#b30000'>&#9632;</span> closed area &nbsp;"
@@ -866,14 +912,26 @@ def _legend_html(scenario: Scenario, plan: Plan, events: bool) -> str:
         "<span style='color:#000'>- - -</span> line of contact"
         + (f" as of {_esc(date)}" if date else "")
         + " &nbsp;<span style='color:#d4b000'>&#9670;</span> crossing point<br>"
-        "<span style='color:#8b0000'>&#9675;</span> assembly point (size: people at the start;"
-        " filled: still waiting at the slider's time) &nbsp;<span style='color:#2e8b57'>&#9632;</span> reception centre<br>"
+        + (
+            "<span style='color:#8b0000'>&#9675;</span> assembly point (size: people at the start;"
+            " filled: still waiting at the slider's time) &nbsp;"
+            "<span style='color:#2e8b57'>&#9632;</span> reception centre<br>"
+            if evacuation
+            else ""
+        )
         + ("<span style='color:#000'>&#9711;</span> not served (at the end; click for the reason)<br>"
            if plan.unserved else "")
-        + "<span style='color:#5b2a86'>&#9473;</span> corridor (width: people carried)<br>"
-        "coloured lines: vehicles (width: people aboard; choose with the Vehicles picker); "
-        "&#9679; vehicle at the slider's time<br>"
-        + ("<span style='color:#4b0082'>&#9673;</span> exchange event<br>" if plan.exchange is not None else "")
+        + (
+            "<span style='color:#5b2a86'>&#9473;</span> corridor (width: people carried)<br>"
+            "coloured lines: vehicles (width: people aboard; choose with the Vehicles picker); "
+            "&#9679; vehicle at the slider's time<br>"
+            if evacuation
+            else ""
+        )
+        + ("<span style='color:#4b0082'>&#9673;</span> exchange event; coloured lines: transfers"
+           " from the places of detention<br>" if plan.exchange is not None else "")
+        + ("children (where they are now), handover sites and the routes home across the"
+           " borders: see the layers<br>" if plan.repatriation is not None else "")
         + "time bar: <span style='background:#9fd59f'>&nbsp;green&nbsp;</span> ceasefire windows"
         + (", purple ticks exchange events" if events else "")
         + "<br><span style='color:#9a9a9a'>&#9472;</span> roads &nbsp;"

@@ -76,3 +76,26 @@ def test_exchange_scenario_plans_and_verifies_on_the_national_network(
             )
     res = runner.invoke(app, ["verify", str(path), str(out / "plan.json")])
     assert res.exit_code == 0, res.output
+    # the map sums the exchange up (not "evacuated 0 of 0") and draws the national roads
+    page = (out / "map.html").read_text(encoding="utf-8")
+    released = plan["exchange"]["totals"]["released"]
+    held = plan["exchange"]["totals"]["held"]
+    for side in ("ua", "ru"):
+        assert f"{side} {released[side]['total']:,} of {held[side]['total']:,}" in page, side
+    assert "exchange (optimal): released " in page
+    assert f"{len(events)} event(s)" in page and "evacuated 0 of 0" not in page
+    assert "assembly point (size" not in page  # no evacuation lines in the legend
+
+
+def test_the_map_of_a_national_scenario_draws_the_national_roads():
+    from shapely.geometry import box
+
+    from planner.plan import Plan
+    from planner.render import _context_lines
+
+    empty = Plan.model_construct(vehicles=[])  # no legs: only the bundled roads count
+    europe = (14.0, 40.0, 50.0, 58.0)
+    national = _context_lines(empty, europe, "ukraine")
+    regional = _context_lines(empty, europe, "regional")
+    assert national.bounds[0] < 25.0 < regional.bounds[0]  # Lviv's roads, west of the regional net
+    assert national.intersects(box(23.9, 49.7, 24.2, 49.95))  # roads reach Lviv itself
