@@ -482,6 +482,8 @@ def map_area(bounds: tuple[float, float, float, float]) -> Any:
 
 def _bounds(plan: Plan, layers: Layers) -> tuple[float, float, float, float]:
     lonlat = [s.location for s in plan.sites] + [(c.lon, c.lat) for c in layers.crossings]
+    if plan.exchange:  # an exchange's facilities and points frame its map
+        lonlat += [tuple(site["location"]) for site in plan.exchange.get("sites", [])]
     if not lonlat:
         for df in (layers.closed, layers.risk):
             for g in df.geometry:
