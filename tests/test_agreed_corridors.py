@@ -129,6 +129,54 @@ def test_drives_keep_to_the_corridor_windows():
     assert plan["windows"] == [["2022-03-16T08:00:00+02:00", "2022-03-16T18:00:00+02:00"]]
 
 
+def test_a_corridor_given_as_a_line_file(tmp_path):
+    line = {
+        "type": "FeatureCollection",
+        "features": [
+            {
+                "type": "Feature",
+                "properties": {},
+                "geometry": {
+                    "type": "LineString",
+                    "coordinates": [[35.0, 47.0], [35.35, 46.81], [35.7, 47.0]],
+                },
+            }
+        ],
+    }
+    (tmp_path / "south.geojson").write_text(json.dumps(line), encoding="utf-8")
+    d = two_roads()
+    corridor = d["ceasefire"]["corridors"][0]
+    del corridor["via"]
+    corridor["file"] = "south.geojson"
+    sc = parse_scenario(d, tmp_path / "s.yaml")
+    graph = road_graph(POINTS, ROADS)
+    plan = json.loads(
+        plan_evacuation(sc, network=prepare_network(sc, graph=graph), **FAST).to_json()
+    )
+    legs = [leg for v in plan["vehicles"] for leg in v["legs"]]
+    assert legs and all(_passes(leg, POINTS[4]) and not _passes(leg, POINTS[2]) for leg in legs)
+    assert verify_plan(sc, plan, graph=graph) == []
+
+
+def test_the_map_draws_the_agreed_corridor_and_its_checkpoint():
+    from planner.plan import Plan
+    from planner.render import layer_names, map_html, render_map
+
+    d = two_roads()
+    graph = road_graph(POINTS, ROADS)
+    sc = parse_scenario(d)
+    net = prepare_network(sc, graph=graph)
+    plan = plan_evacuation(sc, network=net, **FAST)
+    html = map_html(render_map(sc, plan, net.layers))
+    assert "Agreed corridors" in layer_names(plan) and json.dumps("Agreed corridors") in html
+    assert (
+        "agreed corridor southern road: 90 km" in html
+        and "checkpoint cp-s on southern road: stop 20 min" in html
+    )
+    plain = Plan.model_validate({**json.loads(plan.to_json()), "corridors": None})
+    assert "Agreed corridors" not in layer_names(plain)
+
+
 # --------------------------------------------------------------------------- verifier rules
 
 
