@@ -223,6 +223,9 @@ def test_verify_catches_a_corridor_path_that_skips_a_via_point(corridor_plan):
     broken = copy.deepcopy(plan)
     broken["corridors"][0]["path"] = [list(POINTS[1]), list(POINTS[2]), list(POINTS[3])]
     assert "corridor_via" in _codes(sc, broken, graph)
+    backwards = copy.deepcopy(plan)
+    backwards["corridors"][0]["path"] = backwards["corridors"][0]["path"][::-1]
+    assert "corridor_via" in _codes(sc, backwards, graph)
     gone = copy.deepcopy(plan)
     del gone["corridors"]
     assert "corridor_missing" in _codes(sc, gone, graph)
