@@ -88,6 +88,13 @@ def test_only_the_agreed_longer_road_is_used_and_its_checkpoint_is_stopped_at(co
         assert _seconds(stop["arrive"], stop["depart"]) == STOP_MIN * 60
         assert _seconds(leg["depart"], stop["arrive"]) == 45_000 / (60 / 3.6)  # halfway
         assert _seconds(leg["depart"], leg["arrive"]) == 90_000 / (60 / 3.6) + STOP_MIN * 60
+    from planner.export import driver_sheet_rows
+    from planner.plan import Plan
+
+    typed = Plan.model_validate(plan)
+    rows = driver_sheet_rows(typed, typed.vehicles[0])
+    stops = [r for r in rows if r["action"] in ("checkpoint", "leave_checkpoint")]
+    assert len(stops) == 2 * len(typed.vehicles[0].legs) and stops[0]["site"] == "cp-s"
     (part,) = plan["corridors"]
     assert part["length_m"] == 90_000.0 and part["checkpoints"][0]["position_m"] == 45_000.0
     assert part["checkpoints"][0]["snap_m"] > 0  # the checkpoint is not a node: attached
