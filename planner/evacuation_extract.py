@@ -3,14 +3,18 @@ who was not served and why."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import numpy as np
 
+from planner.agreed_corridors import plan_corridors
 from planner.evacuation_model import EvacuationModel, kind_dwell_site
 from planner.evacuation_timing import leg_departure
+from planner.network import RoadNetwork
 from planner.plan import (
     REASONS,
+    CheckpointStop,
     Leg,
     Plan,
     Reception,
@@ -27,12 +31,16 @@ from planner.timeline import Timeline
 
 def leg_finder(model: EvacuationModel) -> Callable[[int, int], dict]:
     """Path details (coordinates, length, risk, crossings) of the drive between two sites, cached."""
-    roads, sites = model.net.roads, model.sites
+    sites = model.sites
     cache: dict[tuple[int, int], dict] = {}
 
     def leg_details(sa: int, sb: int) -> dict:
         if (sa, sb) not in cache:
-            cache[(sa, sb)] = roads.path_details(roads.path(sites[sa].node, sites[sb].node))
+            roads = model.roads_between(sa, sb)
+            nodes = roads.path(sites[sa].node, sites[sb].node)
+            cache[(sa, sb)] = roads.path_details(nodes)
+            if model.corridors is not None and roads is model.corridors.roads:
+                cache[(sa, sb)]["checkpoints"] = model.corridors.leg_checkpoints(nodes)
         return cache[(sa, sb)]
 
     return leg_details
@@ -40,14 +48,17 @@ def leg_finder(model: EvacuationModel) -> Callable[[int, int], dict]:
 
 def prefetch_legs(model: EvacuationModel, routes: list[list[int]]) -> None:
     """Find the street paths of every leg the routes drive at once."""
-    legs = []
+    legs: dict[int, tuple[RoadNetwork, list[tuple[int, int]]]] = {}
     for v, route in enumerate(routes):
         cur = model.vstart[v]
         for node in route:
             if model.node_site[node] != cur:
-                legs.append((model.sites[cur].node, model.sites[model.node_site[node]].node))
+                roads = model.roads_between(cur, model.node_site[node])
+                pair = (model.sites[cur].node, model.sites[model.node_site[node]].node)
+                legs.setdefault(id(roads), (roads, []))[1].append(pair)
                 cur = model.node_site[node]
-    model.net.roads.prefetch_paths(legs)
+    for roads, pairs in legs.values():
+        roads.prefetch_paths(pairs)
 
 
 def _site_groups(
@@ -166,6 +177,12 @@ def _leg(
         risk_km=round(det["risk_m"] / 1000.0, 3),
         crossings=det["crossings"],
         load={g: n for g, n in onboard.items() if n},
+        checkpoints=[
+            CheckpointStop(id=cid, arrive=tl.iso(depart + a), depart=tl.iso(depart + math.ceil(b)))
+            for cid, a, b in det["checkpoints"]
+        ]
+        if "checkpoints" in det
+        else None,
     )
 
 
@@ -273,4 +290,5 @@ def assemble_plan(
         unserved=unserved_rows(model, served, rate_limited),
         warnings=model.warnings,
         solver=solver,
+        corridors=plan_corridors(model.corridors),
     )
