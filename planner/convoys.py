@@ -1,0 +1,454 @@
+"""Convoys (``ceasefire.convoys``): vehicles that move along a corridor only together.
+
+A convoy runs on an agreed corridor from its marshalling site (``from``) towards the corridor's
+far end (the end farther from the marshalling site along the corridor).  A drive *joins the
+convoy* when its road path leaves or passes the marshalling site (comes within
+:data:`MARSHAL_RADIUS_M` of it, plus the site's snap distance) and then heads along the
+corridor away from it; such a drive is split in the plan into the drive to the marshalling
+site and the convoy leg from there.
+
+The convoy leg of one departure (id ``<corridor>@<depart time>``):
+
+- leaves the marshalling site at the agreed time, all members together, behind a lead
+  vehicle when the convoy names a ``lead`` type (one vehicle of that type per departure
+  used, taken from the fleet; a lead vehicle leads one departure);
+- drives at the convoy's pace: the longer of the road's drive and the corridor's length at
+  ``max_speed_kph`` (every vehicle of the fleet drives the road network at the same speeds,
+  so the slowest member's pace is the road's);
+- has at most ``max_vehicles`` vehicles (the lead counted), all bound for one site;
+- arrives when its last vehicle is in: the column is ``gap_min`` minutes long per vehicle
+  behind the head, so it arrives ``(n - 1) * gap_min`` after the head, ``n`` the vehicles of
+  the departure.  All members record the same departure and arrival, and the same times at
+  the corridor's checkpoints;
+- lies wholly inside one ceasefire window, and every vehicle counts against a crossing
+  point's vehicles per hour.
+
+The routing search sees convoy drives at convoy pace (plus the column of ``max_vehicles``
+when given); the CP-SAT re-timing (:mod:`planner.retime`) puts every convoy drive on one
+departure (:func:`add_convoy_rules`) or drops its trip.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+
+MARSHAL_RADIUS_M = 2000.0
+"""A drive passes the marshalling site when its path comes this close to it (plus the
+site's snap distance); the verifier uses the same radius."""
+
+AHEAD_M = 1000.0
+"""How far past the marshalling site the path is looked at to tell which way it heads."""
+
+
+@dataclass
+class ConvoyRun:
+    """One convoy of the scenario, in model terms (times in seconds from the first window)."""
+
+    corridor: str
+    site: int
+    """Marshalling site (index into the model's sites)."""
+    departs: list[int]
+    """Agreed departures that lie inside a ceasefire window."""
+    window_end: list[int]
+    """End of the window each departure lies in."""
+    labels: list[str]
+    """Convoy id of each departure: ``<corridor>@<depart time>``."""
+    max_vehicles: int | None
+    lead_type: int | None
+    """Fleet index of the lead vehicle type."""
+    speed_mps: float | None
+    gap_s: int
+
+
+@dataclass
+class ConvoyArc:
+    """A drive between two sites that joins a convoy."""
+
+    run: int
+    to_marshal_s: int
+    """Drive to the marshalling site (0 when the drive leaves from it)."""
+    convoy_s: int
+    """The convoy's drive from the marshalling site to the destination (the head's)."""
+
+
+@dataclass
+class Convoys:
+    """The convoys of a model and the drives that join them."""
+
+    runs: list[ConvoyRun]
+    arcs: dict[tuple[int, int], ConvoyArc] = field(default_factory=dict)
+
+    def search_drive(self, arc: ConvoyArc) -> int:
+        """The drive the routing search sees: to the convoy, then the convoy with its column."""
+        run = self.runs[arc.run]
+        column = run.gap_s * ((run.max_vehicles or 1) - 1)
+        return arc.to_marshal_s + arc.convoy_s + column
+
+
+# --------------------------------------------------------------------------- geometry
+
+
+def _metres(pts: np.ndarray, lat0: float) -> np.ndarray:
+    """``(lon, lat)`` rows as local metres (equirectangular at ``lat0``)."""
+    k = math.cos(math.radians(lat0))
+    return np.column_stack([pts[:, 0] * 111_320.0 * k, pts[:, 1] * 110_540.0])
+
+
+def convoy_direction(line: list[tuple[float, float]], marshal: tuple[float, float]) -> tuple[float, int]:
+    """Position of the marshalling site along a corridor line and the way the convoy runs.
+
+    Returns
+    -------
+    tuple
+        The site's distance along the line (metres) and ``+1`` when the convoy runs towards
+        the line's last point, ``-1`` towards its first (the end farther from the site).
+    """
+    import shapely
+
+    pts = _metres(np.array([*line, marshal], dtype=float), marshal[1])
+    ls = shapely.LineString(pts[:-1])
+    s = float(ls.project(shapely.Point(pts[-1])))
+    return s, (1 if s <= ls.length / 2 else -1)
+
+
+def joins_convoy(
+    path: list[tuple[float, float]],
+    line: list[tuple[float, float]],
+    marshal: tuple[float, float],
+    radius_m: float,
+) -> bool:
+    """Whether a path leaves or passes the marshalling site and then heads the convoy's way.
+
+    The path passes the site when one of its points lies within ``radius_m`` of it; the point
+    :data:`AHEAD_M` past the last such point (along the path) must lie farther along the
+    corridor line, in the convoy's direction, than the site.
+    """
+    import shapely
+
+    if len(path) < 2 or len(line) < 2:
+        return False
+    lat0 = marshal[1]
+    p = _metres(np.array(path, dtype=float), lat0)
+    m = _metres(np.array([marshal], dtype=float), lat0)[0]
+    near = np.flatnonzero(np.hypot(p[:, 0] - m[0], p[:, 1] - m[1]) <= radius_m)
+    if not len(near) or near[-1] == len(p) - 1:
+        return False
+    tail = shapely.LineString(p[near[-1] :])
+    ahead = tail.interpolate(min(AHEAD_M, tail.length))
+    s_site, way = convoy_direction(line, marshal)
+    ls = shapely.LineString(_metres(np.array(line, dtype=float), lat0))
+    return (float(ls.project(ahead)) - s_site) * way > 0
+
+
+# --------------------------------------------------------------------------- model
+
+
+def window_of(windows: list[tuple[int, int]] | tuple[tuple[int, int], ...], t: int) -> int | None:
+    """Index of the window ``[a, b)`` holding ``t``, or ``None``."""
+    for i, (a, b) in enumerate(windows):
+        if a <= t < b:
+            return i
+    return None
+
+
+def convoy_runs(scenario: Any, site_index: dict[str, int], windows: Any, seconds: Any) -> list[ConvoyRun]:
+    """The scenario's convoys with their departures inside the windows.
+
+    Parameters
+    ----------
+    scenario
+        The scenario.
+    site_index
+        Model site index by site id.
+    windows
+        The ceasefire windows in seconds.
+    seconds
+        ``datetime -> seconds`` on the plan's time axis.
+    """
+    ev = scenario.evacuation
+    types = {vt.type: t for t, vt in enumerate(ev.fleet)}
+    runs = []
+    for cv in scenario.ceasefire.convoys:
+        departs, ends, labels = [], [], []
+        for when in cv.depart:
+            t = int(seconds(when))
+            w = window_of(windows, t)
+            if w is not None:
+                departs.append(t)
+                ends.append(int(windows[w][1]))
+                labels.append(convoy_label(cv.corridor, when))
+        runs.append(
+            ConvoyRun(
+                corridor=cv.corridor,
+                site=site_index[cv.from_],
+                departs=departs,
+                window_end=ends,
+                labels=labels,
+                max_vehicles=cv.max_vehicles,
+                lead_type=types.get(cv.lead) if cv.lead is not None else None,
+                speed_mps=cv.max_speed_kph / 3.6 if cv.max_speed_kph else None,
+                gap_s=int(round(cv.gap_min * 60)),
+            )
+        )
+    return runs
+
+
+def convoy_label(corridor: str, when: datetime) -> str:
+    """The id of one departure of a convoy: ``<corridor>@<depart time, ISO 8601>``."""
+    return f"{corridor}@{when.isoformat()}"
+
+
+def convoy_pace_s(drive_s: float, length_m: float, speed_mps: float | None) -> int:
+    """The convoy's drive: the road's, or the length at the speed cap when that is slower."""
+    capped = length_m / speed_mps if speed_mps else 0.0
+    return int(math.ceil(max(float(drive_s), capped)))
+
+
+def find_convoy_arcs(
+    runs: list[ConvoyRun],
+    lines: dict[str, list[tuple[float, float]]],
+    site_lonlat: list[tuple[float, float]],
+    snap_m: list[float],
+    drive: np.ndarray,
+    details: Any,
+) -> dict[tuple[int, int], ConvoyArc]:
+    """Every drive between two sites that joins a convoy (the first convoy it joins).
+
+    Parameters
+    ----------
+    runs
+        The convoys.
+    lines
+        Each corridor's line (``[lon, lat]`` points in via order), by corridor id.
+    site_lonlat, snap_m
+        Each site's location and snap distance.
+    drive
+        Drive times between sites (``inf`` where there is no road).
+    details
+        ``(site a, site b) -> dict`` with the drive's ``coords`` and ``length_m``.
+    """
+    arcs: dict[tuple[int, int], ConvoyArc] = {}
+    n = len(site_lonlat)
+    for a in range(n):
+        for b in range(n):
+            if a == b or not np.isfinite(drive[a, b]):
+                continue
+            for r, run in enumerate(runs):
+                f = run.site
+                if b == f or not np.isfinite(drive[f, b]) or not np.isfinite(drive[a, f]):
+                    continue
+                path = details(a, b)["coords"]
+                radius = MARSHAL_RADIUS_M + snap_m[f]
+                if not joins_convoy(path, lines[run.corridor], site_lonlat[f], radius):
+                    continue
+                leg = details(f, b)
+                arcs[(a, b)] = ConvoyArc(
+                    run=r,
+                    to_marshal_s=0 if a == f else int(drive[a, f]),
+                    convoy_s=convoy_pace_s(drive[f, b], leg["length_m"], run.speed_mps),
+                )
+                break
+    return arcs
+
+
+# --------------------------------------------------------------------------- re-timing
+
+
+@dataclass
+class ConvoyLeg:
+    """A drive of a route that joins a convoy (re-timing input)."""
+
+    run: int
+    to_marshal_s: int
+    convoy_s: int
+    dest: int
+    """Destination site."""
+    to_marshal_crossings: list[str]
+    convoy_crossings: list[str]
+
+
+@dataclass
+class LeadVehicle:
+    """A vehicle that may lead one departure of the convoys of its type."""
+
+    vehicle: int
+    runs: list[int]
+    approach_s: dict[int, int]
+    """Drive from its start to each run's marshalling site (0 when it starts there)."""
+    approach_crossings: dict[int, list[str]]
+    earliest: int
+
+
+@dataclass
+class ConvoyInput:
+    """The convoys as the re-timing sees them."""
+
+    runs: list[ConvoyRun]
+    legs: dict[tuple[int, int], ConvoyLeg]
+    """By (vehicle, position of the stop the drive leads into), vehicles numbered as in
+    the re-timing's routes."""
+    dest_s: dict[tuple[int, int], int]
+    """Convoy drive by (run, destination site)."""
+    dest_crossings: dict[tuple[int, int], list[str]]
+    leads: list[LeadVehicle]
+    windows: list[tuple[int, int]]
+
+
+@dataclass
+class ConvoyVars:
+    """The CP-SAT variables of the convoys (see :func:`add_convoy_rules`)."""
+
+    x: dict[tuple[int, int], dict[int, Any]] = field(default_factory=dict)
+    """Per convoy leg, its departure literal by departure index."""
+    used: dict[tuple[int, int], Any] = field(default_factory=dict)
+    dest: dict[tuple[int, int], dict[int, Any]] = field(default_factory=dict)
+    arrive: dict[tuple[int, int], Any] = field(default_factory=dict)
+    lead: dict[tuple[int, int, int], Any] = field(default_factory=dict)
+    """By (lead vehicle index in :attr:`ConvoyInput.leads`, run, departure)."""
+    approach: dict[int, Any] = field(default_factory=dict)
+    intervals: dict[str, list[tuple[Any, Any]]] = field(default_factory=dict)
+    """Crossing id -> (start, presence) of every convoy vehicle's drive through it."""
+
+    def all_vars(self) -> list[Any]:
+        out = [*self.used.values(), *self.lead.values(), *self.approach.values()]
+        for d in (*self.x.values(), *self.dest.values()):
+            out.extend(d.values())
+        return out
+
+
+@dataclass
+class RegisteredLeg:
+    """A convoy leg's variables in the re-timing model."""
+
+    depart: Any
+    """When the vehicle leaves its previous site."""
+    service: Any
+    """Service start at the destination."""
+    keep: Any
+    """The trip's literal."""
+    dwell: int
+
+
+def _departure_literals(m: Any, conv: ConvoyInput, key: tuple[int, int], leg: ConvoyLeg, reg: RegisteredLeg, out: ConvoyVars) -> None:
+    """One literal per departure the leg may join; exactly one when its trip is kept."""
+    run = conv.runs[leg.run]
+    xs: dict[int, Any] = {}
+    for k, t in enumerate(run.departs):
+        x = m.new_bool_var(f"cx{key[0]}_{key[1]}_{k}")
+        xs[k] = x
+        w = window_of(conv.windows, t)
+        m.add(reg.depart + leg.to_marshal_s <= t).only_enforce_if(x)
+        m.add(reg.depart >= conv.windows[w][0]).only_enforce_if(x)  # no wait across a closed period
+        if leg.to_marshal_s == 0:
+            m.add(reg.depart == t).only_enforce_if(x)
+        out.dest.setdefault((leg.run, k), {})
+        if leg.dest not in out.dest[(leg.run, k)]:
+            out.dest[(leg.run, k)][leg.dest] = m.new_bool_var(f"cy{leg.run}_{k}_{leg.dest}")
+        m.add_implication(x, out.dest[(leg.run, k)][leg.dest])
+        for c in leg.convoy_crossings:
+            out.intervals.setdefault(c, []).append((t, x))
+    for c in leg.to_marshal_crossings:
+        out.intervals.setdefault(c, []).append((reg.depart, reg.keep))
+    m.add(sum(xs.values()) == reg.keep)
+    out.x[key] = xs
+
+
+def _departures(m: Any, conv: ConvoyInput, regs: dict[tuple[int, int], RegisteredLeg], out: ConvoyVars) -> None:
+    """Per departure: used, one destination, size, arrival; members arrive with it."""
+    members: dict[tuple[int, int], list[tuple[tuple[int, int], Any]]] = {}
+    for key, xs in out.x.items():
+        for k, x in xs.items():
+            members.setdefault((conv.legs[key].run, k), []).append((key, x))
+    for (r, k), mem in sorted(members.items()):
+        run = conv.runs[r]
+        used = m.new_bool_var(f"cu{r}_{k}")
+        out.used[(r, k)] = used
+        for _key, x in mem:
+            m.add_implication(x, used)
+        n = sum(x for _key, x in mem)
+        m.add(n >= used)
+        ys = out.dest[(r, k)]
+        m.add(sum(ys.values()) == used)
+        lead = 1 if run.lead_type is not None else 0
+        if run.max_vehicles is not None:
+            m.add(n + lead * used <= run.max_vehicles)
+        spread = run.gap_s * (n - (1 - lead) * used)
+        arrive = run.departs[k] + sum(conv.dest_s[(r, b)] * y for b, y in ys.items()) + spread
+        out.arrive[(r, k)] = arrive
+        m.add(arrive <= run.window_end[k])
+        for key, x in mem:
+            m.add(regs[key].service >= arrive + regs[key].dwell).only_enforce_if(x)
+        if lead:
+            for b, y in ys.items():
+                for c in conv.dest_crossings.get((r, b), []):
+                    out.intervals.setdefault(c, []).append((run.departs[k], y))
+
+
+def _leads(m: Any, conv: ConvoyInput, out: ConvoyVars, fit_domain: Any) -> None:
+    """One lead vehicle per departure used; a lead vehicle leads at most one."""
+    by_dep: dict[tuple[int, int], list[Any]] = {}
+    for i, lv in enumerate(conv.leads):
+        zs = []
+        approach = None
+        for r in lv.runs:
+            drive = lv.approach_s[r]
+            if drive > 0 and approach is None:
+                dom = fit_domain(conv.windows, drive, lo=lv.earliest)
+                if dom is None:
+                    break
+                approach = m.new_int_var_from_domain(dom, f"la{i}")
+                out.approach[i] = approach
+            for k, t in enumerate(conv.runs[r].departs):
+                if (r, k) not in out.used or t < lv.earliest + drive:
+                    continue
+                z = m.new_bool_var(f"lz{i}_{r}_{k}")
+                out.lead[(i, r, k)] = z
+                zs.append(z)
+                by_dep.setdefault((r, k), []).append(z)
+                if drive > 0:
+                    m.add(approach + drive <= t).only_enforce_if(z)
+        if zs:
+            leads = m.new_bool_var(f"lu{i}")
+            m.add(sum(zs) == leads)
+            if approach is not None:
+                crossings = {c for r in lv.runs for c in lv.approach_crossings.get(r, [])}
+                for c in sorted(crossings):
+                    out.intervals.setdefault(c, []).append((approach, leads))
+    for (r, k), used in out.used.items():
+        if conv.runs[r].lead_type is not None:
+            m.add(sum(by_dep.get((r, k), [])) == used)
+
+
+def add_convoy_rules(
+    m: Any, conv: ConvoyInput, regs: dict[tuple[int, int], RegisteredLeg], fit_domain: Any
+) -> ConvoyVars:
+    """Put every convoy leg on one agreed departure of its convoy (CP-SAT).
+
+    Parameters
+    ----------
+    m
+        The re-timing's ``CpModel``.
+    conv
+        The convoys and the routes' convoy legs.
+    regs
+        Each convoy leg's variables, by (vehicle, position).
+    fit_domain
+        ``(windows, length, lo) -> Domain`` of the starts of a drive inside one window
+        (:func:`planner.retime.fit_domain`).
+
+    Returns
+    -------
+    ConvoyVars
+        The literals, arrivals and the intervals each crossing point must add.
+    """
+    out = ConvoyVars()
+    for key in sorted(regs):
+        _departure_literals(m, conv, key, conv.legs[key], regs[key], out)
+    _departures(m, conv, regs, out)
+    _leads(m, conv, out, fit_domain)
+    return out
