@@ -278,11 +278,99 @@ class CrossingPoint(_Model):
     _check_location = field_validator("location")(lambda v: v if isinstance(v, PlaceRef) else _check_lonlat(v))
 
 
+#: A via point of a corridor: a site id or a place name (a string: site ids are tried
+#: first), a settlement reference ``{place: ...}`` / ``{geonameid: ...}``, or ``[lon, lat]``.
+ViaPoint = tuple[float, float] | PlaceRef | str
+
+
+class CorridorCheckpoint(_Model):
+    """An agreed checkpoint on a corridor where every vehicle stops ``stop_min`` minutes."""
+
+    id: str = Field(min_length=1)
+    name: str | None = None
+    location: Location
+    stop_min: float = Field(default=0.0, ge=0)
+
+    _check_location = field_validator("location")(lambda v: v if isinstance(v, PlaceRef) else _check_lonlat(v))
+
+
+class Corridor(_Model):
+    """An agreed humanitarian corridor: the road path through ``via`` in order, or a line file.
+
+    ``direction`` is relative to the order of ``via`` (or of the line's vertices):
+    ``outbound`` only from the first via point towards the last, ``inbound`` only back,
+    ``both`` either way.  ``windows`` default to the ceasefire's.
+    """
+
+    id: str = Field(min_length=1)
+    name: str | None = None
+    via: list[ViaPoint] | None = None
+    file: str | None = None
+    """A LineString (GeoJSON or GeoPackage, WGS84) followed instead of ``via``."""
+    layer: str | None = None
+    width_m: float = Field(default=500.0, gt=0)
+    windows: list[Window] | None = None
+    direction: Literal["both", "outbound", "inbound"] = "both"
+    checkpoints: list[CorridorCheckpoint] = Field(default_factory=list)
+
+    @field_validator("via")
+    @classmethod
+    def _via(cls, v: list[Any] | None) -> list[Any] | None:
+        for item in v or []:
+            if isinstance(item, tuple):
+                _check_lonlat(item)
+            elif isinstance(item, str) and not item.strip():
+                raise ValueError("a via point may not be an empty string")
+        return v
+
+    @model_validator(mode="after")
+    def _check(self) -> Corridor:
+        if (self.via is None) == (self.file is None):
+            raise ValueError("give exactly one of 'via' (two or more points) or 'file' (a line)")
+        if self.via is not None and len(self.via) < 2:
+            raise ValueError("via needs at least two points (where the corridor starts and ends)")
+        if self.windows is not None:
+            if not self.windows:
+                raise ValueError("windows: give at least one window, or leave it out for the ceasefire's")
+            self.windows = sorted(self.windows, key=lambda w: w.start)
+        return self
+
+
+class Convoy(_Model):
+    """Vehicles on ``corridor`` move together: they leave ``from`` at one of the ``depart`` times."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    corridor: str
+    from_: str = Field(alias="from")
+    depart: list[datetime] = Field(min_length=1)
+    max_vehicles: int | None = Field(default=None, gt=0)
+    lead: str | None = None
+    """Label of the lead vehicle (ICRC, UN); it has no seats and is not part of the fleet."""
+    max_speed_kph: float | None = Field(default=None, gt=0)
+    gap_min: float = Field(default=0.0, ge=0)
+    """Minutes between consecutive vehicles of the convoy."""
+
+    @field_validator("depart")
+    @classmethod
+    def _depart(cls, v: list[datetime]) -> list[datetime]:
+        for t in v:
+            if t.tzinfo is None:
+                raise ValueError("departure times need a timezone offset (e.g. 2022-03-16T08:00:00+02:00)")
+        return sorted(v)
+
+
 class Ceasefire(_Model):
     """When and where movement is agreed."""
 
     windows: list[Window] = Field(min_length=1)
     crossing_points: list[CrossingPoint] = Field(default_factory=list)
+    corridors: list[Corridor] = Field(default_factory=list)
+    """Agreed corridors (see :mod:`planner.agreed_corridors`); when given, people are carried
+    only along them."""
+    convoys: list[Convoy] = Field(default_factory=list)
+    approach_km: float = Field(default=5.0, ge=0)
+    """Within this distance of a site, vehicles may leave the corridors (its own town)."""
 
     @model_validator(mode="after")
     def _check(self) -> Ceasefire:
@@ -294,7 +382,27 @@ class Ceasefire(_Model):
         ids = [c.id for c in self.crossing_points]
         if len(set(ids)) != len(ids):
             raise ValueError("crossing point ids must be unique")
+        _check_corridor_ids(self.corridors, self.convoys)
         return self
+
+
+def _check_corridor_ids(corridors: list[Corridor], convoys: list[Convoy]) -> None:
+    """Unique corridor and checkpoint ids; every convoy names a corridor."""
+    seen: set[str] = set()
+    for i, c in enumerate(corridors):
+        if c.id in seen:
+            raise ValueError(f"ceasefire.corridors.{i}.id: {c.id!r} is repeated (corridor ids must be unique)")
+        seen.add(c.id)
+    points: set[str] = set()
+    for i, c in enumerate(corridors):
+        for j, cp in enumerate(c.checkpoints):
+            if cp.id in points:
+                raise ValueError(f"ceasefire.corridors.{i}.checkpoints.{j}.id: {cp.id!r} is repeated (checkpoint ids must be unique)")
+            points.add(cp.id)
+    for i, cv in enumerate(convoys):
+        if cv.corridor not in seen:
+            known = ", ".join(sorted(seen)) or "none"
+            raise ValueError(f"ceasefire.convoys.{i}.corridor: {cv.corridor!r} is not a corridor id (known: {known})")
 
 
 class People(_Model):
@@ -547,6 +655,10 @@ def parse_scenario(data: Any, source: str | Path = "<scenario>") -> Scenario:
         _expand_from_file(scenario)
     _resolve_locations(scenario)
     check_scenario(scenario)
+    if scenario.ceasefire.corridors or scenario.ceasefire.convoys:
+        from planner.agreed_corridors import check_corridor_refs
+
+        check_corridor_refs(scenario)
     if scenario.exchange is not None:
         from planner.exchange import parse_exchange
 

@@ -156,6 +156,23 @@ RANGES: tuple[Range, ...] = (
         "radius of a crossing point, metres",
         low_open=True,
     ),
+    Range("ceasefire.approach_km", 0, 100, "roads off the corridors near a site, km"),
+    Range("ceasefire.corridors.*.width_m", 0, 50_000, "width of an agreed corridor, metres", low_open=True),
+    Range(
+        "ceasefire.corridors.*.checkpoints.*.stop_min",
+        0,
+        1_440,
+        "stop at a corridor checkpoint, minutes",
+    ),
+    Range(
+        "ceasefire.convoys.*.max_vehicles",
+        1,
+        MAX_VEHICLES_TOTAL,
+        "vehicles in one convoy",
+        integer=True,
+    ),
+    Range("ceasefire.convoys.*.max_speed_kph", 0, 300, "speed cap of a convoy, km/h", low_open=True),
+    Range("ceasefire.convoys.*.gap_min", 0, 1_440, "minutes between convoy vehicles"),
     Range("hazards.*.factor", 1, 1_000, "cost factor of a risk area", low_open=True),
     Range("disruptions.*.probability", 0, 1, "probability of a disruption"),
     Range(
@@ -236,7 +253,7 @@ _COMPILED = [(r, r.regex()) for r in RANGES]
 
 _LONG_TEXT = {"description", "notes", "comment"}
 _PATH_TEXT = {"file", "roster", "source", "overpass_url", "layer", "url"}
-_ID_TEXT = {"id", "type", "party", "facility", "site", "start", "vehicle_lost", "close_crossing"}
+_ID_TEXT = {"id", "type", "party", "facility", "site", "start", "vehicle_lost", "close_crossing", "corridor"}
 _NAIVE = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?$")
 
 
