@@ -99,7 +99,9 @@ def _metres(pts: np.ndarray, lat0: float) -> np.ndarray:
     return np.column_stack([pts[:, 0] * 111_320.0 * k, pts[:, 1] * 110_540.0])
 
 
-def convoy_direction(line: list[tuple[float, float]], marshal: tuple[float, float]) -> tuple[float, int]:
+def convoy_direction(
+    line: list[tuple[float, float]], marshal: tuple[float, float]
+) -> tuple[float, int]:
     """Position of the marshalling site along a corridor line and the way the convoy runs.
 
     Returns
@@ -156,7 +158,9 @@ def window_of(windows: list[tuple[int, int]] | tuple[tuple[int, int], ...], t: i
     return None
 
 
-def convoy_runs(scenario: Any, site_index: dict[str, int], windows: Any, seconds: Any) -> list[ConvoyRun]:
+def convoy_runs(
+    scenario: Any, site_index: dict[str, int], windows: Any, seconds: Any
+) -> list[ConvoyRun]:
     """The scenario's convoys with their departures inside the windows.
 
     Parameters
@@ -256,6 +260,86 @@ def find_convoy_arcs(
     return arcs
 
 
+def corridor_lines(scenario: Any) -> dict[str, list[tuple[float, float]]]:
+    """Each corridor's line as its via points in order (or the vertices of its line file)."""
+    from planner.agreed_corridors import site_locations, via_points
+
+    sites = site_locations(scenario)
+    out: dict[str, list[tuple[float, float]]] = {}
+    for c in scenario.ceasefire.corridors:
+        if c.via is not None:
+            out[c.id] = [ll for _label, ll in via_points(c, sites)]
+        else:
+            import geopandas as gpd
+
+            geom = gpd.read_file(scenario.resolve_path(c.file), layer=c.layer).geometry.iloc[0]
+            out[c.id] = [(float(x), float(y)) for x, y, *_ in geom.coords]
+    return out
+
+
+def model_convoys(
+    scenario: Any, sites: list[Any], drive: np.ndarray, tl: Any, details: Any
+) -> Convoys | None:
+    """The scenario's convoys on the model's sites (``None`` without convoys).
+
+    Parameters
+    ----------
+    scenario
+        The scenario.
+    sites
+        The model's sites (``id``, ``lonlat``, ``snap_m``).
+    drive
+        Drive times between the sites.
+    tl
+        The timeline.
+    details
+        ``(site a, site b) -> dict`` of the drive's path (``coords``, ``length_m``).
+
+    Raises
+    ------
+    ScenarioError
+        When a convoy's ``lead`` names a fleet type that has seats.
+    """
+    from planner.errors import ScenarioError
+
+    if not scenario.ceasefire.convoys:
+        return None
+    fleet = scenario.evacuation.fleet
+    for i, cv in enumerate(scenario.ceasefire.convoys):
+        vt = next((f for f in fleet if f.type == cv.lead), None)
+        if vt is not None and vt.seats > 0:
+            raise ScenarioError(
+                scenario.source_name(),
+                f"ceasefire.convoys.{i}.lead",
+                f"type {cv.lead!r} has seats; a lead vehicle type has none (seats: 0)",
+            )
+    runs = convoy_runs(scenario, {s.id: i for i, s in enumerate(sites)}, tl.windows, tl.seconds)
+    lines = corridor_lines(scenario)
+    arcs = find_convoy_arcs(
+        runs, lines, [s.lonlat for s in sites], [s.snap_m for s in sites], drive, details
+    )
+    return Convoys(runs=runs, arcs=arcs)
+
+
+def paced_drives(
+    convoys: Convoys, drive: np.ndarray, cost: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Drives that join a convoy at the convoy's pace.
+
+    Returns
+    -------
+    tuple of numpy.ndarray
+        The routing search's drives (with the column of ``max_vehicles``), the least drives
+        (a convoy of one, for the bound and what can be served at all) and the costs.
+    """
+    search, least, cost = drive.copy(), drive.copy(), cost.copy()
+    for (a, b), arc in convoys.arcs.items():
+        least[a, b] = arc.to_marshal_s + arc.convoy_s
+        search[a, b] = convoys.search_drive(arc)
+        cost[a, b] = cost[a, b] + (search[a, b] - drive[a, b])
+    return search, least, cost
+
+
 # --------------------------------------------------------------------------- re-timing
 
 
@@ -334,7 +418,14 @@ class RegisteredLeg:
     dwell: int
 
 
-def _departure_literals(m: Any, conv: ConvoyInput, key: tuple[int, int], leg: ConvoyLeg, reg: RegisteredLeg, out: ConvoyVars) -> None:
+def _departure_literals(
+    m: Any,
+    conv: ConvoyInput,
+    key: tuple[int, int],
+    leg: ConvoyLeg,
+    reg: RegisteredLeg,
+    out: ConvoyVars,
+) -> None:
     """One literal per departure the leg may join; exactly one when its trip is kept."""
     run = conv.runs[leg.run]
     xs: dict[int, Any] = {}
@@ -358,7 +449,9 @@ def _departure_literals(m: Any, conv: ConvoyInput, key: tuple[int, int], leg: Co
     out.x[key] = xs
 
 
-def _departures(m: Any, conv: ConvoyInput, regs: dict[tuple[int, int], RegisteredLeg], out: ConvoyVars) -> None:
+def _departures(
+    m: Any, conv: ConvoyInput, regs: dict[tuple[int, int], RegisteredLeg], out: ConvoyVars
+) -> None:
     """Per departure: used, one destination, size, arrival; members arrive with it."""
     members: dict[tuple[int, int], list[tuple[tuple[int, int], Any]]] = {}
     for key, xs in out.x.items():
@@ -451,4 +544,69 @@ def add_convoy_rules(
         _departure_literals(m, conv, key, conv.legs[key], regs[key], out)
     _departures(m, conv, regs, out)
     _leads(m, conv, out, fit_domain)
+    return out
+
+
+@dataclass
+class Departure:
+    """One departure of a convoy as planned."""
+
+    run: int
+    index: int
+    label: str
+    depart: int
+    arrive: int
+    dest: int
+    members: list[tuple[int, int]]
+    """(vehicle, position) of the member drives."""
+    lead: int | None = None
+    """The lead vehicle (as numbered in the re-timing's routes)."""
+    lead_approach: int | None = None
+    """When the lead vehicle leaves its start for the marshalling site (None: it starts there)."""
+
+
+@dataclass
+class ConvoyOutcome:
+    """The departures the re-timing used and which drive joined which."""
+
+    departures: dict[tuple[int, int], Departure] = field(default_factory=dict)
+    leg_departure: dict[tuple[int, int], tuple[int, int]] = field(default_factory=dict)
+    """(vehicle, position) -> (run, departure index)."""
+
+
+def convoy_outcome(
+    sol: Any,
+    conv: ConvoyInput,
+    cv: ConvoyVars,
+    old_routes: list[list[int]],
+    new_routes: list[list[int]],
+) -> ConvoyOutcome:
+    """Read the departures used from a CP-SAT solution (kept trips are a prefix of each route)."""
+    out = ConvoyOutcome()
+    for (v, pos), xs in sorted(cv.x.items()):
+        if pos >= len(new_routes[v]):
+            continue
+        for k, x in xs.items():
+            if sol.value(x):
+                out.leg_departure[(v, pos)] = (conv.legs[(v, pos)].run, k)
+    for (r, k), used in sorted(cv.used.items()):
+        if not sol.value(used):
+            continue
+        run = conv.runs[r]
+        dest = next(b for b, y in cv.dest[(r, k)].items() if sol.value(y))
+        members = sorted(key for key, rk in out.leg_departure.items() if rk == (r, k))
+        out.departures[(r, k)] = Departure(
+            run=r,
+            index=k,
+            label=run.labels[k],
+            depart=run.departs[k],
+            arrive=int(sol.value(cv.arrive[(r, k)])),
+            dest=dest,
+            members=members,
+        )
+    for (i, r, k), z in sorted(cv.lead.items()):
+        if sol.value(z) and (r, k) in out.departures:
+            dep = out.departures[(r, k)]
+            dep.lead = conv.leads[i].vehicle
+            dep.lead_approach = int(sol.value(cv.approach[i])) if i in cv.approach else None
     return out

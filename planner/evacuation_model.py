@@ -19,6 +19,7 @@ With a single window the search's rules are exactly the verifier's.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -26,6 +27,7 @@ from scipy.optimize import linprog
 from scipy.sparse import lil_matrix
 
 from planner.bound import Bound, BoundInputs, compute_bound
+from planner.convoys import Convoys, model_convoys, paced_drives
 from planner.network import PreparedNetwork
 from planner.routing import END, RoutingProblem
 from planner.scenario import GROUPS, Evacuation, Scenario, location_lonlat
@@ -102,6 +104,8 @@ class EvacuationModel:
     conservative: dict[int, list[tuple[int, int]]] = field(default_factory=dict)
     """Service rule under which arriving just in time is always allowed (see :class:`WindowRules`)."""
     warnings: list[str] = field(default_factory=list)
+    convoys: Convoys | None = None
+    """The convoys and the drives that join them (see :mod:`planner.convoys`)."""
 
     @property
     def ev(self) -> Evacuation:
@@ -197,6 +201,19 @@ def site_drives(
     drive = np.where(np.isfinite(time_s), np.ceil(time_s), np.inf)
     cost = np.where(np.isfinite(cost_s), np.ceil(cost_s), np.inf)
     return drive, cost
+
+
+def site_path_details(net: PreparedNetwork, sites: list[SiteRec]) -> Callable[[int, int], dict]:
+    """Path details (coordinates, length, risk, crossings) of the drive between two sites, cached."""
+    roads = net.roads
+    cache: dict[tuple[int, int], dict] = {}
+
+    def details(sa: int, sb: int) -> dict:
+        if (sa, sb) not in cache:
+            cache[(sa, sb)] = roads.path_details(roads.path(sites[sa].node, sites[sb].node))
+        return cache[(sa, sb)]
+
+    return details
 
 
 def kind_dwell_site(
@@ -791,6 +808,10 @@ def build_model(
     sites, warnings, in_closed = model_sites(scenario, net)
     site_index = {s.id: i for i, s in enumerate(sites)}
     drive, cost = site_drives(net, sites, in_closed)
+    least = drive
+    convoys = model_convoys(scenario, sites, drive, tl, site_path_details(net, sites))
+    if convoys is not None:
+        drive, least, cost = paced_drives(convoys, drive, cost)
     A_idx = [i for i, s in enumerate(sites) if s.kind == "assembly"]
     R_idx = [i for i, s in enumerate(sites) if s.kind == "reception"]
     vehicles = vehicle_list(scenario)
@@ -804,14 +825,14 @@ def build_model(
     ]
     waiting = {p.id: p.people.as_dict() for p in ev.assembly_points}
     bound = _bound(
-        ev, tl, sites, drive, waiting, A_idx, R_idx, vehicles, vstart, earliest, in_closed
+        ev, tl, sites, least, waiting, A_idx, R_idx, vehicles, vstart, earliest, in_closed
     )
     prio = np.array([ev.priorities[g] for g in GROUPS], dtype=float)
     W = np.array(
         [[waiting[sites[a].id][g] for g in GROUPS] for a in A_idx], dtype=np.int64
     ).reshape(len(A_idx), len(GROUPS))
     ok, reason_of = servable(
-        ev, tl, sites, in_closed, drive, W, A_idx, R_idx, vehicles, vstart, earliest
+        ev, tl, sites, in_closed, least, W, A_idx, R_idx, vehicles, vstart, earliest
     )
     cap = np.array(
         [next(r for r in ev.reception_centres if r.id == sites[i].id).capacity for i in R_idx],
@@ -847,4 +868,5 @@ def build_model(
         conservative=conservative,
         prio=prio,
         warnings=warnings,
+        convoys=convoys,
     )

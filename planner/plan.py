@@ -10,7 +10,7 @@ import json
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_serializer
 
 from planner.repatriation.result import RepatriationPlan
 from planner.scenario import GROUPS
@@ -69,8 +69,17 @@ class Leg(_M):
     risk_km: float
     crossings: list[str] = Field(default_factory=list)
     load: GroupCounts
+    convoy: str | None = None
+    """The convoy departure this leg drives in (``<corridor>@<depart time>``); absent otherwise."""
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    @model_serializer(mode="wrap")
+    def _drop_absent_convoy(self, handler: Any) -> dict[str, Any]:
+        data = handler(self)
+        if data.get("convoy") is None:  # plans without convoys keep their bytes
+            data.pop("convoy", None)
+        return data
 
 
 class Stop(_M):

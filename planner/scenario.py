@@ -473,10 +473,19 @@ class VehicleType(_Model):
 
     type: str
     count: int = Field(ge=0)
-    seats: int = Field(gt=0)
-    groups: list[Group] = Field(min_length=1)
+    seats: int = Field(ge=0)
+    """0 for a vehicle that carries nobody: a convoy's lead vehicle (``ceasefire.convoys.lead``)."""
+    groups: list[Group] = Field(default_factory=list)
     start: str | Location
     available_from: datetime | None = None
+
+    @model_validator(mode="after")
+    def _seats_and_groups(self) -> VehicleType:
+        if self.seats > 0 and not self.groups:
+            raise ValueError("groups: give at least one group this vehicle may carry")
+        if self.seats == 0 and self.groups:
+            raise ValueError("groups: a vehicle without seats carries no group")
+        return self
 
     @field_validator("start")
     @classmethod
