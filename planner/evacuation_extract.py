@@ -217,7 +217,10 @@ def lead_vehicle(
     start = model.vstart[v]
     depart = dep.lead_approach if dep.lead_approach is not None else dep.depart
     f = model.convoys.runs[dep.run].site
-    if start != f:
+    if start == f:  # it waits at the marshalling site for its departure
+        at = tl.iso(dep.depart)
+        stops.append(Stop(site=sites[f].id, arrive=at, depart=at, board={}, alight={}))
+    else:
         det = leg_details(start, f)
         drive_s = int(model.drive[start, f])
         legs.append(_leg(tl, sites[start].id, sites[f].id, depart, drive_s, det, {}))

@@ -103,6 +103,11 @@ class Vehicle(_M):
     stops: list[Stop]
     legs: list[Leg]
 
+    def stop_convoys(self) -> list[str]:
+        """The convoy the vehicle leaves each of its stops in (``""`` where it drives alone)."""
+        leaving = {(leg.from_, leg.depart): leg.convoy for leg in self.legs if leg.convoy}
+        return [leaving.get((st.site, st.depart), "") for st in self.stops]
+
 
 class Unserved(_M):
     """People left waiting, and why."""

@@ -180,3 +180,31 @@ def test_a_lead_type_has_no_seats():
     bad["evacuation"]["fleet"][1]["groups"] = ["general"]
     with pytest.raises(ScenarioError, match="groups"):
         parse_scenario(bad)
+
+
+def test_schedule_driver_sheets_and_xlsx_name_the_convoy(convoy_plan):
+    import csv
+    import io
+
+    from openpyxl import load_workbook
+
+    from planner.export import driver_sheet_rows, schedule_csv
+    from planner.fieldexport import VEHICLE_SHEET_COLUMNS, schedule_xlsx
+
+    _sc, plan, _data = convoy_plan
+    rows = list(csv.DictReader(io.StringIO(schedule_csv(plan))))[1:]
+    leaving = {(r["vehicle"], r["convoy"]) for r in rows if r["convoy"]}
+    every = {(v.id, leg.convoy) for v in plan.vehicles for leg in v.legs}
+    assert leaving == every
+    bus = next(v for v in plan.vehicles if v.type == "bus")
+    sheet = driver_sheet_rows(plan, bus)
+    assert {r["convoy"] for r in sheet if r["action"] in ("depart", "arrive")} == {bus.legs[0].convoy}
+    wb = load_workbook(io.BytesIO(schedule_xlsx(plan)))
+    col = VEHICLE_SHEET_COLUMNS.index("convoy")
+    cells = {
+        row[col]
+        for ws in wb.worksheets
+        for row in ws.iter_rows(values_only=True)
+        if len(row) > col and isinstance(row[col], str) and "@" in row[col]
+    }
+    assert cells == {f"c1@{NINE}", f"c1@{NOON}"}
