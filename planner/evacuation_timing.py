@@ -317,7 +317,10 @@ def retime_routes(
         return routes, times, starts, None, set(), [], None
     q_routes, q_times, q_starts = routes, times, list(starts)
     if vph:
-        rank = [-max(ev.priorities[g] for g in ev.fleet[t].groups) for _v, t in model.vehicles]
+        rank = [
+            -max((ev.priorities[g] for g in ev.fleet[t].groups), default=0.0)
+            for _v, t in model.vehicles
+        ]
         q_routes, q_times, q_starts, _lost = enforce_crossing_rates(
             routes,
             times,
