@@ -15,6 +15,7 @@ import json
 import math
 import sys
 from datetime import datetime
+from pathlib import Path
 
 import matplotlib
 
@@ -70,7 +71,7 @@ def _trace(vehicle: dict, line: list[tuple[float, float]]) -> tuple[list[datetim
 def draw(scenario_path: str, plan_path: str, convoy: str, out: str) -> None:
     """Draw the chart of ``convoy`` into ``out``."""
     sc = load_scenario(scenario_path)
-    plan = json.loads(open(plan_path, encoding="utf-8").read())
+    plan = json.loads(Path(plan_path).read_text(encoding="utf-8"))
     corridor = convoy.split("@")[0]
     line = corridor_lines(sc)[corridor]
     members = [v for v in plan["vehicles"] if any(leg.get("convoy") == convoy for leg in v["legs"])]
