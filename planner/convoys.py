@@ -74,6 +74,9 @@ class ConvoyArc:
     """Drive to the marshalling site (0 when the drive leaves from it)."""
     convoy_s: int
     """The convoy's drive from the marshalling site to the destination (the head's)."""
+    checkpoints: list[tuple[str, float, float]] = field(default_factory=list)
+    """The convoy's checkpoint stops on that drive, ``(id, arrive, depart)`` seconds after
+    it leaves the marshalling site."""
 
 
 @dataclass
@@ -82,6 +85,10 @@ class Convoys:
 
     runs: list[ConvoyRun]
     arcs: dict[tuple[int, int], ConvoyArc] = field(default_factory=dict)
+
+    def pace(self, run: int, dest: int) -> ConvoyArc:
+        """The convoy's drive from a run's marshalling site to ``dest`` (any arc that has it)."""
+        return next(a for (_f, b), a in self.arcs.items() if a.run == run and b == dest)
 
     def search_drive(self, arc: ConvoyArc) -> int:
         """The drive the routing search sees: to the convoy, then the convoy with its column."""
@@ -207,10 +214,40 @@ def convoy_label(corridor: str, when: datetime) -> str:
     return f"{corridor}@{when.isoformat()}"
 
 
-def convoy_pace_s(drive_s: float, length_m: float, speed_mps: float | None) -> int:
-    """The convoy's drive: the road's, or the length at the speed cap when that is slower."""
-    capped = length_m / speed_mps if speed_mps else 0.0
-    return int(math.ceil(max(float(drive_s), capped)))
+def convoy_pace(
+    drive_s: float, details: dict, speed_mps: float | None
+) -> tuple[int, list[tuple[str, float, float]]]:
+    """The convoy's drive and its checkpoint stops (seconds after it leaves).
+
+    The driving (the drive less its checkpoint stops) takes the road's time, or the length at
+    the speed cap when that is slower; checkpoints are reached at the same share of it.
+
+    Parameters
+    ----------
+    drive_s
+        The drive's time on the roads, checkpoint stops included.
+    details
+        The drive's path details: ``length_m`` and, on a corridor, ``checkpoints`` as
+        ``(id, arrive, depart)`` seconds after leaving.
+    speed_mps
+        The convoy's speed cap.
+
+    Returns
+    -------
+    tuple
+        The convoy's drive (whole seconds) and its checkpoint stops.
+    """
+    stops = [(cid, a, b) for cid, a, b in details.get("checkpoints") or []]
+    stopped = sum(b - a for _cid, a, b in stops)
+    driving = max(0.0, float(drive_s) - stopped)
+    capped = details["length_m"] / speed_mps if speed_mps else 0.0
+    ratio = max(driving, capped) / driving if driving > 0 else 1.0
+    out, before = [], 0.0
+    for cid, a, b in stops:
+        at = (a - before) * ratio + before
+        out.append((cid, at, at + (b - a)))
+        before += b - a
+    return int(math.ceil(max(driving, capped) + stopped)), out
 
 
 def find_convoy_arcs(
@@ -250,11 +287,12 @@ def find_convoy_arcs(
                 radius = MARSHAL_RADIUS_M + snap_m[f]
                 if not joins_convoy(path, lines[run.corridor], site_lonlat[f], radius):
                     continue
-                leg = details(f, b)
+                convoy_s, stops = convoy_pace(drive[f, b], details(f, b), run.speed_mps)
                 arcs[(a, b)] = ConvoyArc(
                     run=r,
                     to_marshal_s=0 if a == f else int(drive[a, f]),
-                    convoy_s=convoy_pace_s(drive[f, b], leg["length_m"], run.speed_mps),
+                    convoy_s=convoy_s,
+                    checkpoints=stops,
                 )
                 break
     return arcs

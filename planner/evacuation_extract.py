@@ -3,15 +3,19 @@ who was not served and why."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import numpy as np
 
+from planner.agreed_corridors import plan_corridors
 from planner.convoys import ConvoyOutcome, Departure
 from planner.evacuation_model import EvacuationModel, kind_dwell_site, site_path_details
 from planner.evacuation_timing import leg_departure
+from planner.network import RoadNetwork
 from planner.plan import (
     REASONS,
+    CheckpointStop,
     Leg,
     Plan,
     Reception,
@@ -28,19 +32,22 @@ from planner.timeline import Timeline
 
 def leg_finder(model: EvacuationModel) -> Callable[[int, int], dict]:
     """Path details (coordinates, length, risk, crossings) of the drive between two sites, cached."""
-    return site_path_details(model.net, model.sites)
+    return site_path_details(model.net, model.sites, model.corridors)
 
 
 def prefetch_legs(model: EvacuationModel, routes: list[list[int]]) -> None:
     """Find the street paths of every leg the routes drive at once."""
-    legs = []
+    legs: dict[int, tuple[RoadNetwork, list[tuple[int, int]]]] = {}
     for v, route in enumerate(routes):
         cur = model.vstart[v]
         for node in route:
             if model.node_site[node] != cur:
-                legs.append((model.sites[cur].node, model.sites[model.node_site[node]].node))
+                roads = model.roads_between(cur, model.node_site[node])
+                pair = (model.sites[cur].node, model.sites[model.node_site[node]].node)
+                legs.setdefault(id(roads), (roads, []))[1].append(pair)
                 cur = model.node_site[node]
-    model.net.roads.prefetch_paths(legs)
+    for roads, pairs in legs.values():
+        roads.prefetch_paths(pairs)
 
 
 def _site_groups(
@@ -190,14 +197,35 @@ def convoy_legs(
                 alight={},
             )
         )
+    legs.append(_convoy_leg(model, dep, leg_details, onboard))
+    _add_km(acc, leg_details(f, dep.dest))
+    return dep.arrive
+
+
+def _convoy_leg(
+    model: EvacuationModel,
+    dep: Departure,
+    leg_details: Callable[[int, int], dict],
+    onboard: dict[str, int],
+) -> Leg:
+    """A vehicle's leg in a convoy: its times and checkpoint stops are the convoy's."""
+    tl, sites = model.tl, model.sites
+    f = model.convoys.runs[dep.run].site
     det = leg_details(f, dep.dest)
     leg = _leg(
         tl, sites[f].id, sites[dep.dest].id, dep.depart, dep.arrive - dep.depart, det, onboard
     )
     leg.convoy = dep.label
-    legs.append(leg)
-    _add_km(acc, det)
-    return dep.arrive
+    if leg.checkpoints is not None:
+        leg.checkpoints = [
+            CheckpointStop(
+                id=cid,
+                arrive=tl.iso(dep.depart + math.ceil(a)),
+                depart=tl.iso(dep.depart + math.ceil(b)),
+            )
+            for cid, a, b in model.convoys.pace(dep.run, dep.dest).checkpoints
+        ]
+    return leg
 
 
 def lead_vehicle(
@@ -234,11 +262,8 @@ def lead_vehicle(
                 alight={},
             )
         )
-    det = leg_details(f, dep.dest)
-    leg = _leg(tl, sites[f].id, sites[dep.dest].id, dep.depart, dep.arrive - dep.depart, det, {})
-    leg.convoy = dep.label
-    legs.append(leg)
-    _add_km(acc, det)
+    legs.append(_convoy_leg(model, dep, leg_details, {}))
+    _add_km(acc, leg_details(f, dep.dest))
     stops.append(
         Stop(
             site=sites[dep.dest].id,
@@ -294,6 +319,12 @@ def _leg(
         risk_km=round(det["risk_m"] / 1000.0, 3),
         crossings=det["crossings"],
         load={g: n for g, n in onboard.items() if n},
+        checkpoints=[
+            CheckpointStop(id=cid, arrive=tl.iso(depart + a), depart=tl.iso(depart + math.ceil(b)))
+            for cid, a, b in det["checkpoints"]
+        ]
+        if "checkpoints" in det
+        else None,
     )
 
 
@@ -401,4 +432,5 @@ def assemble_plan(
         unserved=unserved_rows(model, served, rate_limited),
         warnings=model.warnings,
         solver=solver,
+        corridors=plan_corridors(model.corridors),
     )

@@ -26,9 +26,10 @@ import numpy as np
 from scipy.optimize import linprog
 from scipy.sparse import lil_matrix
 
+from planner.agreed_corridors import CorridorRoads, carries_on_corridor, corridor_roads
 from planner.bound import Bound, BoundInputs, compute_bound
 from planner.convoys import Convoys, model_convoys, paced_drives
-from planner.network import PreparedNetwork
+from planner.network import PreparedNetwork, RoadNetwork
 from planner.routing import END, RoutingProblem
 from planner.scenario import GROUPS, Evacuation, Scenario, location_lonlat
 from planner.settings import get_settings
@@ -104,6 +105,8 @@ class EvacuationModel:
     conservative: dict[int, list[tuple[int, int]]] = field(default_factory=dict)
     """Service rule under which arriving just in time is always allowed (see :class:`WindowRules`)."""
     warnings: list[str] = field(default_factory=list)
+    corridors: CorridorRoads | None = None
+    """The agreed corridors' roads, when the scenario has corridors."""
     convoys: Convoys | None = None
     """The convoys and the drives that join them (see :mod:`planner.convoys`)."""
 
@@ -123,6 +126,15 @@ class EvacuationModel:
     @property
     def gi_of(self) -> dict[str, int]:
         return {g: i for i, g in enumerate(GROUPS)}
+
+    def roads_between(self, sa: int, sb: int) -> RoadNetwork:
+        """The roads a drive from site ``sa`` to site ``sb`` runs on (the corridor network
+        when it must follow the agreed corridors)."""
+        if self.corridors is not None and carries_on_corridor(
+            self.sites[sa].kind, self.sites[sb].kind
+        ):
+            return self.corridors.roads
+        return self.net.roads
 
 
 def vehicle_list(scenario: Scenario) -> list[tuple[str, int]]:
@@ -187,11 +199,24 @@ def model_sites(
 
 
 def site_drives(
-    net: PreparedNetwork, sites: list[SiteRec], in_closed: set[str]
+    net: PreparedNetwork,
+    sites: list[SiteRec],
+    in_closed: set[str],
+    corridors: CorridorRoads | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Drive times (whole seconds) and costs between the sites; ``inf`` where no safe road."""
+    """Drive times (whole seconds) and costs between the sites; ``inf`` where no safe road.
+
+    With agreed corridors, drives from or to an assembly point run on the corridor network
+    (see :func:`planner.agreed_corridors.corridor_roads`), their checkpoint stops included.
+    """
     nodes = [s.node for s in sites]
     time_s, cost_s = net.roads.matrices(nodes, nodes)
+    if corridors is not None:
+        on = np.array(
+            [[carries_on_corridor(a.kind, b.kind) for b in sites] for a in sites], dtype=bool
+        )
+        ctime, ccost = corridors.roads.matrices(nodes, nodes)
+        time_s, cost_s = np.where(on, ctime, time_s), np.where(on, ccost, cost_s)
     for i, s in enumerate(sites):
         if s.id in in_closed:
             for m in (time_s, cost_s):
@@ -203,14 +228,21 @@ def site_drives(
     return drive, cost
 
 
-def site_path_details(net: PreparedNetwork, sites: list[SiteRec]) -> Callable[[int, int], dict]:
-    """Path details (coordinates, length, risk, crossings) of the drive between two sites, cached."""
-    roads = net.roads
+def site_path_details(
+    net: PreparedNetwork, sites: list[SiteRec], corridors: CorridorRoads | None = None
+) -> Callable[[int, int], dict]:
+    """Path details (coordinates, length, risk, crossings and, on the agreed corridors, the
+    checkpoint stops) of the drive between two sites, cached."""
     cache: dict[tuple[int, int], dict] = {}
 
     def details(sa: int, sb: int) -> dict:
         if (sa, sb) not in cache:
-            cache[(sa, sb)] = roads.path_details(roads.path(sites[sa].node, sites[sb].node))
+            on = corridors is not None and carries_on_corridor(sites[sa].kind, sites[sb].kind)
+            roads = corridors.roads if on else net.roads
+            nodes = roads.path(sites[sa].node, sites[sb].node)
+            cache[(sa, sb)] = roads.path_details(nodes)
+            if on:
+                cache[(sa, sb)]["checkpoints"] = corridors.leg_checkpoints(nodes)
         return cache[(sa, sb)]
 
     return details
@@ -807,9 +839,13 @@ def build_model(
     tl = Timeline.from_scenario(scenario)
     sites, warnings, in_closed = model_sites(scenario, net)
     site_index = {s.id: i for i, s in enumerate(sites)}
-    drive, cost = site_drives(net, sites, in_closed)
+    corridors = corridor_roads(scenario, net.roads, [s.lonlat for s in sites])
+    if corridors is not None:
+        warnings += corridors.warnings
+        drive, cost = site_drives(net, sites, in_closed, corridors)
     least = drive
-    convoys = model_convoys(scenario, sites, drive, tl, site_path_details(net, sites))
+    details = site_path_details(net, sites, corridors)
+    convoys = model_convoys(scenario, sites, drive, tl, details)
     if convoys is not None:
         drive, least, cost = paced_drives(convoys, drive, cost)
     A_idx = [i for i, s in enumerate(sites) if s.kind == "assembly"]
@@ -868,5 +904,6 @@ def build_model(
         conservative=conservative,
         prio=prio,
         warnings=warnings,
+        corridors=corridors,
         convoys=convoys,
     )

@@ -10,7 +10,7 @@ import json
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_serializer
+from pydantic import BaseModel, ConfigDict, Field
 
 from planner.repatriation.result import RepatriationPlan
 from planner.scenario import GROUPS
@@ -57,6 +57,14 @@ class Site(_M):
     """KATOTTG code of the settlement, when the scenario gives one."""
 
 
+class CheckpointStop(_M):
+    """A stop at an agreed corridor checkpoint during a leg."""
+
+    id: str
+    arrive: str
+    depart: str
+
+
 class Leg(_M):
     """A vehicle driving from one site to another."""
 
@@ -69,17 +77,12 @@ class Leg(_M):
     risk_km: float
     crossings: list[str] = Field(default_factory=list)
     load: GroupCounts
+    checkpoints: list[CheckpointStop] | None = None
+    """Checkpoint stops along an agreed corridor (absent when the scenario has no corridors)."""
     convoy: str | None = None
     """The convoy departure this leg drives in (``<corridor>@<depart time>``); absent otherwise."""
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
-
-    @model_serializer(mode="wrap")
-    def _drop_absent_convoy(self, handler: Any) -> dict[str, Any]:
-        data = handler(self)
-        if data.get("convoy") is None:  # plans without convoys keep their bytes
-            data.pop("convoy", None)
-        return data
 
 
 class Stop(_M):
@@ -137,6 +140,41 @@ class SolverInfo(_M):
     objective: int
 
 
+class CorridorVia(_M):
+    """A via point of a corridor and the road node it attaches to."""
+
+    point: str
+    node: str
+    snap_m: float
+
+
+class CorridorCheckpointPart(_M):
+    """A checkpoint of a corridor and the node of the corridor's road it attaches to."""
+
+    id: str
+    name: str | None = None
+    location: tuple[float, float]
+    node: str
+    snap_m: float
+    position_m: float
+    stop_min: float
+
+
+class CorridorPart(_M):
+    """An agreed corridor as planned: its road path, via points and checkpoints."""
+
+    id: str
+    name: str | None = None
+    direction: Literal["both", "outbound", "inbound"]
+    width_m: float
+    windows: list[tuple[str, str]] | None = None
+    length_m: float
+    travel_time_s: float
+    path: list[tuple[float, float]]
+    via: list[CorridorVia]
+    checkpoints: list[CorridorCheckpointPart]
+
+
 class Plan(_M):
     """An evacuation plan."""
 
@@ -160,6 +198,8 @@ class Plan(_M):
     solver: SolverInfo
     exchange: dict[str, Any] | None = None
     repatriation: RepatriationPlan | None = None
+    corridors: list[CorridorPart] | None = None
+    """The agreed corridors (absent when the scenario has none)."""
 
     # ---------------------------------------------------------------- helpers
 
@@ -177,6 +217,7 @@ class Plan(_M):
     def to_json(self) -> str:
         """Serialise deterministically (sorted keys, fixed float rounding done upstream)."""
         data = self.model_dump(mode="json", by_alias=True, exclude_none=False)
+        _drop_absent_parts(data)
         return json.dumps(data, indent=1, sort_keys=True, ensure_ascii=False) + "\n"
 
     def __str__(self) -> str:
@@ -185,6 +226,19 @@ class Plan(_M):
             lines.append(f"  {g:<17} requested {r:>7}  evacuated {e:>7}  bound {b:>7}")
         lines.append(f"  vehicles used {self.vehicles_used}/{self.vehicles_total}, {self.risk_km:.1f} km under risk")
         return "\n".join(lines)
+
+
+def _drop_absent_parts(data: dict[str, Any]) -> None:
+    """Leave out the corridor and convoy parts of a plan without them, so plans of scenarios
+    without them stay as they were."""
+    if data.get("corridors") is None:
+        data.pop("corridors", None)
+    for v in data.get("vehicles") or []:
+        for leg in v.get("legs") or []:
+            if leg.get("checkpoints") is None:
+                leg.pop("checkpoints", None)
+            if leg.get("convoy") is None:
+                leg.pop("convoy", None)
 
 
 def plan_json_schema() -> dict[str, Any]:

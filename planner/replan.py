@@ -362,6 +362,7 @@ def replan(
         unserved=[Unserved(**u.model_dump()) for u in new.unserved],
         warnings=[*plan.get("warnings", []), *notes, *new.warnings],
         solver=new.solver,
+        corridors=new.corridors,
     )
 
 

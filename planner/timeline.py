@@ -25,12 +25,12 @@ class Timeline:
 
     @classmethod
     def from_scenario(cls, scenario: Scenario) -> Timeline:
-        ws = scenario.ceasefire.windows
-        origin = ws[0].start
+        ws = agreed_windows(scenario)
+        origin = ws[0][0]
         return cls(
             origin=origin,
             windows=tuple(
-                (int((w.start - origin).total_seconds()), int((w.end - origin).total_seconds())) for w in ws
+                (int((a - origin).total_seconds()), int((b - origin).total_seconds())) for a, b in ws
             ),
         )
 
@@ -61,3 +61,19 @@ class Timeline:
             if start + duration <= b:
                 return start
         return None
+
+
+def agreed_windows(scenario: Scenario) -> list[tuple[datetime, datetime]]:
+    """The ceasefire windows, narrowed to the windows of every agreed corridor that has its
+    own (so a drive inside them is inside every corridor's windows); may be empty."""
+    out = [(w.start, w.end) for w in scenario.ceasefire.windows]
+    for c in scenario.ceasefire.corridors:
+        if c.windows is None:
+            continue
+        out = [
+            (max(a, w.start), min(b, w.end))
+            for a, b in out
+            for w in c.windows
+            if max(a, w.start) < min(b, w.end)
+        ]
+    return out

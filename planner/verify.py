@@ -52,6 +52,8 @@ Check codes
     A vehicle whose legs overlap in time or do not chain, or whose stops and legs disagree.
 ``totals``
     Plan totals or reception figures that differ from what the legs and stops deliver.
+``corridor_missing``, ``corridor_via``, ``corridor_route``, ``corridor_direction``, ``corridor_checkpoint``
+    Agreed corridors (see :mod:`planner.verify_corridors`).
 ``convoy_*``
     Convoy rules (``ceasefire.convoys``), see :mod:`planner.verify_convoys`.
 """
@@ -75,6 +77,7 @@ from planner.geofile import Selected, frontline_from_features, select_features
 from planner.scenario import GROUPS, Scenario, location_lonlat
 from planner.settings import get_settings
 from planner.verify_convoys import check_convoys
+from planner.verify_corridors import CorridorChecker
 
 EARTH_RADIUS_M = 6_371_008.8
 """Mean Earth radius used for great-circle lengths."""
@@ -390,6 +393,7 @@ class _Checker:
         self.crossing_times: dict[str, list[tuple[datetime, str]]] = defaultdict(list)
         # set when some stop could not be read: the plan's own totals are then not compared
         self.incomplete = False
+        self.corridors: CorridorChecker | None = None
 
     # ----------------------------------------------------------------- helpers
 
@@ -1028,6 +1032,9 @@ class _Checker:
                         f"the path {end} {d:.0f} m from {s} (allowed {slack:.0f} m)",
                         vid,
                     )
+            if self.corridors is not None and isinstance(leg, dict):
+                people = sum(load.values()) if load else 0
+                self.corridors.check_leg(leg, w, frm, to, (depart, arrive), people, pts)
         elif depart is not None and arrive is not None and arrive < depart:
             self.add("too_fast", w, "arrives before it departs", vid)
         return {"from": frm, "to": to, "depart": depart, "arrive": arrive, "load": load, "where": w}
@@ -1161,6 +1168,12 @@ class _Checker:
             out[g] = n
         return out
 
+    def read_corridors(self) -> None:
+        if self.sc.ceasefire.corridors:
+            self.corridors = CorridorChecker(
+                self.sc, self.plan, lambda code, where, msg: self.add(code, where, msg)
+            )
+
     def check_convoys(self) -> None:
         check_convoys(self.sc, self.plan, self.snap_m, self.add)
 
@@ -1168,7 +1181,13 @@ class _Checker:
         if not isinstance(self.plan, dict):
             self.add("format", "plan", "is not a JSON object")
             return self.out
-        for step in (self.read_sites, self.check_vehicles, self.check_aggregates, self.check_convoys):
+        for step in (
+            self.read_corridors,
+            self.read_sites,
+            self.check_vehicles,
+            self.check_aggregates,
+            self.check_convoys,
+        ):
             try:
                 step()
             except Exception as exc:  # a plan shaped in a way no check foresaw

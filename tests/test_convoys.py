@@ -1,8 +1,9 @@
 """Convoys (``ceasefire.convoys``): known answers and the verifier's convoy rules.
 
-One road of 90 km from the town ``a`` to the reception centre ``r``; the corridor runs
-``a -> r`` and its convoy leaves ``a`` at 09:00 and 12:00 at 45 km/h (2 h), at most three
-vehicles (the ICRC lead counted), two minutes apart.
+One road of 90 km from the town ``a`` to the reception centre ``r``, with a checkpoint
+half-way (30 minutes' stop); the corridor runs ``a -> r`` and its convoy leaves ``a`` at
+09:00 and 12:00 at 45 km/h (2 h of driving), at most three vehicles (the ICRC lead
+counted), two minutes apart.
 """
 
 from __future__ import annotations
@@ -21,14 +22,22 @@ from planner.scenario import parse_scenario
 from planner.verify import verify_plan
 
 FAST = dict(time_limit_s=30, workers=1, budget=200)
-ROAD = road_graph({1: (35.0, 47.0), 2: (36.15, 47.0)}, [(1, 2, 90_000.0)])
+ROAD = road_graph(
+    {1: (35.0, 47.0), 3: (35.575, 47.0), 2: (36.15, 47.0)}, [(1, 3, 45_000.0), (3, 2, 45_000.0)]
+)
 NINE, NOON = "2022-03-16T09:00:00+02:00", "2022-03-16T12:00:00+02:00"
 
 
 def _scenario(convoy: dict | None = None, buses: int = 4, people: int = 200) -> dict:
     ceasefire = {
         "windows": [{"start": "2022-03-16T08:00:00+02:00", "end": "2022-03-16T18:00:00+02:00"}],
-        "corridors": [{"id": "c1", "via": ["a", "r"]}],
+        "corridors": [
+            {
+                "id": "c1",
+                "via": ["a", "r"],
+                "checkpoints": [{"id": "cp", "location": [35.575, 47.0], "stop_min": 30}],
+            }
+        ],
     }
     if convoy is not None:
         ceasefire["convoys"] = [convoy]
@@ -94,8 +103,13 @@ def test_e_a_convoy_leaves_and_arrives_together(convoy_plan):
         depart = datetime.fromisoformat(label.split("@")[1])
         for _t, leg in members:
             assert datetime.fromisoformat(leg.depart) == depart
-            # 90 km at 45 km/h, and the column of three vehicles two minutes apart
-            assert datetime.fromisoformat(leg.arrive) == depart + timedelta(hours=2, minutes=4)
+            # 45 km at 45 km/h to the checkpoint, 30 minutes there, 45 km more; the column of
+            # three vehicles two minutes apart is in 4 minutes after its head
+            (cp,) = leg.checkpoints
+            assert cp.id == "cp"
+            assert datetime.fromisoformat(cp.arrive) == depart + timedelta(hours=1)
+            assert datetime.fromisoformat(cp.depart) == depart + timedelta(hours=1, minutes=30)
+            assert datetime.fromisoformat(leg.arrive) == depart + timedelta(hours=2, minutes=34)
 
 
 def test_without_convoys_the_buses_leave_at_once():
@@ -140,6 +154,15 @@ def test_verify_catches_a_vehicle_on_the_corridor_outside_a_convoy(convoy_plan):
     leg = next(lg for v in broken["vehicles"] if v["type"] == "bus" for lg in v["legs"])
     del leg["convoy"]
     assert "convoy_outside" in _codes(sc, broken)
+
+
+def test_verify_catches_a_member_stopping_apart_at_a_checkpoint(convoy_plan):
+    sc, _plan_, data = convoy_plan
+    broken = copy.deepcopy(data)
+    cp = _legs_of(broken, f"c1@{NINE}")[1]["checkpoints"][0]
+    cp["arrive"], cp["depart"] = "2022-03-16T10:05:00+02:00", "2022-03-16T10:35:00+02:00"
+    codes = _codes(sc, broken)
+    assert "convoy_together" in codes and "corridor_checkpoint" not in codes
 
 
 def test_verify_catches_an_unknown_convoy(convoy_plan):
@@ -198,7 +221,9 @@ def test_schedule_driver_sheets_and_xlsx_name_the_convoy(convoy_plan):
     assert leaving == every
     bus = next(v for v in plan.vehicles if v.type == "bus")
     sheet = driver_sheet_rows(plan, bus)
-    assert {r["convoy"] for r in sheet if r["action"] in ("depart", "arrive")} == {bus.legs[0].convoy}
+    assert {r["convoy"] for r in sheet if r["action"] in ("depart", "arrive")} == {
+        bus.legs[0].convoy
+    }
     wb = load_workbook(io.BytesIO(schedule_xlsx(plan)))
     col = VEHICLE_SHEET_COLUMNS.index("convoy")
     cells = {
