@@ -842,7 +842,7 @@ def build_model(
     corridors = corridor_roads(scenario, net.roads, [s.lonlat for s in sites])
     if corridors is not None:
         warnings += corridors.warnings
-        drive, cost = site_drives(net, sites, in_closed, corridors)
+    drive, cost = site_drives(net, sites, in_closed, corridors)
     least = drive
     details = site_path_details(net, sites, corridors)
     convoys = model_convoys(scenario, sites, drive, tl, details)
