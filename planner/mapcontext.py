@@ -19,6 +19,7 @@ where it overlaps no label already placed.
 
 from __future__ import annotations
 
+import html
 import json
 import re
 from dataclasses import dataclass
@@ -420,6 +421,16 @@ class Labels(MacroElement):
             .replace("__MAP__", map_name)
             .replace("__TOWNS__", towns_group)
         )
+
+
+def escape_text(value: object) -> str:
+    """HTML-escape text, and escape what folium's JavaScript template strings would run."""
+    return (
+        html.escape(str(value), quote=True)
+        .replace("`", "&#96;")
+        .replace("$", "&#36;")
+        .replace("\\", "&#92;")
+    )
 
 
 def safe_json(data: Any) -> str:

@@ -22,7 +22,6 @@ receives its data as JSON and writes text with ``textContent`` only.
 from __future__ import annotations
 
 import base64
-import html
 import json
 import math
 import os
@@ -43,6 +42,8 @@ from shapely.geometry import LineString, MultiLineString, box, mapping
 from planner.errors import PlannerError
 from planner.export import exchange_events, exchange_places
 from planner.files import publish, temporary_path
+from planner.mapcontext import escape_text
+from planner.mapcorridors import AGREED_COLOUR, AGREED_LAYER, draw_agreed_corridors
 from planner.network import Layers
 from planner.plan import Plan, write_atomic
 from planner.scenario import GROUPS, Scenario
@@ -61,14 +62,7 @@ VEHICLES_LAYER = "Vehicles"
 """Names of layers in the layer control besides the plan's own (see :func:`layer_names`)."""
 
 
-def _esc(value: object) -> str:
-    """HTML-escape text, and escape what folium's JavaScript template strings would run."""
-    return (
-        html.escape(str(value), quote=True)
-        .replace("`", "&#96;")
-        .replace("$", "&#36;")
-        .replace("\\", "&#92;")
-    )
+_esc = escape_text
 
 
 def _table(rows: list[list[object]], header: list[str]) -> str:
@@ -99,6 +93,8 @@ def layer_names(plan: Plan) -> list[str]:
     """
     names = [TILES_LAYER, CONTEXT_LAYER, BORDERS_LAYER, TOWNS_LAYER, "Hazards", "Frontline", "Crossing points",
              "Corridors", "Assembly points", "Reception centres"]
+    if plan.corridors:
+        names.append(AGREED_LAYER)
     if plan.unserved:
         names.append(UNSERVED_LAYER)
     if any(v.legs for v in plan.vehicles):
@@ -229,6 +225,7 @@ _TIMELINE_CSS = """
 .pl-track input{position:absolute;left:0;top:0;width:100%;height:22px;margin:0;background:transparent}
 .pl-status{margin-top:3px;color:#333}
 .pl-cp{width:11px;height:11px;background:#ffd700;border:2px solid #000;transform:rotate(45deg)}
+.pl-ck{width:12px;height:12px;background:#fff;border:3px solid #0a6e3a}
 .pl-rc{width:12px;height:12px;background:#2e8b57;border:2px solid #fff;outline:1px solid #2e8b57}
 .leaflet-container{background:#f3f1ea}
 .pl-left{width:24px;height:24px}
@@ -578,6 +575,7 @@ def render_map(
     _draw_layers(m, scenario, layers)
     names = {s.id: (s.name or s.id) for s in plan.sites}
     _draw_corridors(m, plan, names)
+    draw_agreed_corridors(m, plan)
     asm, site_data, unserved_name, unserved_data = _draw_sites(m, scenario, plan)
     veh_groups, veh_data = _draw_vehicles(m, plan, names)
     ex_name, ev_data = _draw_exchange(m, scenario, plan)
@@ -871,7 +869,9 @@ def _legend_html(scenario: Scenario, plan: Plan, events: bool) -> str:
         + ("<span style='color:#000'>&#9711;</span> not served (at the end; click for the reason)<br>"
            if plan.unserved else "")
         + "<span style='color:#5b2a86'>&#9473;</span> corridor (width: people carried)<br>"
-        "coloured lines: vehicles (width: people aboard; choose with the Vehicles picker); "
+        + (f"<span style='color:{AGREED_COLOUR}'>&#9473; &#9473;</span> agreed corridor &nbsp;"
+           f"<span style='color:{AGREED_COLOUR}'>&#9633;</span> its checkpoints<br>" if plan.corridors else "")
+        + "coloured lines: vehicles (width: people aboard; choose with the Vehicles picker); "
         "&#9679; vehicle at the slider's time<br>"
         + ("<span style='color:#4b0082'>&#9673;</span> exchange event<br>" if plan.exchange is not None else "")
         + "time bar: <span style='background:#9fd59f'>&nbsp;green&nbsp;</span> ceasefire windows"
