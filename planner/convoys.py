@@ -91,10 +91,15 @@ class Convoys:
         return next(a for (_f, b), a in self.arcs.items() if a.run == run and b == dest)
 
     def search_drive(self, arc: ConvoyArc) -> int:
-        """The drive the routing search sees: to the convoy, then the convoy with its column."""
+        """The drive the routing search sees: to the marshalling site, then the convoy with
+        the longest column (``max_vehicles``; the re-timing knows each departure's own).
+
+        Measured on mariupol-2022: without the column the search plans more trips than the
+        departures can take before the window closes and the re-timing, which can only drop
+        trips from the ends of routes, keeps 1,988 of the 3,158 people it planned; with it
+        the search plans 2,904 and the re-timing keeps 2,898."""
         run = self.runs[arc.run]
-        column = run.gap_s * ((run.max_vehicles or 1) - 1)
-        return arc.to_marshal_s + arc.convoy_s + column
+        return arc.to_marshal_s + arc.convoy_s + run.gap_s * ((run.max_vehicles or 1) - 1)
 
 
 # --------------------------------------------------------------------------- geometry
@@ -367,8 +372,8 @@ def paced_drives(
     Returns
     -------
     tuple of numpy.ndarray
-        The routing search's drives (with the column of ``max_vehicles``), the least drives
-        (a convoy of one, for the bound and what can be served at all) and the costs.
+        The routing search's drives, the least drives (a convoy of one, for the bound and what
+        can be served at all) and the costs.
     """
     search, least, cost = drive.copy(), drive.copy(), cost.copy()
     for (a, b), arc in convoys.arcs.items():
@@ -376,6 +381,73 @@ def paced_drives(
         search[a, b] = convoys.search_drive(arc)
         cost[a, b] = cost[a, b] + (search[a, b] - drive[a, b])
     return search, least, cost
+
+
+CONVOY_SLACK_S = 2700
+"""How long after a convoy's arrival (plus its longest column) the search lets deliveries start."""
+
+
+def convoy_delivery_rules(
+    convoys: Convoys,
+    horizon: int,
+    delivery_sites: dict[int, int],
+    assembly_sites: list[int],
+    drive: np.ndarray,
+    unload_s: float,
+) -> dict[int, list[tuple[int, int]]]:
+    """Forbidden service starts of deliveries that can only be reached in a convoy.
+
+    A reception centre that every loaded drive reaches in one convoy (every drive to it from
+    an assembly point joins that convoy) receives people only after one of its departures
+    arrives: from the convoy's arrival (with the unloading set-up) to
+    :data:`CONVOY_SLACK_S` plus the column of ``max_vehicles`` later.  This guides the routing
+    search towards the agreed departures; the re-timing then keeps them exactly.
+
+    Parameters
+    ----------
+    convoys
+        The convoys.
+    horizon
+        The end of the last window.
+    delivery_sites
+        Site of each delivery node, by node.
+    assembly_sites
+        The assembly points' sites.
+    drive
+        Drive times between sites (``inf``: no road).
+    unload_s
+        The set-up on arriving at a reception centre.
+
+    Returns
+    -------
+    dict
+        Forbidden ``[a, b]`` spans per delivery node.
+    """
+    only: dict[int, ConvoyArc] = {}
+    for r in sorted(set(delivery_sites.values())):
+        into = [convoys.arcs.get((a, r)) for a in assembly_sites if np.isfinite(drive[a, r])]
+        if into and all(arc is not None for arc in into) and len({arc.run for arc in into}) == 1:
+            only[r] = into[0]
+    out: dict[int, list[tuple[int, int]]] = {}
+    for node, r in delivery_sites.items():
+        arc = only.get(r)
+        if arc is None:
+            continue
+        run = convoys.runs[arc.run]
+        late = CONVOY_SLACK_S + run.gap_s * ((run.max_vehicles or 1) - 1)
+        spans = sorted(
+            (int(d + arc.convoy_s + unload_s), int(d + arc.convoy_s + unload_s + late))
+            for d in run.departs
+        )
+        forbidden, cursor = [], 0
+        for a, b in spans:
+            if a > cursor:
+                forbidden.append((cursor, a - 1))
+            cursor = max(cursor, b + 1)
+        if cursor <= horizon:
+            forbidden.append((cursor, horizon))
+        out[node] = forbidden
+    return out
 
 
 # --------------------------------------------------------------------------- re-timing

@@ -28,7 +28,7 @@ from scipy.sparse import lil_matrix
 
 from planner.agreed_corridors import CorridorRoads, carries_on_corridor, corridor_roads
 from planner.bound import Bound, BoundInputs, compute_bound
-from planner.convoys import Convoys, model_convoys, paced_drives
+from planner.convoys import Convoys, convoy_delivery_rules, model_convoys, paced_drives
 from planner.network import PreparedNetwork, RoadNetwork
 from planner.routing import END, RoutingProblem
 from planner.scenario import GROUPS, Evacuation, Scenario, location_lonlat
@@ -879,6 +879,14 @@ def build_model(
     problem, node_site, chunk_node0, dwell, conservative = routing_problem(
         ev, tl, sites, drive, cost, chunks, vehicles, vstart, earliest, prio, previous
     )
+    if convoys is not None:
+        deliveries = {chunk_node0 + len(chunks) + k: c.reception for k, c in enumerate(chunks)}
+        extra = convoy_delivery_rules(
+            convoys, tl.horizon, deliveries, A_idx, drive, ev.unload_min * 60
+        )
+        for rules in (problem.forbidden, conservative):
+            for node, spans in extra.items():
+                rules[node] = sorted([*rules.get(node, []), *spans])
     return EvacuationModel(
         scenario=scenario,
         net=net,

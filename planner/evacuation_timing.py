@@ -23,6 +23,9 @@ log = logging.getLogger(__name__)
 RETIME_DET_TIME = 10.0
 """CP-SAT deterministic time budget for re-timing routes."""
 
+CONVOY_DET_TIME = 30.0
+"""The budget when routes join convoys: the re-timing then chooses every trip's departure."""
+
 
 def leg_departure(
     tl: Timeline, ready: float, latest: float, drive: float, *, first: bool = False
@@ -373,7 +376,7 @@ def retime_routes(
         ),
         seed=seed,
         time_limit_s=max(5.0, 0.2 * time_limit_s),
-        det_time=RETIME_DET_TIME,
+        det_time=RETIME_DET_TIME if convoy_in is None else CONVOY_DET_TIME,
     )
     routes, times, starts = [list(r) for r in routes], [list(t) for t in times], list(starts)
     departs: list[list[int | None]] = [[None] * len(r) for r in routes]
