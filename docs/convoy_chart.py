@@ -24,7 +24,7 @@ import matplotlib.dates as mdates  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
 
 from planner.convoys import corridor_lines  # noqa: E402
-from planner.scenario import load_scenario  # noqa: E402
+from planner.scenario import load_scenario, location_lonlat  # noqa: E402
 
 
 def _km_along(line: list[tuple[float, float]], p: tuple[float, float]) -> float:
@@ -48,24 +48,35 @@ def _km_along(line: list[tuple[float, float]], p: tuple[float, float]) -> float:
     return at
 
 
-def _trace(vehicle: dict, line: list[tuple[float, float]]) -> tuple[list[datetime], list[float]]:
+def _trace(
+    vehicle: dict, line: list[tuple[float, float]], cp_at: dict[str, tuple[float, float]]
+) -> tuple[list[datetime], list[float]]:
+    """Times and corridor kilometres of a vehicle: even pace between its stops, flat at them
+    (checkpoint stops included)."""
     times: list[datetime] = []
     kms: list[float] = []
     for leg in vehicle["legs"]:
-        t0, t1 = datetime.fromisoformat(leg["depart"]), datetime.fromisoformat(leg["arrive"])
-        path = leg["path"]
-        steps = [0.0]
-        for a, b in zip(path, path[1:], strict=False):
-            steps.append(steps[-1] + math.hypot(b[0] - a[0], (b[1] - a[1])))
-        total = steps[-1] or 1.0
-        for p, s in zip(
-            path[:: max(1, len(path) // 200)], steps[:: max(1, len(path) // 200)], strict=False
-        ):
-            times.append(t0 + (t1 - t0) * (s / total))
-            kms.append(_km_along(line, (p[0], p[1])))
-        times.append(t1)
-        kms.append(_km_along(line, (path[-1][0], path[-1][1])))
+        # fixed points of the leg: (time, km), the checkpoints' stops in between
+        marks = [(datetime.fromisoformat(leg["depart"]), _km_along(line, tuple(leg["path"][0])))]
+        for cp in leg.get("checkpoints") or []:
+            km = _km_along(line, cp_at[cp["id"]])
+            marks.append((datetime.fromisoformat(cp["arrive"]), km))
+            marks.append((datetime.fromisoformat(cp["depart"]), km))
+        marks.append(
+            (datetime.fromisoformat(leg["arrive"]), _km_along(line, tuple(leg["path"][-1])))
+        )
+        for t, km in marks:
+            times.append(t)
+            kms.append(km)
     return times, kms
+
+
+def via_labels(sc: object, corridor: str) -> list[tuple[str, tuple[float, float]]]:
+    """The corridor's via points as ``(label, (lon, lat))``."""
+    from planner.agreed_corridors import site_locations, via_points
+
+    c = next(c for c in sc.ceasefire.corridors if c.id == corridor)
+    return via_points(c, site_locations(sc)) if c.via is not None else []
 
 
 def draw(scenario_path: str, plan_path: str, convoy: str, out: str) -> None:
@@ -75,24 +86,48 @@ def draw(scenario_path: str, plan_path: str, convoy: str, out: str) -> None:
     corridor = convoy.split("@")[0]
     line = corridor_lines(sc)[corridor]
     members = [v for v in plan["vehicles"] if any(leg.get("convoy") == convoy for leg in v["legs"])]
+    checkpoints = next((c.checkpoints for c in sc.ceasefire.corridors if c.id == corridor), [])
+    cp_at = {cp.id: location_lonlat(cp.location) for cp in checkpoints}
     fig, ax = plt.subplots(figsize=(9, 4.8), dpi=110)
-    for v in members:
-        times, kms = _trace(v, line)
+    colours = {"bus": "steelblue", "ambulance": "darkorange"}
+    seen: set[str] = set()
+    for v in sorted(members, key=lambda v: v["seats"] == 0):
+        times, kms = _trace(v, line, cp_at)
         lead = v["seats"] == 0
+        kind = "lead" if lead else v["type"]
         ax.plot(
             times,
             kms,
-            lw=2.5 if lead else 1.0,
-            color="crimson" if lead else "steelblue",
-            alpha=1 if lead else 0.6,
-            label=v["id"] if lead else None,
+            lw=1.2 if lead else 2.5,
+            color="crimson" if lead else colours.get(v["type"], "grey"),
+            ls="--" if lead else "-",
+            alpha=1.0 if lead else 0.5,
+            label=None
+            if kind in seen
+            else f"{kind} ({sum(1 for m in members if (m['seats'] == 0) == lead and (lead or m['type'] == v['type']))})",
         )
-    for cp in next((c.checkpoints for c in sc.ceasefire.corridors if c.id == corridor), []):
-        from planner.scenario import location_lonlat
-
-        km = _km_along(line, location_lonlat(cp.location))
+        seen.add(kind)
+    for cp in checkpoints:
+        km = _km_along(line, cp_at[cp.id])
         ax.axhline(km, color="grey", ls=":", lw=0.8)
-        ax.annotate(cp.name or cp.id, (ax.get_xlim()[0], km), fontsize=8, va="bottom", color="grey")
+        ax.text(
+            0.01,
+            km,
+            f" {cp.name or cp.id}",
+            transform=ax.get_yaxis_transform(),
+            fontsize=8,
+            va="bottom",
+            color="grey",
+        )
+    for label, ll in via_labels(sc, corridor):
+        ax.text(
+            1.0,
+            _km_along(line, ll),
+            f" {label}",
+            transform=ax.get_yaxis_transform(),
+            fontsize=8,
+            va="center",
+        )
     when = datetime.fromisoformat(convoy.split("@")[1])
     for a, b in plan["windows"]:  # the day of the convoy
         if datetime.fromisoformat(a) <= when < datetime.fromisoformat(b):
@@ -104,8 +139,9 @@ def draw(scenario_path: str, plan_path: str, convoy: str, out: str) -> None:
     )
     n = len(members)
     ax.set_title(
-        f"convoy {convoy}: {n} vehicles (blue: buses and ambulances, red: lead)", fontsize=10
+        f"convoy {convoy}: {n} vehicles, all on one line from the marshalling site", fontsize=10
     )
+    ax.legend(loc="lower right", fontsize=8)
     ax.grid(alpha=0.3)
     fig.autofmt_xdate()
     fig.tight_layout()
