@@ -479,14 +479,6 @@ class VehicleType(_Model):
     start: str | Location
     available_from: datetime | None = None
 
-    @model_validator(mode="after")
-    def _seats_and_groups(self) -> VehicleType:
-        if self.seats > 0 and not self.groups:
-            raise ValueError("groups: give at least one group this vehicle may carry")
-        if self.seats == 0 and self.groups:
-            raise ValueError("groups: a vehicle without seats carries no group")
-        return self
-
     @field_validator("start")
     @classmethod
     def _start(cls, v: Any) -> Any:
@@ -527,6 +519,11 @@ class Evacuation(_Model):
         types = [v.type for v in self.fleet]
         if len(set(types)) != len(types):
             raise ValueError("vehicle types must be unique")
+        for i, vt in enumerate(self.fleet):
+            if vt.seats > 0 and not vt.groups:
+                raise ValueError(f"evacuation.fleet.{i}.groups: give at least one group this vehicle may carry")
+            if vt.seats == 0 and vt.groups:
+                raise ValueError(f"evacuation.fleet.{i}.groups: a vehicle without seats (a convoy's lead) carries no group")
         return self
 
 
