@@ -181,25 +181,35 @@ def convoy_legs(
 ) -> int:
     """Append a drive that joins a convoy: to the marshalling site (a stop there until the
     convoy leaves, nobody boards), then the convoy's leg.  Returns the arrival."""
-    tl, sites = model.tl, model.sites
     f = model.convoys.runs[dep.run].site
     if frm != f:
-        det = leg_details(frm, f)
         drive_s = int(model.convoys.arcs[(frm, dep.dest)].to_marshal_s)
-        legs.append(_leg(tl, sites[frm].id, sites[f].id, depart, drive_s, det, onboard))
-        _add_km(acc, det)
-        stops.append(
-            Stop(
-                site=sites[f].id,
-                arrive=tl.iso(depart + drive_s),
-                depart=tl.iso(dep.depart),
-                board={},
-                alight={},
-            )
-        )
+        _to_marshal(model, frm, depart, drive_s, dep, leg_details, onboard, legs, stops, acc)
     legs.append(_convoy_leg(model, dep, leg_details, onboard))
     _add_km(acc, leg_details(f, dep.dest))
     return dep.arrive
+
+
+def _to_marshal(
+    model: EvacuationModel,
+    frm: int,
+    depart: int,
+    drive_s: int,
+    dep: Departure,
+    leg_details: Callable[[int, int], dict],
+    onboard: dict[str, int],
+    legs: list[Leg],
+    stops: list[Stop],
+    acc: dict[str, float],
+) -> None:
+    """The drive to a convoy's marshalling site and the wait there until it leaves."""
+    tl, sites = model.tl, model.sites
+    f = model.convoys.runs[dep.run].site
+    det = leg_details(frm, f)
+    legs.append(_leg(tl, sites[frm].id, sites[f].id, depart, drive_s, det, onboard))
+    _add_km(acc, det)
+    at, leaves = tl.iso(depart + drive_s), tl.iso(dep.depart)
+    stops.append(Stop(site=sites[f].id, arrive=at, depart=leaves, board={}, alight={}))
 
 
 def _convoy_leg(
@@ -249,19 +259,8 @@ def lead_vehicle(
         at = tl.iso(dep.depart)
         stops.append(Stop(site=sites[f].id, arrive=at, depart=at, board={}, alight={}))
     else:
-        det = leg_details(start, f)
         drive_s = int(model.drive[start, f])
-        legs.append(_leg(tl, sites[start].id, sites[f].id, depart, drive_s, det, {}))
-        _add_km(acc, det)
-        stops.append(
-            Stop(
-                site=sites[f].id,
-                arrive=tl.iso(depart + drive_s),
-                depart=tl.iso(dep.depart),
-                board={},
-                alight={},
-            )
-        )
+        _to_marshal(model, start, depart, drive_s, dep, leg_details, {}, legs, stops, acc)
     legs.append(_convoy_leg(model, dep, leg_details, {}))
     _add_km(acc, leg_details(f, dep.dest))
     stops.append(

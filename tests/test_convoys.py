@@ -233,3 +233,18 @@ def test_schedule_driver_sheets_and_xlsx_name_the_convoy(convoy_plan):
         if len(row) > col and isinstance(row[col], str) and "@" in row[col]
     }
     assert cells == {f"c1@{NINE}", f"c1@{NOON}"}
+
+
+def test_each_vehicle_of_a_convoy_counts_at_a_crossing():
+    # the line of contact cuts the road at 35.3 E; its crossing lets 2 vehicles an hour
+    # through, so one departure of four buses can take only two
+    d = _scenario({**CONVOY, "depart": [NINE], "max_vehicles": 10, "lead": None}, people=200)
+    d["frontline"] = {"coordinates": [[35.3, 46.8], [35.3, 47.2]]}
+    d["ceasefire"]["crossing_points"] = [
+        {"id": "x", "location": [35.3, 47.0], "vehicles_per_hour": 2, "radius_m": 5000}
+    ]
+    sc, plan = _plan(d)
+    assert verify_plan(sc, json.loads(plan.to_json()), graph=ROAD) == []
+    members = [leg for v in plan.vehicles for leg in v.legs if leg.convoy]
+    assert len(members) == 2 and all(leg.crossings == ["x"] for leg in members)
+    assert plan.totals.evacuated["total"] == 100
