@@ -40,7 +40,7 @@ SCHEDULE_COLUMNS = [
 DRIVER_COLUMNS = ["time", "stop", "site", "action", "people", "groups", "on_board", "convoy"]
 """Columns of a driver sheet: ``people`` is the number boarding or alighting (for
 ``depart``/``arrive`` rows, the number on board); ``convoy`` names the convoy a
-``depart``/``arrive`` row drives in."""
+``depart``, ``arrive`` or checkpoint row drives in."""
 
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
@@ -380,17 +380,22 @@ def driver_sheet_rows(plan: Plan, vehicle: Vehicle) -> list[dict[str, object]]:
     Returns
     -------
     list of dict
-        Keys :data:`DRIVER_COLUMNS`. ``action`` is ``depart``, ``arrive``, ``alight`` or
-        ``board``; for ``alight`` and ``board`` ``people`` is how many get off or on, for
-        ``depart`` and ``arrive`` how many are on board.
+        Keys :data:`DRIVER_COLUMNS`. ``action`` is ``depart``, ``arrive``, ``alight``,
+        ``board``, or ``checkpoint`` / ``leave_checkpoint`` (a stop at an agreed corridor's
+        checkpoint, named in ``site``); for ``alight`` and ``board`` ``people`` is how many get
+        off or on, for the others how many are on board.
     """
     names = _site_names(plan)
+    names |= {k.id: k.name or k.id for c in plan.corridors or [] for k in c.checkpoints}
     # (time, order at one time, index, action, site, people, groups, convoy)
     events: list[tuple[datetime, int, int, str, str, int, str, str]] = []
     for i, leg in enumerate(vehicle.legs):
         n, convoy = sum(leg.load.values()), leg.convoy or ""
         events.append((datetime.fromisoformat(leg.depart), 3, i, "depart", leg.from_, n, _counts(leg.load), convoy))
         events.append((datetime.fromisoformat(leg.arrive), 0, i, "arrive", leg.to, n, _counts(leg.load), convoy))
+        for cp in leg.checkpoints or []:  # agreed corridor checkpoints on the way
+            events.append((datetime.fromisoformat(cp.arrive), 4, i, "checkpoint", cp.id, n, _counts(leg.load), convoy))
+            events.append((datetime.fromisoformat(cp.depart), 5, i, "leave_checkpoint", cp.id, n, _counts(leg.load), convoy))
     for j, st in enumerate(vehicle.stops):
         if sum(st.alight.values()):
             events.append((datetime.fromisoformat(st.arrive), 1, j, "alight", st.site, sum(st.alight.values()), _counts(st.alight), ""))

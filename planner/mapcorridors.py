@@ -17,7 +17,7 @@ _DIRECTION = {"both": "both ways", "outbound": "outbound only", "inbound": "inbo
 
 
 def draw_agreed_corridors(m: folium.Map, plan: Plan) -> None:
-    """Draw each agreed corridor (a dashed green band) and its checkpoints (green squares).
+    """Draw each agreed corridor (a wide green band) and its checkpoints (green squares).
 
     Parameters
     ----------
@@ -38,9 +38,8 @@ def draw_agreed_corridors(m: folium.Map, plan: Plan) -> None:
         folium.PolyLine(
             [[p[1], p[0]] for p in c.path],
             color=AGREED_COLOUR,
-            weight=7,
-            opacity=0.8,
-            dash_array="12 8",
+            weight=30,
+            opacity=0.4,
             tooltip=escape_text(label),
         ).add_to(layer)
         for k in c.checkpoints:

@@ -574,8 +574,8 @@ def render_map(
     add_context(m, map_area(bounds), _context_lines(plan, bounds), site_labels)
     _draw_layers(m, scenario, layers)
     names = {s.id: (s.name or s.id) for s in plan.sites}
+    draw_agreed_corridors(m, plan)  # beneath the roads people are carried on
     _draw_corridors(m, plan, names)
-    draw_agreed_corridors(m, plan)
     asm, site_data, unserved_name, unserved_data = _draw_sites(m, scenario, plan)
     veh_groups, veh_data = _draw_vehicles(m, plan, names)
     ex_name, ev_data = _draw_exchange(m, scenario, plan)
@@ -869,7 +869,7 @@ def _legend_html(scenario: Scenario, plan: Plan, events: bool) -> str:
         + ("<span style='color:#000'>&#9711;</span> not served (at the end; click for the reason)<br>"
            if plan.unserved else "")
         + "<span style='color:#5b2a86'>&#9473;</span> corridor (width: people carried)<br>"
-        + (f"<span style='color:{AGREED_COLOUR}'>&#9473; &#9473;</span> agreed corridor &nbsp;"
+        + (f"<span style='color:{AGREED_COLOUR};opacity:0.5'>&#9608;&#9608;</span> agreed corridor &nbsp;"
            f"<span style='color:{AGREED_COLOUR}'>&#9633;</span> its checkpoints<br>" if plan.corridors else "")
         + "coloured lines: vehicles (width: people aboard; choose with the Vehicles picker); "
         "&#9679; vehicle at the slider's time<br>"

@@ -88,6 +88,13 @@ def test_only_the_agreed_longer_road_is_used_and_its_checkpoint_is_stopped_at(co
         assert _seconds(stop["arrive"], stop["depart"]) == STOP_MIN * 60
         assert _seconds(leg["depart"], stop["arrive"]) == 45_000 / (60 / 3.6)  # halfway
         assert _seconds(leg["depart"], leg["arrive"]) == 90_000 / (60 / 3.6) + STOP_MIN * 60
+    from planner.export import driver_sheet_rows
+    from planner.plan import Plan
+
+    typed = Plan.model_validate(plan)
+    rows = driver_sheet_rows(typed, typed.vehicles[0])
+    stops = [r for r in rows if r["action"] in ("checkpoint", "leave_checkpoint")]
+    assert len(stops) == 2 * len(typed.vehicles[0].legs) and stops[0]["site"] == "cp-s"
     (part,) = plan["corridors"]
     assert part["length_m"] == 90_000.0 and part["checkpoints"][0]["position_m"] == 45_000.0
     assert part["checkpoints"][0]["snap_m"] > 0  # the checkpoint is not a node: attached
@@ -127,6 +134,54 @@ def test_drives_keep_to_the_corridor_windows():
     assert verify_plan(sc, plan, graph=graph) == []
     assert legs and min(leg["depart"] for leg in legs) >= "2022-03-16T12:00:00+02:00"
     assert plan["windows"] == [["2022-03-16T08:00:00+02:00", "2022-03-16T18:00:00+02:00"]]
+
+
+def test_a_corridor_given_as_a_line_file(tmp_path):
+    line = {
+        "type": "FeatureCollection",
+        "features": [
+            {
+                "type": "Feature",
+                "properties": {},
+                "geometry": {
+                    "type": "LineString",
+                    "coordinates": [[35.0, 47.0], [35.35, 46.81], [35.7, 47.0]],
+                },
+            }
+        ],
+    }
+    (tmp_path / "south.geojson").write_text(json.dumps(line), encoding="utf-8")
+    d = two_roads()
+    corridor = d["ceasefire"]["corridors"][0]
+    del corridor["via"]
+    corridor["file"] = "south.geojson"
+    sc = parse_scenario(d, tmp_path / "s.yaml")
+    graph = road_graph(POINTS, ROADS)
+    plan = json.loads(
+        plan_evacuation(sc, network=prepare_network(sc, graph=graph), **FAST).to_json()
+    )
+    legs = [leg for v in plan["vehicles"] for leg in v["legs"]]
+    assert legs and all(_passes(leg, POINTS[4]) and not _passes(leg, POINTS[2]) for leg in legs)
+    assert verify_plan(sc, plan, graph=graph) == []
+
+
+def test_the_map_draws_the_agreed_corridor_and_its_checkpoint():
+    from planner.plan import Plan
+    from planner.render import layer_names, map_html, render_map
+
+    d = two_roads()
+    graph = road_graph(POINTS, ROADS)
+    sc = parse_scenario(d)
+    net = prepare_network(sc, graph=graph)
+    plan = plan_evacuation(sc, network=net, **FAST)
+    html = map_html(render_map(sc, plan, net.layers))
+    assert "Agreed corridors" in layer_names(plan) and json.dumps("Agreed corridors") in html
+    assert (
+        "agreed corridor southern road: 90 km" in html
+        and "checkpoint cp-s on southern road: stop 20 min" in html
+    )
+    plain = Plan.model_validate({**json.loads(plan.to_json()), "corridors": None})
+    assert "Agreed corridors" not in layer_names(plain)
 
 
 # --------------------------------------------------------------------------- verifier rules
@@ -175,6 +230,9 @@ def test_verify_catches_a_corridor_path_that_skips_a_via_point(corridor_plan):
     broken = copy.deepcopy(plan)
     broken["corridors"][0]["path"] = [list(POINTS[1]), list(POINTS[2]), list(POINTS[3])]
     assert "corridor_via" in _codes(sc, broken, graph)
+    backwards = copy.deepcopy(plan)
+    backwards["corridors"][0]["path"] = backwards["corridors"][0]["path"][::-1]
+    assert "corridor_via" in _codes(sc, backwards, graph)
     gone = copy.deepcopy(plan)
     del gone["corridors"]
     assert "corridor_missing" in _codes(sc, gone, graph)
