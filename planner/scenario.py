@@ -346,7 +346,8 @@ class Convoy(_Model):
     depart: list[datetime] = Field(min_length=1)
     max_vehicles: int | None = Field(default=None, gt=0)
     lead: str | None = None
-    """Label of the lead vehicle (ICRC, UN); it has no seats and is not part of the fleet."""
+    """The lead vehicle: a fleet type without seats (one of its vehicles heads each departure
+    used, see :mod:`planner.convoys`), or else a label (ICRC, UN) of a vehicle not planned."""
     max_speed_kph: float | None = Field(default=None, gt=0)
     gap_min: float = Field(default=0.0, ge=0)
     """Minutes between consecutive vehicles of the convoy."""
