@@ -248,3 +248,9 @@ def test_each_vehicle_of_a_convoy_counts_at_a_crossing():
     members = [leg for v in plan.vehicles for leg in v.legs if leg.convoy]
     assert len(members) == 2 and all(leg.crossings == ["x"] for leg in members)
     assert plan.totals.evacuated["total"] == 100
+
+
+def test_the_same_convoy_plan_twice(convoy_plan):
+    _sc, plan, _data = convoy_plan
+    _sc2, again = _plan(_scenario(CONVOY))
+    assert again.to_json() == plan.to_json()
