@@ -22,7 +22,14 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from planner.evacuation_extract import assemble_plan, extract_vehicle, leg_finder, prefetch_legs
+from planner.evacuation_extract import (
+    add_lead_vehicles,
+    assemble_plan,
+    convoy_stops,
+    extract_vehicle,
+    leg_finder,
+    prefetch_legs,
+)
 from planner.evacuation_greedy import greedy_routes
 from planner.evacuation_model import EvacuationModel, build_model
 from planner.evacuation_timing import retime_routes
@@ -154,7 +161,7 @@ def plan_evacuation(
     found = solve_model(model, params)
     leg_details = leg_finder(model)
     prefetch_legs(model, found.routes)
-    routes, times, starts, departs, rate_limited, warnings = retime_routes(
+    routes, times, starts, departs, rate_limited, warnings, convoys = retime_routes(
         model,
         found.routes,
         found.times,
@@ -179,9 +186,11 @@ def plan_evacuation(
             served,
             received,
             acc,
+            convoy_stops(convoys, v),
         )
         for v in range(len(model.vehicles))
     ]
+    add_lead_vehicles(model, vehicles, convoys, leg_details, acc)
     solver = SolverInfo(
         time_limit_s=float(time_limit_s),
         budget=budget,

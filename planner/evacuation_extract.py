@@ -9,7 +9,8 @@ from collections.abc import Callable
 import numpy as np
 
 from planner.agreed_corridors import plan_corridors
-from planner.evacuation_model import EvacuationModel, kind_dwell_site
+from planner.convoys import ConvoyOutcome, Departure
+from planner.evacuation_model import EvacuationModel, kind_dwell_site, site_path_details
 from planner.evacuation_timing import leg_departure
 from planner.network import RoadNetwork
 from planner.plan import (
@@ -31,19 +32,7 @@ from planner.timeline import Timeline
 
 def leg_finder(model: EvacuationModel) -> Callable[[int, int], dict]:
     """Path details (coordinates, length, risk, crossings) of the drive between two sites, cached."""
-    sites = model.sites
-    cache: dict[tuple[int, int], dict] = {}
-
-    def leg_details(sa: int, sb: int) -> dict:
-        if (sa, sb) not in cache:
-            roads = model.roads_between(sa, sb)
-            nodes = roads.path(sites[sa].node, sites[sb].node)
-            cache[(sa, sb)] = roads.path_details(nodes)
-            if model.corridors is not None and roads is model.corridors.roads:
-                cache[(sa, sb)]["checkpoints"] = model.corridors.leg_checkpoints(nodes)
-        return cache[(sa, sb)]
-
-    return leg_details
+    return site_path_details(model.net, model.sites, model.corridors)
 
 
 def prefetch_legs(model: EvacuationModel, routes: list[list[int]]) -> None:
@@ -87,9 +76,12 @@ def extract_vehicle(
     served: np.ndarray,
     received: dict[int, int],
     acc: dict[str, float],
+    convoy: dict[int, Departure] | None = None,
 ) -> Vehicle:
     """One vehicle's stops and legs; adds what it delivers to ``served`` and ``received``, and
-    its km and km under risk to ``acc``."""
+    its km and km under risk to ``acc``.  ``convoy`` gives the convoy departure each drive
+    that joins a convoy takes, by the position of the stop it leads into: such a drive is the
+    drive to the marshalling site, a stop there and the convoy's leg."""
     tl, sites, chunks = model.tl, model.sites, model.chunks
     c0, d0 = model.chunk_node0, model.deliv_node0
     service = model.problem.service
@@ -123,10 +115,17 @@ def extract_vehicle(
                 )
             if stops:  # the vehicle stays at its last stop until it actually leaves
                 stops[-1].depart = tl.iso(depart)
-            legs.append(_leg(tl, sites[cur_site].id, sites[s].id, depart, drive_s, det, onboard))
-            acc["risk_km"] = acc.get("risk_km", 0.0) + det["risk_m"] / 1000.0
-            acc["distance_km"] = acc.get("distance_km", 0.0) + det["length_m"] / 1000.0
-            arrive_t = depart + drive_s
+            dep = (convoy or {}).get(pos0)
+            if dep is not None:
+                arrive_t = convoy_legs(
+                    model, cur_site, depart, dep, leg_details, onboard, legs, stops, acc
+                )
+            else:
+                legs.append(
+                    _leg(tl, sites[cur_site].id, sites[s].id, depart, drive_s, det, onboard)
+                )
+                _add_km(acc, det)
+                arrive_t = depart + drive_s
         else:
             arrive_t = first_t if cur_free is None else cur_free
         board = dict.fromkeys(GROUPS, 0)
@@ -162,6 +161,148 @@ def extract_vehicle(
         stops=stops,
         legs=legs,
     )
+
+
+def _add_km(acc: dict[str, float], det: dict) -> None:
+    acc["risk_km"] = acc.get("risk_km", 0.0) + det["risk_m"] / 1000.0
+    acc["distance_km"] = acc.get("distance_km", 0.0) + det["length_m"] / 1000.0
+
+
+def convoy_legs(
+    model: EvacuationModel,
+    frm: int,
+    depart: int,
+    dep: Departure,
+    leg_details: Callable[[int, int], dict],
+    onboard: dict[str, int],
+    legs: list[Leg],
+    stops: list[Stop],
+    acc: dict[str, float],
+) -> int:
+    """Append a drive that joins a convoy: to the marshalling site (a stop there until the
+    convoy leaves, nobody boards), then the convoy's leg.  Returns the arrival."""
+    f = model.convoys.runs[dep.run].site
+    if frm != f:
+        drive_s = int(model.convoys.arcs[(frm, dep.dest)].to_marshal_s)
+        _to_marshal(model, frm, depart, drive_s, dep, leg_details, onboard, legs, stops, acc)
+    legs.append(_convoy_leg(model, dep, leg_details, onboard))
+    _add_km(acc, leg_details(f, dep.dest))
+    return dep.arrive
+
+
+def _to_marshal(
+    model: EvacuationModel,
+    frm: int,
+    depart: int,
+    drive_s: int,
+    dep: Departure,
+    leg_details: Callable[[int, int], dict],
+    onboard: dict[str, int],
+    legs: list[Leg],
+    stops: list[Stop],
+    acc: dict[str, float],
+) -> None:
+    """The drive to a convoy's marshalling site and the wait there until it leaves."""
+    tl, sites = model.tl, model.sites
+    f = model.convoys.runs[dep.run].site
+    det = leg_details(frm, f)
+    legs.append(_leg(tl, sites[frm].id, sites[f].id, depart, drive_s, det, onboard))
+    _add_km(acc, det)
+    at, leaves = tl.iso(depart + drive_s), tl.iso(dep.depart)
+    stops.append(Stop(site=sites[f].id, arrive=at, depart=leaves, board={}, alight={}))
+
+
+def _convoy_leg(
+    model: EvacuationModel,
+    dep: Departure,
+    leg_details: Callable[[int, int], dict],
+    onboard: dict[str, int],
+) -> Leg:
+    """A vehicle's leg in a convoy: its times and checkpoint stops are the convoy's."""
+    tl, sites = model.tl, model.sites
+    f = model.convoys.runs[dep.run].site
+    det = leg_details(f, dep.dest)
+    leg = _leg(
+        tl, sites[f].id, sites[dep.dest].id, dep.depart, dep.arrive - dep.depart, det, onboard
+    )
+    leg.convoy = dep.label
+    if leg.checkpoints is not None:
+        leg.checkpoints = [
+            CheckpointStop(
+                id=cid,
+                arrive=tl.iso(dep.depart + math.ceil(a)),
+                depart=tl.iso(dep.depart + math.ceil(b)),
+            )
+            for cid, a, b in model.convoys.pace(dep.run, dep.dest).checkpoints
+        ]
+    return leg
+
+
+def lead_vehicle(
+    model: EvacuationModel,
+    v: int,
+    dep: Departure,
+    leg_details: Callable[[int, int], dict],
+    acc: dict[str, float],
+) -> Vehicle:
+    """A lead vehicle's schedule: to the marshalling site if it starts elsewhere, then at the
+    head of its convoy."""
+    tl, sites = model.tl, model.sites
+    vid, t = model.vehicles[v]
+    vt = model.ev.fleet[t]
+    legs: list[Leg] = []
+    stops: list[Stop] = []
+    start = model.vstart[v]
+    depart = dep.lead_approach if dep.lead_approach is not None else dep.depart
+    f = model.convoys.runs[dep.run].site
+    if start == f:  # it waits at the marshalling site for its departure
+        at = tl.iso(dep.depart)
+        stops.append(Stop(site=sites[f].id, arrive=at, depart=at, board={}, alight={}))
+    else:
+        drive_s = int(model.drive[start, f])
+        _to_marshal(model, start, depart, drive_s, dep, leg_details, {}, legs, stops, acc)
+    legs.append(_convoy_leg(model, dep, leg_details, {}))
+    _add_km(acc, leg_details(f, dep.dest))
+    stops.append(
+        Stop(
+            site=sites[dep.dest].id,
+            arrive=tl.iso(dep.arrive),
+            depart=tl.iso(dep.arrive),
+            board={},
+            alight={},
+        )
+    )
+    return Vehicle(
+        id=vid,
+        type=vt.type,
+        seats=vt.seats,
+        groups=list(vt.groups),
+        start=sites[start].id,
+        stops=stops,
+        legs=legs,
+    )
+
+
+def convoy_stops(outcome: ConvoyOutcome | None, v: int) -> dict[int, Departure] | None:
+    """The convoy departure of each of vehicle ``v``'s drives that joins one, by stop position."""
+    if outcome is None:
+        return None
+    return {pos: outcome.departures[rk] for (u, pos), rk in outcome.leg_departure.items() if u == v}
+
+
+def add_lead_vehicles(
+    model: EvacuationModel,
+    vehicles: list[Vehicle],
+    outcome: ConvoyOutcome | None,
+    leg_details: Callable[[int, int], dict],
+    acc: dict[str, float],
+) -> None:
+    """Give each lead vehicle the schedule of the convoy it leads (in place)."""
+    if outcome is None:
+        return
+    for dep in outcome.departures.values():
+        if dep.lead is not None:
+            vehicles[dep.lead] = lead_vehicle(model, dep.lead, dep, leg_details, acc)
 
 
 def _leg(

@@ -19,6 +19,7 @@ With a single window the search's rules are exactly the verifier's.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -27,6 +28,7 @@ from scipy.sparse import lil_matrix
 
 from planner.agreed_corridors import CorridorRoads, carries_on_corridor, corridor_roads
 from planner.bound import Bound, BoundInputs, compute_bound
+from planner.convoys import Convoys, convoy_delivery_rules, model_convoys, paced_drives
 from planner.network import PreparedNetwork, RoadNetwork
 from planner.routing import END, RoutingProblem
 from planner.scenario import GROUPS, Evacuation, Scenario, location_lonlat
@@ -105,6 +107,8 @@ class EvacuationModel:
     warnings: list[str] = field(default_factory=list)
     corridors: CorridorRoads | None = None
     """The agreed corridors' roads, when the scenario has corridors."""
+    convoys: Convoys | None = None
+    """The convoys and the drives that join them (see :mod:`planner.convoys`)."""
 
     @property
     def ev(self) -> Evacuation:
@@ -222,6 +226,26 @@ def site_drives(
     drive = np.where(np.isfinite(time_s), np.ceil(time_s), np.inf)
     cost = np.where(np.isfinite(cost_s), np.ceil(cost_s), np.inf)
     return drive, cost
+
+
+def site_path_details(
+    net: PreparedNetwork, sites: list[SiteRec], corridors: CorridorRoads | None = None
+) -> Callable[[int, int], dict]:
+    """Path details (coordinates, length, risk, crossings and, on the agreed corridors, the
+    checkpoint stops) of the drive between two sites, cached."""
+    cache: dict[tuple[int, int], dict] = {}
+
+    def details(sa: int, sb: int) -> dict:
+        if (sa, sb) not in cache:
+            on = corridors is not None and carries_on_corridor(sites[sa].kind, sites[sb].kind)
+            roads = corridors.roads if on else net.roads
+            nodes = roads.path(sites[sa].node, sites[sb].node)
+            cache[(sa, sb)] = roads.path_details(nodes)
+            if on:
+                cache[(sa, sb)]["checkpoints"] = corridors.leg_checkpoints(nodes)
+        return cache[(sa, sb)]
+
+    return details
 
 
 def kind_dwell_site(
@@ -819,6 +843,11 @@ def build_model(
     if corridors is not None:
         warnings += corridors.warnings
     drive, cost = site_drives(net, sites, in_closed, corridors)
+    least = drive
+    details = site_path_details(net, sites, corridors)
+    convoys = model_convoys(scenario, sites, drive, tl, details)
+    if convoys is not None:
+        drive, least, cost = paced_drives(convoys, drive, cost)
     A_idx = [i for i, s in enumerate(sites) if s.kind == "assembly"]
     R_idx = [i for i, s in enumerate(sites) if s.kind == "reception"]
     vehicles = vehicle_list(scenario)
@@ -832,14 +861,14 @@ def build_model(
     ]
     waiting = {p.id: p.people.as_dict() for p in ev.assembly_points}
     bound = _bound(
-        ev, tl, sites, drive, waiting, A_idx, R_idx, vehicles, vstart, earliest, in_closed
+        ev, tl, sites, least, waiting, A_idx, R_idx, vehicles, vstart, earliest, in_closed
     )
     prio = np.array([ev.priorities[g] for g in GROUPS], dtype=float)
     W = np.array(
         [[waiting[sites[a].id][g] for g in GROUPS] for a in A_idx], dtype=np.int64
     ).reshape(len(A_idx), len(GROUPS))
     ok, reason_of = servable(
-        ev, tl, sites, in_closed, drive, W, A_idx, R_idx, vehicles, vstart, earliest
+        ev, tl, sites, in_closed, least, W, A_idx, R_idx, vehicles, vstart, earliest
     )
     cap = np.array(
         [next(r for r in ev.reception_centres if r.id == sites[i].id).capacity for i in R_idx],
@@ -850,6 +879,14 @@ def build_model(
     problem, node_site, chunk_node0, dwell, conservative = routing_problem(
         ev, tl, sites, drive, cost, chunks, vehicles, vstart, earliest, prio, previous
     )
+    if convoys is not None:
+        deliveries = {chunk_node0 + len(chunks) + k: c.reception for k, c in enumerate(chunks)}
+        extra = convoy_delivery_rules(
+            convoys, tl.horizon, deliveries, A_idx, drive, ev.unload_min * 60
+        )
+        for rules in (problem.forbidden, conservative):
+            for node, spans in extra.items():
+                rules[node] = sorted([*rules.get(node, []), *spans])
     return EvacuationModel(
         scenario=scenario,
         net=net,
@@ -876,4 +913,5 @@ def build_model(
         prio=prio,
         warnings=warnings,
         corridors=corridors,
+        convoys=convoys,
     )

@@ -13,6 +13,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from planner.convoys import ConvoyInput, ConvoyLeg, ConvoyOutcome, LeadVehicle
 from planner.evacuation_model import EvacuationModel, SiteRec, kind_dwell_site
 from planner.retime import RetimeInput, retime
 from planner.timeline import Timeline
@@ -21,6 +22,9 @@ log = logging.getLogger(__name__)
 
 RETIME_DET_TIME = 10.0
 """CP-SAT deterministic time budget for re-timing routes."""
+
+CONVOY_DET_TIME = 30.0
+"""The budget when routes join convoys: the re-timing then chooses every trip's departure."""
 
 
 def leg_departure(
@@ -189,6 +193,96 @@ def _later_window_vehicles(model: EvacuationModel, times: list[list[int]]) -> li
     return [v for v, ts in enumerate(times) if ts and max(ts) > first_end]
 
 
+def convoy_input(
+    model: EvacuationModel,
+    routes: list[list[int]],
+    leg_details: Callable[[int, int], dict],
+    vph: dict[str, float],
+) -> ConvoyInput | None:
+    """The routes' drives that join a convoy, and the lead vehicles (``None``: no convoy drive)."""
+    conv = model.convoys
+    if conv is None:
+        return None
+    legs: dict[tuple[int, int], ConvoyLeg] = {}
+    for v, route in enumerate(routes):
+        cur = model.vstart[v]
+        for pos, node in enumerate(route):
+            site = model.node_site[node]
+            if site != cur and (cur, site) in conv.arcs:
+                arc = conv.arcs[(cur, site)]
+                f = conv.runs[arc.run].site
+                legs[(v, pos)] = ConvoyLeg(
+                    run=arc.run,
+                    to_marshal_s=arc.to_marshal_s,
+                    convoy_s=arc.convoy_s,
+                    dest=site,
+                    to_marshal_crossings=[c for c in leg_details(cur, f)["crossings"] if c in vph]
+                    if cur != f
+                    else [],
+                    convoy_crossings=[c for c in leg_details(f, site)["crossings"] if c in vph],
+                )
+            cur = site if site >= 0 else cur
+    if not legs:
+        return None
+    dest_s = {(arc.run, b): arc.convoy_s for (_a, b), arc in conv.arcs.items()}
+    dest_crossings = {
+        (r, b): [c for c in leg_details(conv.runs[r].site, b)["crossings"] if c in vph]
+        for r, b in dest_s
+    }
+    leads = []
+    for v, (_vid, t) in enumerate(model.vehicles):
+        runs = [
+            r
+            for r, run in enumerate(conv.runs)
+            if run.lead_type == t and np.isfinite(model.drive[model.vstart[v], run.site])
+        ]
+        if not runs:
+            continue
+        approach = {r: int(model.drive[model.vstart[v], conv.runs[r].site]) for r in runs}
+        leads.append(
+            LeadVehicle(
+                vehicle=v,
+                runs=runs,
+                approach_s=approach,
+                approach_crossings={
+                    r: [
+                        c
+                        for c in leg_details(model.vstart[v], conv.runs[r].site)["crossings"]
+                        if c in vph
+                    ]
+                    for r in runs
+                    if approach[r] > 0
+                },
+                earliest=int(model.earliest[v]),
+            )
+        )
+    return ConvoyInput(
+        runs=conv.runs,
+        legs=legs,
+        dest_s=dest_s,
+        dest_crossings=dest_crossings,
+        leads=leads,
+        windows=list(model.tl.windows),
+    )
+
+
+def first_convoy_trip(
+    kept: int, route: list[int], demand: np.ndarray, v: int, conv: ConvoyInput | None
+) -> int:
+    """How much of a hinted route stays hinted: its trips before the first that joins a convoy
+    (the search's times do not keep the agreed departures, the re-timing finds them)."""
+    if conv is None:
+        return kept
+    load, start = 0, 0
+    for pos, node in enumerate(route[:kept]):
+        if load == 0:
+            start = pos
+        if (v, pos) in conv.legs:
+            return start
+        load += int(demand[node])
+    return kept
+
+
 def retime_routes(
     model: EvacuationModel,
     routes: list[list[int]],
@@ -199,7 +293,13 @@ def retime_routes(
     seed: int,
     time_limit_s: float,
 ) -> tuple[
-    list[list[int]], list[list[int]], list[int], list[list[int | None]] | None, set[int], list[str]
+    list[list[int]],
+    list[list[int]],
+    list[int],
+    list[list[int | None]] | None,
+    set[int],
+    list[str],
+    ConvoyOutcome | None,
 ]:
     """Re-time routes by CP-SAT where the search's timing is not the exact one.
 
@@ -208,17 +308,22 @@ def retime_routes(
     window (the search's times there are feasible, not the earliest); otherwise the search's
     times stand, each leg leaving just in time
     where its drive fits a window, else as early as it fits (see :func:`leg_departure`).  Returns the routes, times, starts, explicit leg departures (``None`` when
-    nothing was re-timed), the chunks that lost their ride and warnings.
+    nothing was re-timed), the chunks that lost their ride, warnings and the convoys'
+    departures (see :mod:`planner.convoys`).
     """
     problem, ev, tl = model.problem, model.ev, model.tl
     vph = {c.id: c.vehicles_per_hour for c in model.net.layers.crossings if c.vehicles_per_hour}
     later = _later_window_vehicles(model, times) if model.problem.arrival_forbidden else []
-    subset = list(range(len(routes))) if vph else later
+    convoy_in = convoy_input(model, routes, leg_details, vph)
+    subset = list(range(len(routes))) if vph or convoy_in is not None else later
     if not subset or not any(routes):
-        return routes, times, starts, None, set(), []
+        return routes, times, starts, None, set(), [], None
     q_routes, q_times, q_starts = routes, times, list(starts)
     if vph:
-        rank = [-max(ev.priorities[g] for g in ev.fleet[t].groups) for _v, t in model.vehicles]
+        rank = [
+            -max((ev.priorities[g] for g in ev.fleet[t].groups), default=0.0)
+            for _v, t in model.vehicles
+        ]
         q_routes, q_times, q_starts, _lost = enforce_crossing_rates(
             routes,
             times,
@@ -248,7 +353,10 @@ def retime_routes(
             routes=sub_routes,
             starts=[q_starts[v] for v in subset],
             times=[list(q_times[v]) + list(times[v][len(q_times[v]) :]) for v in subset],
-            kept=[len(q_routes[v]) for v in subset],
+            kept=[
+                first_convoy_trip(len(q_routes[v]), routes[v], problem.demand, v, convoy_in)
+                for v in subset
+            ],
             start_node=[problem.vehicle_start[v] for v in subset],
             earliest=[(problem.vehicle_earliest or [0] * len(routes))[v] for v in subset],
             site=model.node_site,
@@ -264,10 +372,11 @@ def retime_routes(
             ),
             span_s={c: int(math.ceil(3600.0 * max(1.0, 1.0 / r))) for c, r in vph.items()},
             limit={c: max(1, int(math.floor(r))) for c, r in vph.items()},
+            convoy=convoy_in,
         ),
         seed=seed,
         time_limit_s=max(5.0, 0.2 * time_limit_s),
-        det_time=RETIME_DET_TIME,
+        det_time=RETIME_DET_TIME if convoy_in is None else CONVOY_DET_TIME,
     )
     routes, times, starts = [list(r) for r in routes], [list(t) for t in times], list(starts)
     departs: list[list[int | None]] = [[None] * len(r) for r in routes]
@@ -292,4 +401,4 @@ def retime_routes(
             "the re-timing of the routes stopped on its time cap, not its work budget: "
             "the same seed may give another plan on a busier machine"
         )
-    return routes, times, starts, departs, lost, warnings
+    return routes, times, starts, departs, lost, warnings, retimed.convoy

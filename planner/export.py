@@ -31,13 +31,16 @@ from planner.scenario import GROUPS, Scenario
 SCHEDULE_COLUMNS = [
     "vehicle", "type", "seq", "site", "arrive", "depart",
     *[f"board_{g}" for g in GROUPS], *[f"alight_{g}" for g in GROUPS], "on_board_after", "site_name", "site_pcode",
+    "convoy",
 ]
 """Columns of ``schedule.csv``; the row under the header holds their HXL hashtags
-(:data:`planner.hxl.SCHEDULE_TAGS`)."""
+(:data:`planner.hxl.SCHEDULE_TAGS`); ``convoy`` is the convoy the vehicle leaves the stop in
+(``<corridor>@<depart time>``, empty when it drives on its own)."""
 
-DRIVER_COLUMNS = ["time", "stop", "site", "action", "people", "groups", "on_board"]
+DRIVER_COLUMNS = ["time", "stop", "site", "action", "people", "groups", "on_board", "convoy"]
 """Columns of a driver sheet: ``people`` is the number boarding or alighting (for
-``depart``/``arrive`` rows, the number on board)."""
+``depart``/``arrive`` rows, the number on board); ``convoy`` names the convoy a
+``depart``, ``arrive`` or checkpoint row drives in."""
 
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
@@ -78,14 +81,16 @@ def schedule_csv(plan: Plan) -> str:
     w.writerow(hxl_row(SCHEDULE_COLUMNS, SCHEDULE_TAGS))
     for v in plan.vehicles:
         on_board = 0
+        convoys = v.stop_convoys()
         for seq, st in enumerate(v.stops, start=1):
             on_board += sum(st.board.values()) - sum(st.alight.values())
             w.writerow(
                 [_cell(v.id), _cell(v.type), seq, _cell(st.site), st.arrive, st.depart,
                  *[st.board.get(g, 0) for g in GROUPS], *[st.alight.get(g, 0) for g in GROUPS], on_board,
-                 _cell(names.get(st.site, st.site)), _cell(codes.get(st.site, ""))]
+                 _cell(names.get(st.site, st.site)), _cell(codes.get(st.site, "")), _cell(convoys[seq - 1])]
             )
     return out.getvalue()
+
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -382,30 +387,30 @@ def driver_sheet_rows(plan: Plan, vehicle: Vehicle) -> list[dict[str, object]]:
     """
     names = _site_names(plan)
     names |= {k.id: k.name or k.id for c in plan.corridors or [] for k in c.checkpoints}
-    # (time, order at one time, index, action, site, people, groups)
-    events: list[tuple[datetime, int, int, str, str, int, str]] = []
+    # (time, order at one time, index, action, site, people, groups, convoy)
+    events: list[tuple[datetime, int, int, str, str, int, str, str]] = []
     for i, leg in enumerate(vehicle.legs):
-        n = sum(leg.load.values())
-        events.append((datetime.fromisoformat(leg.depart), 3, i, "depart", leg.from_, n, _counts(leg.load)))
-        events.append((datetime.fromisoformat(leg.arrive), 0, i, "arrive", leg.to, n, _counts(leg.load)))
+        n, convoy = sum(leg.load.values()), leg.convoy or ""
+        events.append((datetime.fromisoformat(leg.depart), 3, i, "depart", leg.from_, n, _counts(leg.load), convoy))
+        events.append((datetime.fromisoformat(leg.arrive), 0, i, "arrive", leg.to, n, _counts(leg.load), convoy))
         for cp in leg.checkpoints or []:  # agreed corridor checkpoints on the way
-            events.append((datetime.fromisoformat(cp.arrive), 4, i, "checkpoint", cp.id, n, _counts(leg.load)))
-            events.append((datetime.fromisoformat(cp.depart), 5, i, "leave_checkpoint", cp.id, n, _counts(leg.load)))
+            events.append((datetime.fromisoformat(cp.arrive), 4, i, "checkpoint", cp.id, n, _counts(leg.load), convoy))
+            events.append((datetime.fromisoformat(cp.depart), 5, i, "leave_checkpoint", cp.id, n, _counts(leg.load), convoy))
     for j, st in enumerate(vehicle.stops):
         if sum(st.alight.values()):
-            events.append((datetime.fromisoformat(st.arrive), 1, j, "alight", st.site, sum(st.alight.values()), _counts(st.alight)))
+            events.append((datetime.fromisoformat(st.arrive), 1, j, "alight", st.site, sum(st.alight.values()), _counts(st.alight), ""))
         if sum(st.board.values()):
-            events.append((datetime.fromisoformat(st.depart), 2, j, "board", st.site, sum(st.board.values()), _counts(st.board)))
+            events.append((datetime.fromisoformat(st.depart), 2, j, "board", st.site, sum(st.board.values()), _counts(st.board), ""))
     events.sort(key=lambda e: e[:3])
     rows: list[dict[str, object]] = []
     on_board = 0
-    for when, _order, _i, action, site, people, groups in events:
+    for when, _order, _i, action, site, people, groups, convoy in events:
         if action == "board":
             on_board += people
         elif action == "alight":
             on_board -= people
         rows.append({"time": when.isoformat(), "stop": names.get(site, site), "site": site, "action": action,
-                     "people": people, "groups": groups, "on_board": on_board})
+                     "people": people, "groups": groups, "on_board": on_board, "convoy": convoy})
     return rows
 
 

@@ -50,9 +50,11 @@ VEHICLE_SHEET_COLUMNS = [
     "depart",
     *[f"board_{g}" for g in GROUPS],
     *[f"alight_{g}" for g in GROUPS],
+    "convoy",
     "on_board_after",
 ]
-"""Columns of a vehicle's sheet in ``schedule.xlsx``."""
+"""Columns of a vehicle's sheet in ``schedule.xlsx`` (``convoy``: the convoy the vehicle
+leaves the stop in)."""
 
 RECEPTION_SHEET_COLUMNS = ["arrive", "vehicle", "from", *GROUPS, "people", "received_so_far"]
 """Columns of a reception centre's sheet in ``schedule.xlsx``."""
@@ -204,6 +206,7 @@ def _vehicle_rows(
     plan: Plan, v: Vehicle, names: dict[str, str], codes: dict[str, str]
 ) -> list[list[Any]]:
     rows, on_board = [], 0
+    convoys = v.stop_convoys()
     for seq, st in enumerate(v.stops, start=1):
         on_board += sum(st.board.values()) - sum(st.alight.values())
         rows.append(
@@ -216,6 +219,7 @@ def _vehicle_rows(
                 _when(st.depart),
                 *[st.board.get(g, 0) for g in GROUPS],
                 *[st.alight.get(g, 0) for g in GROUPS],
+                convoys[seq - 1],
                 on_board,
             ]
         )

@@ -66,6 +66,7 @@ SCHEDULE_TAGS: dict[str, str] = {
     "on_board_after": "#reached+onboard",
     "site_name": "#loc+name",
     "site_pcode": "#adm4+code",
+    "convoy": "#item+transport+convoy",
 }
 """Hashtags of ``schedule.csv``'s columns."""
 
@@ -77,6 +78,7 @@ DRIVER_TAGS: dict[str, str] = {
     "people": "#reached",
     "groups": "#description+groups",
     "on_board": "#reached+onboard",
+    "convoy": "#item+transport+convoy",
 }
 """Hashtags of a driver sheet's columns."""
 

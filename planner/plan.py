@@ -79,6 +79,8 @@ class Leg(_M):
     load: GroupCounts
     checkpoints: list[CheckpointStop] | None = None
     """Checkpoint stops along an agreed corridor (absent when the scenario has no corridors)."""
+    convoy: str | None = None
+    """The convoy departure this leg drives in (``<corridor>@<depart time>``); absent otherwise."""
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
@@ -103,6 +105,11 @@ class Vehicle(_M):
     start: str
     stops: list[Stop]
     legs: list[Leg]
+
+    def stop_convoys(self) -> list[str]:
+        """The convoy the vehicle leaves each of its stops in (``""`` where it drives alone)."""
+        leaving = {(leg.from_, leg.depart): leg.convoy for leg in self.legs if leg.convoy}
+        return [leaving.get((st.site, st.depart), "") for st in self.stops]
 
 
 class Unserved(_M):
@@ -222,7 +229,7 @@ class Plan(_M):
 
 
 def _drop_absent_parts(data: dict[str, Any]) -> None:
-    """Leave out the corridor parts of a plan without corridors, so plans of scenarios
+    """Leave out the corridor and convoy parts of a plan without them, so plans of scenarios
     without them stay as they were."""
     if data.get("corridors") is None:
         data.pop("corridors", None)
@@ -230,6 +237,8 @@ def _drop_absent_parts(data: dict[str, Any]) -> None:
         for leg in v.get("legs") or []:
             if leg.get("checkpoints") is None:
                 leg.pop("checkpoints", None)
+            if leg.get("convoy") is None:
+                leg.pop("convoy", None)
 
 
 def plan_json_schema() -> dict[str, Any]:

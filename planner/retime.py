@@ -26,6 +26,14 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from planner.convoys import (
+    ConvoyInput,
+    ConvoyOutcome,
+    RegisteredLeg,
+    add_convoy_rules,
+    convoy_outcome,
+)
+
 
 @dataclass
 class RetimeInput:
@@ -57,6 +65,8 @@ class RetimeInput:
     crossing_legs: dict[str, list[tuple[int, int]]] = field(default_factory=dict)
     span_s: dict[str, int] = field(default_factory=dict)
     limit: dict[str, int] = field(default_factory=dict)
+    convoy: ConvoyInput | None = None
+    """Convoys and the routes' drives that join them (see :mod:`planner.convoys`)."""
 
 
 @dataclass
@@ -72,9 +82,10 @@ class RetimeResult:
     departs: list[list[int | None]]
     starts: list[int]
     status: str
+    convoy: ConvoyOutcome | None = None
 
 
-def _fit_domain(windows: list[tuple[int, int]], length: int, lo: int = 0):  # noqa: ANN202
+def fit_domain(windows: list[tuple[int, int]], length: int, lo: int = 0):  # noqa: ANN202
     """Start times ``t >= lo`` with ``[t, t + length]`` inside one window (or ``None``)."""
     from ortools.sat.python import cp_model
 
@@ -123,6 +134,7 @@ def retime(inp: RetimeInput, *, seed: int = 0, time_limit_s: float = 10.0, det_t
     keep: list[list] = []
     trip_of: list[list[int]] = []
     value_terms = []
+    convoy_regs: dict[tuple[int, int], RegisteredLeg] = {}
     for v in range(n_veh):
         route = inp.routes[v]
         trips = _trips(inp.load[v])
@@ -143,7 +155,7 @@ def retime(inp: RetimeInput, *, seed: int = 0, time_limit_s: float = 10.0, det_t
             lit = ks[trips[pos]]
             drive = int(inp.drive[prev_node, node])
             moved = inp.site[prev_node] != inp.site[node]
-            dom_t = _fit_domain(inp.windows, int(inp.service[node]))
+            dom_t = fit_domain(inp.windows, int(inp.service[node]))
             tv = m.new_int_var_from_domain(dom_t, f"t{v}_{pos}") if dom_t is not None else m.new_int_var(0, horizon, f"t{v}_{pos}")
             if dom_t is None:
                 m.add(lit == 0)
@@ -151,8 +163,11 @@ def retime(inp: RetimeInput, *, seed: int = 0, time_limit_s: float = 10.0, det_t
             m.add_hint(tv, int(inp.times[v][pos]))
             if inp.value[v][pos]:
                 value_terms.append(int(inp.value[v][pos]) * lit)
+            conv_leg = inp.convoy.legs.get((v, pos)) if inp.convoy is not None and moved else None
+            if conv_leg is not None:
+                drive = conv_leg.to_marshal_s  # the drive to the convoy; the convoy does the rest
             if moved:
-                dom_d = _fit_domain(inp.windows, drive, lo=int(inp.earliest[v]) if pos == 0 else 0)
+                dom_d = fit_domain(inp.windows, drive, lo=int(inp.earliest[v]) if pos == 0 else 0)
                 dv = m.new_int_var_from_domain(dom_d, f"d{v}_{pos}") if dom_d is not None else m.new_int_var(0, horizon, f"d{v}_{pos}")
                 if dom_d is None:
                     m.add(lit == 0)
@@ -162,7 +177,10 @@ def retime(inp: RetimeInput, *, seed: int = 0, time_limit_s: float = 10.0, det_t
                     sv = dv
                 else:
                     m.add(dv >= ts[pos - 1] + int(inp.service[prev_node])).only_enforce_if(lit)
-                m.add(tv >= dv + drive + int(inp.dwell[node])).only_enforce_if(lit)
+                if conv_leg is None:
+                    m.add(tv >= dv + drive + int(inp.dwell[node])).only_enforce_if(lit)
+                else:
+                    convoy_regs[(v, pos)] = RegisteredLeg(dv, tv, lit, int(inp.dwell[node]))
                 ds.append(dv)
             else:
                 ds.append(None)
@@ -172,7 +190,7 @@ def retime(inp: RetimeInput, *, seed: int = 0, time_limit_s: float = 10.0, det_t
                     m.add(tv >= sv).only_enforce_if(lit)
                 else:
                     m.add(tv >= ts[pos - 1] + int(inp.service[prev_node])).only_enforce_if(lit)
-            if pos > 0:
+            if pos > 0 and conv_leg is None:  # waiting for a convoy is its own rule
                 w = inp.max_wait.get(prev_node)
                 if w is not None:
                     gap = int(inp.service[prev_node]) + drive + (int(inp.dwell[node]) if moved else 0)
@@ -182,14 +200,18 @@ def retime(inp: RetimeInput, *, seed: int = 0, time_limit_s: float = 10.0, det_t
         t_var.append(ts)
         dep_var.append(ds)
 
-    for c, legs in sorted(inp.crossing_legs.items()):
+    cv = add_convoy_rules(m, inp.convoy, convoy_regs, fit_domain) if inp.convoy is not None else None
+    extra = cv.intervals if cv is not None else {}
+    for c in sorted(set(inp.crossing_legs) | (set(extra) & set(inp.span_s))):
         span, limit = int(inp.span_s[c]), int(inp.limit[c])
         intervals = []
-        for v, pos in legs:
-            if pos >= len(inp.routes[v]) or dep_var[v][pos] is None:
+        for v, pos in inp.crossing_legs.get(c, []):
+            if pos >= len(inp.routes[v]) or dep_var[v][pos] is None or (v, pos) in convoy_regs:
                 continue
             lit = keep[v][trip_of[v][pos]]
             intervals.append(m.new_optional_fixed_size_interval_var(dep_var[v][pos], span, lit, f"x{c}_{v}_{pos}"))
+        for i, (start, lit) in enumerate(extra.get(c, [])):
+            intervals.append(m.new_optional_fixed_size_interval_var(start, span, lit, f"xc{c}_{i}"))
         if not intervals:
             continue
         if limit == 1:
@@ -228,6 +250,8 @@ def retime(inp: RetimeInput, *, seed: int = 0, time_limit_s: float = 10.0, det_t
         for v in range(n_veh):
             for var in [start_var[v], *keep[v], *t_var[v], *(d for d in dep_var[v] if d is not None)]:
                 m.add_hint(var, s1.value(var))
+        for var in cv.all_vars() if cv is not None else []:
+            m.add_hint(var, s1.value(var))
         m.add(value >= best)
         m.minimize(sum(tv for ts in t_var for tv in ts) + sum(d for ds in dep_var for d in ds if d is not None))
         s2 = solver(det_time * 0.3)
@@ -240,4 +264,5 @@ def retime(inp: RetimeInput, *, seed: int = 0, time_limit_s: float = 10.0, det_t
         times.append([int(sol.value(t_var[v][p])) for p in kept])
         departs.append([None if dep_var[v][p] is None else int(sol.value(dep_var[v][p])) for p in kept])
         starts.append(int(sol.value(start_var[v])) if inp.routes[v] else int(inp.starts[v]))
-    return RetimeResult(routes=routes, times=times, departs=departs, starts=starts, status=status)
+    outcome = convoy_outcome(sol, inp.convoy, cv, inp.routes, routes) if cv is not None else None
+    return RetimeResult(routes=routes, times=times, departs=departs, starts=starts, status=status, convoy=outcome)

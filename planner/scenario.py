@@ -346,7 +346,8 @@ class Convoy(_Model):
     depart: list[datetime] = Field(min_length=1)
     max_vehicles: int | None = Field(default=None, gt=0)
     lead: str | None = None
-    """Label of the lead vehicle (ICRC, UN); it has no seats and is not part of the fleet."""
+    """The lead vehicle: a fleet type without seats (one of its vehicles heads each departure
+    used, see :mod:`planner.convoys`), or else a label (ICRC, UN) of a vehicle not planned."""
     max_speed_kph: float | None = Field(default=None, gt=0)
     gap_min: float = Field(default=0.0, ge=0)
     """Minutes between consecutive vehicles of the convoy."""
@@ -473,8 +474,9 @@ class VehicleType(_Model):
 
     type: str
     count: int = Field(ge=0)
-    seats: int = Field(gt=0)
-    groups: list[Group] = Field(min_length=1)
+    seats: int = Field(ge=0)
+    """0 for a vehicle that carries nobody: a convoy's lead vehicle (``ceasefire.convoys.lead``)."""
+    groups: list[Group] = Field(default_factory=list)
     start: str | Location
     available_from: datetime | None = None
 
@@ -518,6 +520,11 @@ class Evacuation(_Model):
         types = [v.type for v in self.fleet]
         if len(set(types)) != len(types):
             raise ValueError("vehicle types must be unique")
+        for i, vt in enumerate(self.fleet):
+            if vt.seats > 0 and not vt.groups:
+                raise ValueError(f"evacuation.fleet.{i}.groups: give at least one group this vehicle may carry")
+            if vt.seats == 0 and vt.groups:
+                raise ValueError(f"evacuation.fleet.{i}.groups: a vehicle without seats (a convoy's lead) carries no group")
         return self
 
 

@@ -122,7 +122,7 @@ RANGES: tuple[Range, ...] = (
         integer=True,
     ),
     Range("evacuation.fleet.*.count", 0, MAX_VEHICLES_TOTAL, "vehicles of one type", integer=True),
-    Range("evacuation.fleet.*.seats", 1, 1_000, "seats per vehicle", integer=True),
+    Range("evacuation.fleet.*.seats", 0, 1_000, "seats per vehicle (0: a convoy's lead vehicle)", integer=True),
     Range("evacuation.priorities.*", 0, 1_000_000, "priority weight of a group", low_open=True),
     Range("evacuation.boarding_s_per_person", 0, 3_600, "boarding seconds per person"),
     Range("evacuation.stop_min", 0, 1_440, "minutes at a pickup stop"),

@@ -54,6 +54,8 @@ Check codes
     Plan totals or reception figures that differ from what the legs and stops deliver.
 ``corridor_missing``, ``corridor_via``, ``corridor_route``, ``corridor_direction``, ``corridor_checkpoint``
     Agreed corridors (see :mod:`planner.verify_corridors`).
+``convoy_*``
+    Convoy rules (``ceasefire.convoys``), see :mod:`planner.verify_convoys`.
 """
 
 from __future__ import annotations
@@ -74,6 +76,7 @@ from planner.errors import NetworkError, PlannerError, ScenarioError
 from planner.geofile import Selected, frontline_from_features, select_features
 from planner.scenario import GROUPS, Scenario, location_lonlat
 from planner.settings import get_settings
+from planner.verify_convoys import check_convoys
 from planner.verify_corridors import CorridorChecker
 
 EARTH_RADIUS_M = 6_371_008.8
@@ -1171,11 +1174,20 @@ class _Checker:
                 self.sc, self.plan, lambda code, where, msg: self.add(code, where, msg)
             )
 
+    def check_convoys(self) -> None:
+        check_convoys(self.sc, self.plan, self.snap_m, self.add)
+
     def run(self) -> list[Violation]:
         if not isinstance(self.plan, dict):
             self.add("format", "plan", "is not a JSON object")
             return self.out
-        for step in (self.read_corridors, self.read_sites, self.check_vehicles, self.check_aggregates):
+        for step in (
+            self.read_corridors,
+            self.read_sites,
+            self.check_vehicles,
+            self.check_aggregates,
+            self.check_convoys,
+        ):
             try:
                 step()
             except Exception as exc:  # a plan shaped in a way no check foresaw
