@@ -524,7 +524,10 @@ class Evacuation(_Model):
             if vt.seats > 0 and not vt.groups:
                 raise ValueError(f"evacuation.fleet.{i}.groups: give at least one group this vehicle may carry")
             if vt.seats == 0 and vt.groups:
-                raise ValueError(f"evacuation.fleet.{i}.groups: a vehicle without seats (a convoy's lead) carries no group")
+                raise ValueError(
+                    f"evacuation.fleet.{i}.seats: 0 seats, yet it carries {', '.join(vt.groups)}; only a "
+                    "convoy's lead vehicle has no seats, and then give it groups: []"
+                )
         return self
 
 

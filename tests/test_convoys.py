@@ -201,7 +201,7 @@ def test_a_lead_type_has_no_seats():
         plan_evacuation(sc, network=prepare_network(sc, graph=ROAD), **FAST)
     bad = _scenario(CONVOY)
     bad["evacuation"]["fleet"][1]["groups"] = ["general"]
-    with pytest.raises(ScenarioError, match="fleet.1.groups"):
+    with pytest.raises(ScenarioError, match="fleet.1.seats: 0 seats, yet it carries general"):
         parse_scenario(bad)
 
 

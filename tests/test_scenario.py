@@ -22,7 +22,7 @@ def test_good_scenario_loads(scenario_dict, write_scenario):
         (lambda d: d["ceasefire"]["windows"][0].update(start="2022-03-16T08:00:00"), "ceasefire.windows.0.start", "timezone"),
         (lambda d: d["ceasefire"]["windows"][0].update(end="2022-03-15T08:00:00+02:00"), "ceasefire.windows.0", "after start"),
         (lambda d: d["evacuation"]["fleet"][0].update(seats=-1), "evacuation.fleet.0.seats", "from 0 to"),
-        (lambda d: d["evacuation"]["fleet"][0].update(seats=0), "evacuation.fleet.0.groups", "without seats"),
+        (lambda d: d["evacuation"]["fleet"][0].update(seats=0), "evacuation.fleet.0.seats", "only a convoy's lead"),
         (lambda d: d["evacuation"]["fleet"][0].update(groups=["pets"]), "evacuation.fleet.0.groups.0", "wounded"),
         (lambda d: d["evacuation"]["fleet"][0].update(start="nowhere"), "evacuation.fleet.0.start", "not a site id"),
         (lambda d: d["evacuation"]["assembly_points"][0].update(location=[35.0, 95.0]), "evacuation.assembly_points.0.location", "latitude"),
