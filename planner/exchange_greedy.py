@@ -95,9 +95,17 @@ def _allowed(d: Any, st: _State) -> tuple[list[str], list[str]]:
 
 
 def _fill(
-    st: _State, si: int, j: int, party: str, limit: int, commit: bool, cats: list[str]
+    st: _State,
+    si: int,
+    j: int,
+    party: str,
+    limit: int,
+    commit: bool,
+    cats: list[str],
+    pick: set[tuple[str, str]] | None = None,
 ) -> int:
-    """People of ``party`` sent to slot ``si`` (index ``j`` in its window), at most ``limit``."""
+    """People of ``party`` sent to slot ``si`` (index ``j`` in its window), at most ``limit``
+    (only the (facility, category) pairs in ``pick`` when given)."""
     if limit <= 0:
         return 0
     flow, d = st.flow, st.flow.d
@@ -116,6 +124,8 @@ def _fill(
     for fid in facs:
         for c in cats:
             if sent >= limit or (key, fid, c) not in flow.y:
+                continue
+            if pick is not None and (fid, c) not in pick:
                 continue
             want = min(st.left.get((fid, c), 0), limit - sent)
             for t in d.carriers[(fid, c)]:
@@ -175,11 +185,13 @@ def greedy_flows(flow: Any, active: list[str]) -> tuple[dict[Any, int], dict | N
         blocks[d.slots[si].block].append(si)
     for _b, slots in sorted(blocks.items()):
         cats, urgent = _allowed(d, st)
-        if urgent:
+        pick = {(f, c) for (f, c), n in st.left.items() if n and c in urgent}
+        pick |= {(f, c) for (f, c), n in st.left.items() if n and f in _slowest(flow, st, fill)}
+        if pick:
             for si in slots:
-                fill.slot(si, cats, urgent)
+                fill.slot(si, cats, pick)
         for si in slots:
-            fill.slot(si, cats, [])
+            fill.slot(si, cats, None)
     hint = _values(flow, st, fill.n, set(active))
     if d.groups:
         return hint, None
@@ -192,6 +204,40 @@ def greedy_flows(flow: Any, active: list[str]) -> tuple[dict[Any, int], dict | N
         "loads": {k: dict(v) for k, v in st.load.items() if v},
     }
     return hint, schedule
+
+
+def _slowest(flow: Any, st: _State, fill: _Filler) -> set[str]:
+    """Facilities whose vehicles need at least as many more days as the exchange does.
+
+    The exchange needs ``D`` more days at the agreed daily figures; a facility with more
+    people left than its vehicles carry in ``D - 1`` days (a trip a day) would be the last
+    to finish, so its people go first whenever they can.
+    """
+    d, t = flow.d, flow.d.spec_terms
+    per_side = [
+        x
+        for x in (
+            t.max_per_day // sum(fill.r) * min(fill.r) if t.max_per_day else None,
+            t.max_per_day_per_side,
+        )
+        if x
+    ]
+    if not per_side:
+        return set()
+    left: dict[str, int] = defaultdict(int)
+    for (fid, _c), n in st.left.items():
+        left[fid] += n
+    party = {f.id: f.party for f in d.facs}
+    side: dict[str, int] = defaultdict(int)
+    for fid, n in left.items():
+        side[party[fid]] += n
+    days = max(math.ceil(n / min(per_side)) for n in side.values()) if side else 0
+    out = set()
+    for fid, n in left.items():
+        seats = sum(count * cap for count, cap in d.fleet[fid].values())
+        if n and seats and n > seats * max(0, days - 1):
+            out.add(fid)
+    return out
 
 
 class _Filler:
@@ -228,8 +274,9 @@ class _Filler:
             side[p] = max(0, lim)
         return max(0, room), side
 
-    def slot(self, si: int, cats: list[str], urgent: list[str]) -> None:
-        """Add to slot ``si`` what both sides can send in ratio (urgent categories first)."""
+    def slot(self, si: int, cats: list[str], urgent: set[tuple[str, str]] | None) -> None:
+        """Add to slot ``si`` what both sides can send in ratio (the ``urgent`` (facility,
+        category) pairs first, and only as many as they need when given)."""
         d, st, j = self.d, self.st, self.index[si]
         room, side = self.room(si)
         if room <= 0:
@@ -237,7 +284,7 @@ class _Filler:
         p0, p1 = d.parties
         a = {p: _fill(st, si, j, p, side[p], False, cats) for p in d.parties}
         if urgent:
-            u = {p: _fill(st, si, j, p, side[p], False, urgent) for p in d.parties}
+            u = {p: _fill(st, si, j, p, side[p], False, cats, urgent) for p in d.parties}
             # enough pairs for the urgent people of either side, the rest of any category
             k = min(max(u[p0] // self.r[0], u[p1] // self.r[1]), room // sum(self.r))
             k = min(k, a[p0] // self.r[0], a[p1] // self.r[1])
@@ -248,7 +295,7 @@ class _Filler:
         for p, k in zip(d.parties, want, strict=True):
             if not k:
                 continue
-            got = _fill(st, si, j, p, k, True, urgent) if urgent else 0
+            got = _fill(st, si, j, p, k, True, cats, urgent) if urgent else 0
             got += _fill(st, si, j, p, k - got, True, cats)
             self.n[(si, p)] += got
             self.day_side[(day, p)] += got
