@@ -334,7 +334,8 @@ def _stages(model: CpBase) -> list[tuple[str, Any, bool]]:
     return [(name, exprs[name], maximise) for name, maximise in STAGES]
 
 
-def _switch(model: CpBase, active: list[str]) -> None:
+def switch_terms(model: CpBase, active: list[str]) -> None:
+    """Fix the literals of the ``active`` terms on and of the others off."""
     for k, v in model.lit.items():
         model.m.add(v == (1 if k in active else 0))
 
@@ -344,7 +345,7 @@ def optimise_exact(
 ) -> tuple[str, dict | None, dict]:
     """Lexicographic solve of the whole exact model, active terms on and the others off."""
     built = ExactModel(d)
-    _switch(built, active)
+    switch_terms(built, active)
     word, solver, records = lexicographic(built, _stages(built), seed, time_limit_s, det_time)
     info: dict[str, Any] = {"stages": records, "method": "exact"}
     if solver is None:
@@ -369,7 +370,7 @@ def _solve_block(
         model = ExactModel(
             d, slots, targets, state["free"], state["groups"], state["busy"], at_most=at_most
         )
-        _switch(model, active)
+        switch_terms(model, active)
         stages = _stages(model)[0 if at_most else 1 :]
         word, solver, _ = lexicographic(model, stages, seed, time_limit_s, det_time)
         if solver is not None:
@@ -402,7 +403,7 @@ def optimise_flows(
     while True:  # the first k blocks, more when they cannot hold the best value
         mine = [si for si, s in enumerate(d.slots) if s.block in set(blocks[:k])]
         flow = FlowModel(d, mine)
-        _switch(flow, active)
+        switch_terms(flow, active)
         hint, greedy = greedy_flows(flow, active)
         value = sum(d.weights[c] * hint[v] for (_k, _f, c), v in flow.y.items())
         word, solver, records = lexicographic(
@@ -431,11 +432,9 @@ def optimise_flows(
     budget = (seed, time_limit_s, det_time)
     done = _realise(d, active, flow.flows(solver), blocks, budget, None if greedy else flow)
     method = "flows"
-    if done is None and greedy is not None:  # the constructive schedule's flows, made exact
+    if done is None and greedy is not None:  # the constructive schedule, improved per block
         method = "flows+greedy"
-        done = _realise(d, active, flow_targets(d, greedy["counts"]), blocks, budget)
-        if done is None:
-            done = greedy, 0, None
+        done = _improve(d, active, greedy, blocks, budget)
     if done is None:
         return None
     merged, repairs, word_blocks = done
@@ -467,13 +466,35 @@ def optimise_flows(
     return status, merged, info
 
 
-def flow_targets(d: ModelData, counts: dict[tuple[int, str, str], int]) -> dict[tuple, int]:
-    """``{(point, window, facility, category): people}`` of a schedule's counts."""
-    out: dict[tuple, int] = defaultdict(int)
-    for (si, fid, c), n in counts.items():
-        if n:
-            out[(*d.slots[si].key, fid, c)] += n
-    return dict(out)
+def _improve(
+    d: ModelData, active: list[str], greedy: dict, blocks: list[int], budget: tuple
+) -> tuple[dict, int, None]:
+    """The constructive schedule, each block re-solved exactly (earliest, then fewest events)
+    with the same people per (facility, category) and the block's own schedule as a hint;
+    the constructive schedule itself when a block is not solved."""
+    seed, time_limit_s, det_time = budget
+    state = {"free": dict(d.free), "groups": set(d.groups), "busy": defaultdict(list)}
+    merged: dict[str, dict] = {"x": {}, "z": {}, "counts": {}, "vehicles": {}, "loads": {}}
+    for b in blocks:
+        slots = [si for si, s in enumerate(d.slots) if s.block == b]
+        inside = set(slots)
+        targets: dict[tuple, int] = defaultdict(int)
+        for (si, fid, c), n in greedy["counts"].items():
+            if si in inside and n:
+                targets[(fid, c)] += n
+        if not targets:
+            continue
+        model = ExactModel(d, slots, dict(targets), state["free"], state["groups"], state["busy"])
+        switch_terms(model, active)
+        hint = [(v, greedy["x"].get(k, 0)) for k, v in model.x.items()]
+        hint += [(v, greedy["vehicles"].get(k, 0)) for k, v in model.vehicles.items()]
+        word, solver, _ = lexicographic(
+            model, _stages(model)[1:], seed, time_limit_s, det_time, hint=hint
+        )
+        if solver is None:
+            return greedy, 0, None
+        _advance(d, extract(model, solver), state, merged)
+    return merged, 0, None
 
 
 def _realise(
