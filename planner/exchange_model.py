@@ -615,29 +615,11 @@ def lexicographic(
     current = {var.index: val for var, val in hint or []}
     for name, expr, maximise in stages:
         if proven and name in proven:
-            records.append(
-                {
-                    "stage": name,
-                    "status": "optimal",
-                    "objective": proven[name],
-                    "bound": proven[name],
-                    "gap": 0.0,
-                    "seconds": 0.0,
-                }
-            )
+            records.append(_record(name, "optimal", proven[name], proven[name], 0.0))
             m.add(expr == proven[name])
             continue
         if isinstance(expr, int):
-            records.append(
-                {
-                    "stage": name,
-                    "status": "optimal",
-                    "objective": expr,
-                    "bound": expr,
-                    "gap": 0.0,
-                    "seconds": 0.0,
-                }
-            )
+            records.append(_record(name, "optimal", expr, expr, 0.0))
             continue
         m.maximize(expr) if maximise else m.minimize(expr)
         known = _lp_stage(built, expr, maximise, current, gap) if gap and current else None
