@@ -7,7 +7,7 @@ seriously wounded and the deceased, and limits per event and per day.  Prints, p
 the lexicographic solve, its status, objective, CP-SAT's bound, the gap and seconds, then the
 totals and whether ``planner verify``'s checker finds the plan clean.
 
-    python bench/exchange.py [--per-side 10000] [--seed 0] [--time-limit 20] [--det-time 5]
+    python bench/exchange.py [--per-side 10000] [--seed 0] [--time-limit 60] [--det-time 5]
                              [--no-verify]
 
 A constructive schedule (:mod:`planner.exchange_greedy`) starts every solve; a stage whose
@@ -186,7 +186,9 @@ def main() -> None:
     ap.add_argument("--per-side", type=int, default=10_000)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--days", type=int, default=60)
-    ap.add_argument("--time-limit", type=float, default=20.0, help="wall-clock cap per solve (s)")
+    ap.add_argument(
+        "--time-limit", type=float, default=60.0, help="wall-clock cap per solve (s), a safety net"
+    )
     ap.add_argument("--det-time", type=float, default=5.0, help="deterministic budget per solve")
     ap.add_argument("--no-verify", action="store_true")
     a = ap.parse_args()
