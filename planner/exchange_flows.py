@@ -38,6 +38,7 @@ from planner.exchange_model import (
     ModelData,
     extract,
     lexicographic,
+    satisfies,
 )
 from planner.exchange_spec import ParitySpec, parse_ratio
 
@@ -406,6 +407,8 @@ def optimise_flows(
         switch_terms(flow, active)
         hint, greedy = greedy_flows(flow, active)
         value = sum(d.weights[c] * hint[v] for (_k, _f, c), v in flow.y.items())
+        if not satisfies(flow, {v.index: x for v, x in hint.items()}):
+            greedy, value = None, -1  # a hint only (e.g. an agreed daily figure not reached)
         word, solver, records = lexicographic(
             flow,
             _stages(flow),
@@ -415,6 +418,7 @@ def optimise_flows(
             hint=list(hint.items()),
             gap=FLOW_GAP,
             proven={"value": value} if value >= ceiling else None,
+            trusted=value >= 0,
         )
         if k >= len(blocks) or (
             solver is not None and records and records[0]["objective"] >= ceiling

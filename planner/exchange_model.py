@@ -599,11 +599,14 @@ def lexicographic(
     hint: list[tuple[Any, int]] | None = None,
     gap: float = 0.0,
     proven: dict[str, int] | None = None,
+    trusted: bool = False,
 ) -> tuple[str, Any, list[dict]]:
     """Solve ``stages`` (name, expression, maximise) in turn, each fixed before the next.
 
     ``proven`` names stages whose optimum is already known (the hint reaches a bound that
-    holds for every solution): they are fixed at that value without a solve.  Returns
+    holds for every solution): they are fixed at that value without a solve.  With a
+    ``gap``, a stage whose solution (the hint when ``trusted``, a feasible one checked by
+    the caller) is within the gap of the LP bound is not solved either.  Returns
     ``(status, solver of the last stage solved, stage records)``; the status is
     ``optimal``, ``feasible``, ``infeasible`` or ``budget`` (no solution found in time).
     """
@@ -622,7 +625,7 @@ def lexicographic(
             records.append(_record(name, "optimal", expr, expr, 0.0))
             continue
         m.maximize(expr) if maximise else m.minimize(expr)
-        known = _lp_stage(built, expr, maximise, current, gap) if gap and current else None
+        known = _lp_stage(built, expr, maximise, current, gap) if gap and trusted else None
         if known is not None and known[2]:  # the hint is within the gap of the LP bound
             v, bound, _ = known
             word = word if v == bound else "feasible"
@@ -658,7 +661,7 @@ def lexicographic(
         m.clear_hints()
         for var, val in values:
             m.add_hint(var, val)
-        current = {var.index: val for var, val in values}
+        current, trusted = {var.index: val for var, val in values}, True
         if status == cp.OPTIMAL:
             m.add(expr == v)
         elif maximise:
@@ -666,6 +669,44 @@ def lexicographic(
         else:
             m.add(expr <= v)
     return word, last, records
+
+
+def satisfies(built: CpBase, values: dict[int, int]) -> bool:
+    """Whether ``values`` (variable index -> value, every variable) satisfy every constraint
+    of the model (linear constraints and clauses; any other kind counts as not satisfied)."""
+    proto = built.m.proto
+
+    def lit(ref: int) -> int:
+        return values[ref] if ref >= 0 else 1 - values[-ref - 1]
+
+    if len(values) < len(proto.variables):
+        return False
+    for i, v in enumerate(proto.variables):
+        dom = list(v.domain)
+        if not any(
+            dom[k] <= values.get(i, dom[0] - 1) <= dom[k + 1] for k in range(0, len(dom), 2)
+        ):
+            return False
+    for c in proto.constraints:
+        if not all(lit(x) for x in c.enforcement_literal):
+            continue
+        if c.has_linear():
+            total = sum(
+                a * lit(x) if x < 0 else a * values[x]
+                for x, a in zip(c.linear.vars, c.linear.coeffs, strict=True)
+            )
+            dom = list(c.linear.domain)
+            if not any(dom[k] <= total <= dom[k + 1] for k in range(0, len(dom), 2)):
+                return False
+        elif c.has_bool_or():
+            if not any(lit(x) for x in c.bool_or.literals):
+                return False
+        elif c.has_bool_and():
+            if not all(lit(x) for x in c.bool_and.literals):
+                return False
+        else:
+            return False
+    return True
 
 
 class HintValues:

@@ -11,7 +11,7 @@ from planner.exchange import parse_exchange, schedule_exchanges, site_travel
 from planner.exchange_check import check_exchange
 from planner.exchange_flows import FlowModel, switch_terms
 from planner.exchange_greedy import greedy_flows
-from planner.exchange_model import build_data
+from planner.exchange_model import build_data, satisfies
 from planner.network import prepare_network
 from planner.scenario import parse_scenario
 
@@ -45,6 +45,10 @@ def test_greedy_hint_is_complete_and_feasible(case):
     decision = [*flow.y.values(), *flow.n.values(), *flow.used.values(), *flow.trips.values()]
     assert all(v in hint for v in decision)
     assert schedule is not None
+    values = {v.index: x for v, x in hint.items()}
+    assert satisfies(flow, values)
+    some = next(v for k, v in flow.y.items() if hint[v] > 0)
+    assert not satisfies(flow, {**values, some.index: hint[some] - 1})  # one person fewer
     for v, x in hint.items():
         flow.m.add_hint(v, x)
     solver = flow.solver(0, 60.0, 5.0)
