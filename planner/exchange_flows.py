@@ -328,6 +328,8 @@ class FlowModel(CpBase):
 
 
 STAGES = (("value", True), ("earliest", False), ("events", False))
+IMPROVE_BLOCKS = 3
+"""Blocks a schedule is re-solved together for fewer events (:func:`fewer_events`)."""
 
 
 def _stages(model: CpBase) -> list[tuple[str, Any, bool]]:
@@ -436,9 +438,11 @@ def optimise_flows(
     budget = (seed, time_limit_s, det_time)
     done = _realise(d, active, flow.flows(solver), blocks, budget, None if greedy else flow)
     method = "flows"
+    if done is not None:  # fewer events, the realised flows' earliest sum kept
+        done = (fewer_events(d, active, done[0], blocks, budget)[0], *done[1:])
     if done is None and greedy is not None:  # the constructive schedule, improved per block
         method = "flows+greedy"
-        done = _improve(d, active, greedy, blocks, budget)
+        done = fewer_events(d, active, greedy, blocks, budget)
     if done is None:
         return None
     merged, repairs, word_blocks = done
@@ -470,33 +474,42 @@ def optimise_flows(
     return status, merged, info
 
 
-def _improve(
-    d: ModelData, active: list[str], greedy: dict, blocks: list[int], budget: tuple
+def fewer_events(
+    d: ModelData, active: list[str], schedule: dict, blocks: list[int], budget: tuple
 ) -> tuple[dict, int, None]:
-    """The constructive schedule, each block re-solved exactly (earliest, then fewest events)
-    with the same people per (facility, category) and the block's own schedule as a hint;
-    the constructive schedule itself when a block is not solved."""
+    """A schedule (constructive or realised), re-solved exactly ``IMPROVE_BLOCKS`` blocks at a time:
+    fewest events with the same people per (facility, category) in those blocks and their
+    earliest-exchange sum no greater than the schedule's there (so the earliest stage keeps
+    the value it was fixed at); the schedule itself when a window is not solved.
+
+    People may move between the days of a window: the schedule's second start time of a day
+    (its buses could not all reach the first) often joins an event of the next day.
+    """
     seed, time_limit_s, det_time = budget
     state = {"free": dict(d.free), "groups": set(d.groups), "busy": defaultdict(list)}
     merged: dict[str, dict] = {"x": {}, "z": {}, "counts": {}, "vehicles": {}, "loads": {}}
-    for b in blocks:
-        slots = [si for si, s in enumerate(d.slots) if s.block == b]
+    for j in range(0, len(blocks), IMPROVE_BLOCKS):
+        window = set(blocks[j : j + IMPROVE_BLOCKS])
+        slots = [si for si, s in enumerate(d.slots) if s.block in window]
         inside = set(slots)
         targets: dict[tuple, int] = defaultdict(int)
-        for (si, fid, c), n in greedy["counts"].items():
+        earliest = 0
+        for (si, fid, c), n in schedule["counts"].items():
             if si in inside and n:
                 targets[(fid, c)] += n
+                earliest += d.slots[si].rank * n
         if not targets:
             continue
         model = ExactModel(d, slots, dict(targets), state["free"], state["groups"], state["busy"])
         switch_terms(model, active)
-        hint = [(v, greedy["x"].get(k, 0)) for k, v in model.x.items()]
-        hint += [(v, greedy["vehicles"].get(k, 0)) for k, v in model.vehicles.items()]
+        model.m.add(model.obj_time <= earliest)
+        hint = [(v, schedule["x"].get(k, 0)) for k, v in model.x.items()]
+        hint += [(v, schedule["vehicles"].get(k, 0)) for k, v in model.vehicles.items()]
         word, solver, _ = lexicographic(
-            model, _stages(model)[1:], seed, time_limit_s, det_time, hint=hint
+            model, _stages(model)[2:], seed, time_limit_s, det_time, hint=hint
         )
         if solver is None:
-            return greedy, 0, None
+            return schedule, 0, None
         _advance(d, extract(model, solver), state, merged)
     return merged, 0, None
 
