@@ -484,6 +484,25 @@ def fewer_events(
 
     People may move between the days of a window: the schedule's second start time of a day
     (its buses could not all reach the first) often joins an event of the next day.
+
+    Parameters
+    ----------
+    d
+        The model data.
+    active
+        Ids of the terms switched on.
+    schedule
+        ``{"counts": {(slot, facility, category): n}, "x": ..., "vehicles": ...}``: the
+        schedule to improve (its ``x`` and ``vehicles`` are the hint).
+    blocks
+        The blocks planned, in order.
+    budget
+        ``(seed, time limit s, deterministic time)`` of each window's solve.
+
+    Returns
+    -------
+    tuple
+        ``(schedule, 0, None)``: the improved schedule, no repairs, no repair status.
     """
     seed, time_limit_s, det_time = budget
     state = {"free": dict(d.free), "groups": set(d.groups), "busy": defaultdict(list)}
