@@ -171,9 +171,10 @@ class ExchangePlan(SpecModel):
         )
 
 
-def _travel(
+def site_travel(
     scenario: Scenario, spec: ExchangeSpec, network: PreparedNetwork
 ) -> tuple[dict, dict, dict]:
+    """Travel seconds per (facility, point), the snapped nodes and the coordinates of the sites."""
     roads = network.roads
     facs = spec.facilities
     pts = spec.exchange_points
@@ -246,7 +247,7 @@ def schedule_exchanges(
     if spec is None:
         raise ScenarioError(scenario.source_name(), "exchange", "is required here")
     net = network if network is not None else prepare_network(scenario)
-    travel, nodes, lls = _travel(scenario, spec, net)
+    travel, nodes, lls = site_travel(scenario, spec, net)
     d = build_data(scenario, spec, travel)
     warnings: list[str] = []
     for (fid, pid), tt in sorted(travel.items()):

@@ -31,16 +31,18 @@ from collections import defaultdict
 from datetime import datetime
 from typing import Any
 
+from planner.exchange_greedy import greedy_flows
 from planner.exchange_model import (
     CpBase,
     ExactModel,
     ModelData,
     extract,
     lexicographic,
+    satisfies,
 )
 from planner.exchange_spec import ParitySpec, parse_ratio
 
-FLOW_GAP = 0.001
+FLOW_GAP = 0.01
 """Relative gap at which a stage of the aggregate model stops (the bound is reported)."""
 EXACT_MAX_VARIABLES = 6000
 """The exact model is solved whole when it has at most this many (slot, facility, category) cells."""
@@ -70,6 +72,8 @@ class FlowModel(CpBase):
         self._slots()
         self._link()
         self._trips()
+        self.has: dict[tuple[tuple[str, int], str], Any] = {}
+        self.started: dict[tuple[str, int], Any] = {}
         self._terms()
         S = self.S
         self.obj_value = sum(d.weights[c] * v for (_k, _f, c), v in self.y.items())
@@ -130,6 +134,44 @@ class FlowModel(CpBase):
             if ok is not None and s.day not in ok:
                 m.add(people == 0).only_enforce_if(self.lit["mediator_dates"])
         self.day_terms(self.S, self.n)
+        self._day_events()
+
+    def _day_events(self) -> None:
+        """Events a day needs: the convex hull of ``events >= ceil(people / cap)``.
+
+        With at most ``M`` people a day and ``cap`` an event, ``K = M // cap``: events are at
+        least ``people / cap`` up to ``K cap`` people, and ``K + (people - K cap) / (M - K cap)``
+        beyond (the line to ``(M, K + 1)``).  The linear relaxation alone only sees the first.
+        """
+        d, m, t = self.d, self.m, self.d.spec_terms
+        by_day: dict[Any, list[int]] = defaultdict(list)
+        for si in self.S:
+            by_day[d.slots[si].day].append(si)
+        daily = {dt.date: dt.per_side for dt in t.daily}
+        for day, ss in sorted(by_day.items()):
+            events = sum(self.used[si] for si in ss)
+            people = sum(self.n[(si, p)] for si in ss for p in d.parties)
+            cap = max(d.slots[si].cap for si in ss)
+            cuts = [(cap, sum(d.slots[si].cap for si in ss), [])]
+            lits, most = [], cuts[0][1]
+            if t.max_per_event is not None and t.max_per_event < cap:
+                lits.append(self.lit["max_per_event"])
+            for term, bound in (
+                ("max_per_day", t.max_per_day),
+                ("max_per_day_per_side", 2 * (t.max_per_day_per_side or 0) or None),
+                (f"daily.{day.isoformat()}", 2 * daily[day] if day in daily else None),
+            ):
+                if bound is not None and bound < most:
+                    most, lits = bound, [*lits, self.lit[term]]
+            if lits:
+                cuts.append((min(cap, t.max_per_event or cap), most, lits))
+            for c, big, enforce in cuts:
+                k = big // c
+                if k < 1 or big <= k * c:
+                    continue
+                cut = m.add((big - k * c) * events >= k * (big - k * c) + people - k * c)
+                if enforce:
+                    cut.only_enforce_if(enforce)
 
     def _link(self) -> None:
         """Each side's slot counts carry its flows; late-reaching facilities fit the late slots."""
@@ -155,6 +197,10 @@ class FlowModel(CpBase):
         """Vehicle trips per (window, facility, type): seats for the flows, trips a vehicle can make."""
         d, m = self.d, self.m
         self.trips: dict[tuple[tuple[str, int], str, str], Any] = {}
+        self.trip_limit: dict[tuple[tuple[str, int], str], int] = {}
+        """Trips one vehicle of the facility can make in the window."""
+        self.shared: dict[tuple[tuple[str, int], str], tuple[int, int]] = {}
+        """``(first window, trips)``: windows of a facility whose trips overlap share its vehicles."""
         for f in d.facs:
             fleet = d.fleet[f.id]
             spans = []
@@ -163,7 +209,7 @@ class FlowModel(CpBase):
                 if not cats:
                     continue
                 ivs = [d.trip(si, f.id) for si in ss]
-                k = max_trips(ivs)
+                k = self.trip_limit[(key, f.id)] = max_trips(ivs)
                 types = sorted({t for c in cats for t in d.carriers[(f.id, c)]})
                 for t in types:
                     self.trips[(key, f.id, t)] = m.new_int_var(
@@ -187,6 +233,8 @@ class FlowModel(CpBase):
                     continue
                 if len(comp) > 1:
                     k = max_trips([iv for c in comp for iv in c[3]])
+                    for c in comp:
+                        self.shared[(c[2], f.id)] = (comp[0][2], k)
                     for t in sorted({t for c in comp for t in c[4]}):
                         vs = [
                             self.trips[(c[2], f.id, t)]
@@ -227,7 +275,7 @@ class FlowModel(CpBase):
         lit = self.lit["precedence"]
         ranks = sorted({d.slots[si].rank for si in self.S})
         prev = {k: ranks[i - 1] for i, k in enumerate(ranks) if i > 0}
-        has = {}
+        has = self.has
         for key, ss in sorted(self.keys.items()):
             room = sum(d.slots[si].cap for si in ss)
             for c in t.precedence:
@@ -235,7 +283,7 @@ class FlowModel(CpBase):
                 if vs:
                     h = has[(key, c)] = m.new_bool_var(f"has_{key[0]}_{key[1]}_{c}")
                     m.add(sum(vs) <= room * h)
-        started = {
+        started = self.started = {
             (c, k): m.new_bool_var(f"started_{c}_{k}") for c in t.precedence[1:] for k in ranks
         }
         for (c, k), v in started.items():
@@ -280,6 +328,8 @@ class FlowModel(CpBase):
 
 
 STAGES = (("value", True), ("earliest", False), ("events", False))
+IMPROVE_BLOCKS = 3
+"""Blocks a schedule is re-solved together for fewer events (:func:`fewer_events`)."""
 
 
 def _stages(model: CpBase) -> list[tuple[str, Any, bool]]:
@@ -287,7 +337,8 @@ def _stages(model: CpBase) -> list[tuple[str, Any, bool]]:
     return [(name, exprs[name], maximise) for name, maximise in STAGES]
 
 
-def _switch(model: CpBase, active: list[str]) -> None:
+def switch_terms(model: CpBase, active: list[str]) -> None:
+    """Fix the literals of the ``active`` terms on and of the others off."""
     for k, v in model.lit.items():
         model.m.add(v == (1 if k in active else 0))
 
@@ -297,7 +348,7 @@ def optimise_exact(
 ) -> tuple[str, dict | None, dict]:
     """Lexicographic solve of the whole exact model, active terms on and the others off."""
     built = ExactModel(d)
-    _switch(built, active)
+    switch_terms(built, active)
     word, solver, records = lexicographic(built, _stages(built), seed, time_limit_s, det_time)
     info: dict[str, Any] = {"stages": records, "method": "exact"}
     if solver is None:
@@ -322,7 +373,7 @@ def _solve_block(
         model = ExactModel(
             d, slots, targets, state["free"], state["groups"], state["busy"], at_most=at_most
         )
-        _switch(model, active)
+        switch_terms(model, active)
         stages = _stages(model)[0 if at_most else 1 :]
         word, solver, _ = lexicographic(model, stages, seed, time_limit_s, det_time)
         if solver is not None:
@@ -355,9 +406,21 @@ def optimise_flows(
     while True:  # the first k blocks, more when they cannot hold the best value
         mine = [si for si, s in enumerate(d.slots) if s.block in set(blocks[:k])]
         flow = FlowModel(d, mine)
-        _switch(flow, active)
+        switch_terms(flow, active)
+        hint, greedy = greedy_flows(flow, active)
+        value = sum(d.weights[c] * hint[v] for (_k, _f, c), v in flow.y.items())
+        if not satisfies(flow, {v.index: x for v, x in hint.items()}):
+            greedy, value = None, -1  # a hint only (e.g. an agreed daily figure not reached)
         word, solver, records = lexicographic(
-            flow, _stages(flow), seed, time_limit_s, det_time, gap=FLOW_GAP
+            flow,
+            _stages(flow),
+            seed,
+            time_limit_s,
+            det_time,
+            hint=list(hint.items()),
+            gap=FLOW_GAP,
+            proven={"value": value} if value >= ceiling else None,
+            trusted=value >= 0,
         )
         if k >= len(blocks) or (
             solver is not None and records and records[0]["objective"] >= ceiling
@@ -371,34 +434,19 @@ def optimise_flows(
             info["stopped_by"] = "budget"
         return "infeasible", None, info
     bounds = [dict(r) for r in records]
-    targets = flow.flows(solver)
-    state = {"free": dict(d.free), "groups": set(d.groups), "busy": defaultdict(list)}
-    merged: dict[str, dict] = {"x": {}, "z": {}, "counts": {}, "vehicles": {}, "loads": {}}
-    repairs, done_keys = 0, []
     t_blocks = time.perf_counter()
-    for b in blocks:
-        slots = [si for si, s in enumerate(d.slots) if s.block == b]
-        keys = sorted({d.slots[si].key for si in slots})
-        block_targets = {k: n for k, n in targets.items() if (k[0], k[1]) in keys}
-        done_keys += keys
-        if not block_targets:
-            continue
-        sol, exact = _solve_block(
-            d, active, slots, block_targets, state, seed, time_limit_s, det_time
-        )
-        if sol is None:
-            return None
-        _advance(d, sol, state, merged)
-        if not exact:
-            repairs += 1
-            flow.fix(done_keys, merged["counts"])
-            flow.m.clear_hints()
-            word, solver, _ = lexicographic(
-                flow, _stages(flow), seed, time_limit_s, det_time, gap=FLOW_GAP
-            )
-            if solver is None:
-                return None
-            targets = flow.flows(solver)
+    budget = (seed, time_limit_s, det_time)
+    done = _realise(d, active, flow.flows(solver), blocks, budget, None if greedy else flow)
+    method = "flows"
+    if done is not None:  # fewer events, the realised flows' earliest sum kept
+        done = (fewer_events(d, active, done[0], blocks, budget)[0], *done[1:])
+    if done is None and greedy is not None:  # the constructive schedule, improved per block
+        method = "flows+greedy"
+        done = fewer_events(d, active, greedy, blocks, budget)
+    if done is None:
+        return None
+    merged, repairs, word_blocks = done
+    word = word if word_blocks is None else word_blocks
     if word == "feasible":
         bounds = [{**r, "status": "feasible"} for r in bounds]
     for f in d.facs:  # counts of every cell, zero where nothing goes
@@ -411,7 +459,7 @@ def optimise_flows(
         {
             "stage": "blocks",
             "status": "optimal" if not repairs else "feasible",
-            "objective": len([b for b in blocks]),
+            "objective": len(blocks),
             "bound": len(blocks),
             "gap": 0.0,
             "seconds": round(block_s, 2),
@@ -422,8 +470,109 @@ def optimise_flows(
         if all(st["status"] == "optimal" for st in stages[:3]) and word == "optimal"
         else "feasible"
     )
-    info = {"stages": stages, "method": "flows", "blocks": len(blocks), "repairs": repairs}
+    info = {"stages": stages, "method": method, "blocks": len(blocks), "repairs": repairs}
     return status, merged, info
+
+
+def fewer_events(
+    d: ModelData, active: list[str], schedule: dict, blocks: list[int], budget: tuple
+) -> tuple[dict, int, None]:
+    """A schedule (constructive or realised), re-solved exactly ``IMPROVE_BLOCKS`` blocks at a time:
+    fewest events with the same people per (facility, category) in those blocks and their
+    earliest-exchange sum no greater than the schedule's there (so the earliest stage keeps
+    the value it was fixed at); the schedule itself when a window is not solved.
+
+    People may move between the days of a window: the schedule's second start time of a day
+    (its buses could not all reach the first) often joins an event of the next day.
+
+    Parameters
+    ----------
+    d
+        The model data.
+    active
+        Ids of the terms switched on.
+    schedule
+        ``{"counts": {(slot, facility, category): n}, "x": ..., "vehicles": ...}``: the
+        schedule to improve (its ``x`` and ``vehicles`` are the hint).
+    blocks
+        The blocks planned, in order.
+    budget
+        ``(seed, time limit s, deterministic time)`` of each window's solve.
+
+    Returns
+    -------
+    tuple
+        ``(schedule, 0, None)``: the improved schedule, no repairs, no repair status.
+    """
+    seed, time_limit_s, det_time = budget
+    state = {"free": dict(d.free), "groups": set(d.groups), "busy": defaultdict(list)}
+    merged: dict[str, dict] = {"x": {}, "z": {}, "counts": {}, "vehicles": {}, "loads": {}}
+    for j in range(0, len(blocks), IMPROVE_BLOCKS):
+        window = set(blocks[j : j + IMPROVE_BLOCKS])
+        slots = [si for si, s in enumerate(d.slots) if s.block in window]
+        inside = set(slots)
+        targets: dict[tuple, int] = defaultdict(int)
+        earliest = 0
+        for (si, fid, c), n in schedule["counts"].items():
+            if si in inside and n:
+                targets[(fid, c)] += n
+                earliest += d.slots[si].rank * n
+        if not targets:
+            continue
+        model = ExactModel(d, slots, dict(targets), state["free"], state["groups"], state["busy"])
+        switch_terms(model, active)
+        model.m.add(model.obj_time <= earliest)
+        hint = [(v, schedule["x"].get(k, 0)) for k, v in model.x.items()]
+        hint += [(v, schedule["vehicles"].get(k, 0)) for k, v in model.vehicles.items()]
+        word, solver, _ = lexicographic(
+            model, _stages(model)[2:], seed, time_limit_s, det_time, hint=hint
+        )
+        if solver is None:
+            return schedule, 0, None
+        _advance(d, extract(model, solver), state, merged)
+    return merged, 0, None
+
+
+def _realise(
+    d: ModelData,
+    active: list[str],
+    targets: dict[tuple, int],
+    blocks: list[int],
+    budget: tuple[int, float, float],
+    flow: FlowModel | None = None,
+) -> tuple[dict, int, str | None] | None:
+    """Flows made exact block by block: ``(schedule, repairs, status of the last repair or
+    None)``, or ``None`` when a block cannot be realised.  A block that can only send part of
+    its flows is repaired by solving ``flow`` again with the blocks done fixed; without
+    ``flow``, it is not realised."""
+    seed, time_limit_s, det_time = budget
+    state = {"free": dict(d.free), "groups": set(d.groups), "busy": defaultdict(list)}
+    merged: dict[str, dict] = {"x": {}, "z": {}, "counts": {}, "vehicles": {}, "loads": {}}
+    repairs, done_keys, word = 0, [], None
+    for b in blocks:
+        slots = [si for si, s in enumerate(d.slots) if s.block == b]
+        keys = sorted({d.slots[si].key for si in slots})
+        block_targets = {k: n for k, n in targets.items() if (k[0], k[1]) in keys}
+        done_keys += keys
+        if not block_targets:
+            continue
+        sol, exact = _solve_block(
+            d, active, slots, block_targets, state, seed, time_limit_s, det_time
+        )
+        if sol is None or (not exact and flow is None):
+            return None
+        _advance(d, sol, state, merged)
+        if not exact and flow is not None:
+            repairs += 1
+            flow.fix(done_keys, merged["counts"])
+            flow.m.clear_hints()
+            word, solver, _ = lexicographic(
+                flow, _stages(flow), seed, time_limit_s, det_time, gap=FLOW_GAP
+            )
+            if solver is None:
+                return None
+            targets = flow.flows(solver)
+    return merged, repairs, word
 
 
 def horizon(d: ModelData, blocks: list[int]) -> int:

@@ -313,8 +313,9 @@ class ExactModel(CpBase):
         The slots to model (default: all); the decomposition models one block at a time.
     targets
         ``{(point, window, facility, category): n}``: exactly ``n`` people of the facility and
-        category go to the window's slots (the aggregate model's flows); ``None`` lets the
-        model choose from everyone held.
+        category go to the window's slots (the aggregate model's flows), or
+        ``{(facility, category): n}`` over all the slots modelled; ``None`` lets the model
+        choose from everyone held.
     free_left, groups_left
         People not yet exchanged (earlier blocks), free per (facility, category) and groups.
     busy
@@ -398,13 +399,17 @@ class ExactModel(CpBase):
         by_key: dict[tuple, list[int]] = defaultdict(list)
         for si in self.S:
             by_key[d.slots[si].key].append(si)
+        if all(len(k) == 2 for k in targets):  # (facility, category) over all the slots
+            by_key = {(): list(self.S)}
+            targets = {((), (), fid, c): n for (fid, c), n in targets.items()}
         for (pt, wi, fid, c), n in sorted(targets.items()):
-            got = sum(self.count[(si, fid, c)] for si in by_key.get((pt, wi), []))
+            slots = by_key.get((pt, wi), []) if pt != () else by_key[()]
+            got = sum(self.count[(si, fid, c)] for si in slots)
             if at_most:
                 self.m.add(got <= n)
             else:
                 self.m.add(got == n)
-        keys = {(pt, wi, fid, c) for (pt, wi, fid, c) in targets}
+        keys = {(pt, wi, fid, c) if pt != () else (fid, c) for (pt, wi, fid, c) in targets}
         for key, ss in by_key.items():  # nothing outside the targets
             for f in d.facs:
                 for c in d.cats:
@@ -593,10 +598,16 @@ def lexicographic(
     det_time: float,
     hint: list[tuple[Any, int]] | None = None,
     gap: float = 0.0,
+    proven: dict[str, int] | None = None,
+    trusted: bool = False,
 ) -> tuple[str, Any, list[dict]]:
     """Solve ``stages`` (name, expression, maximise) in turn, each fixed before the next.
 
-    Returns ``(status, solver of the last stage solved, stage records)``; the status is
+    ``proven`` names stages whose optimum is already known (the hint reaches a bound that
+    holds for every solution): they are fixed at that value without a solve.  With a
+    ``gap``, a stage whose solution (the hint when ``trusted``, a feasible one checked by
+    the caller) is within the gap of the LP bound is not solved either.  Returns
+    ``(status, solver of the last stage solved, stage records)``; the status is
     ``optimal``, ``feasible``, ``infeasible`` or ``budget`` (no solution found in time).
     """
     cp, m = built.cp, built.m
@@ -604,20 +615,24 @@ def lexicographic(
     word, last = "optimal", None
     for var, val in hint or []:
         m.add_hint(var, val)
+    current = {var.index: val for var, val in hint or []}
     for name, expr, maximise in stages:
+        if proven and name in proven:
+            records.append(_record(name, "optimal", proven[name], proven[name], 0.0))
+            m.add(expr == proven[name])
+            continue
         if isinstance(expr, int):
-            records.append(
-                {
-                    "stage": name,
-                    "status": "optimal",
-                    "objective": expr,
-                    "bound": expr,
-                    "gap": 0.0,
-                    "seconds": 0.0,
-                }
-            )
+            records.append(_record(name, "optimal", expr, expr, 0.0))
             continue
         m.maximize(expr) if maximise else m.minimize(expr)
+        known = _lp_stage(built, expr, maximise, current, gap) if gap and trusted else None
+        if known is not None and known[2]:  # the hint is within the gap of the LP bound
+            v, bound, _ = known
+            word = word if v == bound else "feasible"
+            records.append(_record(name, "optimal" if v == bound else "feasible", v, bound, 0.0))
+            last = HintValues(current)
+            m.add(expr == v) if v == bound else m.add(expr >= v if maximise else expr <= v)
+            continue
         solver = built.solver(seed, time_limit_s, det_time)
         if gap:
             solver.parameters.relative_gap_limit = gap
@@ -631,23 +646,22 @@ def lexicographic(
             break
         v = int(round(solver.objective_value))
         bound = int(round(solver.best_objective_bound))
+        if known is not None:  # the tighter of CP-SAT's bound and the LP's
+            bound = min(bound, known[1]) if maximise else max(bound, known[1])
         if status != cp.OPTIMAL or v != bound:
             word = "feasible"
+        ok = status == cp.OPTIMAL or v == bound
         records.append(
-            {
-                "stage": name,
-                "status": "optimal" if status == cp.OPTIMAL and v == bound else "feasible",
-                "objective": v,
-                "bound": bound,
-                "gap": round(abs(bound - v) / max(1, abs(bound)), 6),
-                "seconds": round(solver.wall_time, 2),
-            }
+            _record(
+                name, "optimal" if ok and v == bound else "feasible", v, bound, solver.wall_time
+            )
         )
         last = solver
         values = [(var, int(solver.value(var))) for var in _variables(built)]
         m.clear_hints()
         for var, val in values:
             m.add_hint(var, val)
+        current, trusted = {var.index: val for var, val in values}, True
         if status == cp.OPTIMAL:
             m.add(expr == v)
         elif maximise:
@@ -657,8 +671,131 @@ def lexicographic(
     return word, last, records
 
 
+def satisfies(built: CpBase, values: dict[int, int]) -> bool:
+    """Whether ``values`` (variable index -> value, every variable) satisfy every constraint
+    of the model (linear constraints and clauses; any other kind counts as not satisfied)."""
+    proto = built.m.proto
+
+    def lit(ref: int) -> int:
+        return values[ref] if ref >= 0 else 1 - values[-ref - 1]
+
+    if len(values) < len(proto.variables):
+        return False
+    for i, v in enumerate(proto.variables):
+        dom = list(v.domain)
+        if not any(
+            dom[k] <= values.get(i, dom[0] - 1) <= dom[k + 1] for k in range(0, len(dom), 2)
+        ):
+            return False
+    for c in proto.constraints:
+        if not all(lit(x) for x in c.enforcement_literal):
+            continue
+        if c.has_linear():
+            total = sum(
+                a * lit(x) if x < 0 else a * values[x]
+                for x, a in zip(c.linear.vars, c.linear.coeffs, strict=True)
+            )
+            dom = list(c.linear.domain)
+            if not any(dom[k] <= total <= dom[k + 1] for k in range(0, len(dom), 2)):
+                return False
+        elif c.has_bool_or():
+            if not any(lit(x) for x in c.bool_or.literals):
+                return False
+        elif c.has_bool_and():
+            if not all(lit(x) for x in c.bool_and.literals):
+                return False
+        else:
+            return False
+    return True
+
+
+class HintValues:
+    """A complete hint read as a solver's solution (``value(var)``), for stages not solved."""
+
+    def __init__(self, values: dict[int, int]) -> None:
+        self.values = values
+
+    def value(self, var: Any) -> int:
+        """The hinted value of ``var``."""
+        return self.values[var.index]
+
+
+def _record(name: str, status: str, v: int, bound: int, seconds: float) -> dict[str, Any]:
+    return {
+        "stage": name,
+        "status": status,
+        "objective": v,
+        "bound": bound,
+        "gap": round(abs(bound - v) / max(1, abs(bound)), 6),
+        "seconds": round(seconds, 2),
+    }
+
+
+def _lp_stage(
+    built: CpBase, expr: Any, maximise: bool, current: dict[int, int], gap: float
+) -> tuple[int, int, bool] | None:
+    """``(hint's objective, LP bound, within gap?)`` of the stage, or ``None``."""
+    proto = built.m.proto
+    if any(v.index not in current for v in _variables(built)):
+        return None
+    obj = proto.objective
+    raw = sum(a * current.get(i, 0) for i, a in zip(obj.vars, obj.coeffs, strict=True))
+    value = int(round((raw + obj.offset) * (obj.scaling_factor or 1.0)))
+    lits = {v.index: current[v.index] for v in built.lit.values() if v.index in current}
+    lpb = lp_bound(built, lits)
+    if lpb is None:
+        return None
+    bound = math.floor(lpb + 1e-6) if maximise else math.ceil(lpb - 1e-6)
+    return value, bound, abs(value - bound) <= gap * max(1, abs(bound))
+
+
+def lp_bound(built: CpBase, fixed: dict[int, int]) -> float | None:
+    """Bound of the model's objective from its linear relaxation (GLOP).
+
+    Keeps the linear constraints whose enforcement literals are fixed on (``fixed`` maps
+    variable indices to values: the term literals) and drops every other constraint, so the
+    optimum of what is left bounds the model's.  Returns ``None`` when GLOP does not solve it.
+    """
+    from ortools.linear_solver import pywraplp
+
+    proto = built.m.proto
+    lp = pywraplp.Solver.CreateSolver("GLOP")
+    inf = lp.infinity()
+
+    def edge(x: int) -> float:
+        return -inf if x <= -(2**62) else inf if x >= 2**62 else float(x)
+
+    # (the proto's repeated fields do not take negative indices)
+    doms = [list(v.domain) for v in proto.variables]
+    xs = [lp.NumVar(edge(dom[0]), edge(dom[-1]), "") for dom in doms]
+    for i, val in fixed.items():
+        xs[i].SetBounds(float(val), float(val))
+    for c in proto.constraints:
+        if not c.has_linear():
+            continue
+        on = [fixed.get(lit if lit >= 0 else -lit - 1) for lit in c.enforcement_literal]
+        if any(v is None for v in on):
+            continue
+        if any((v == 1) != (lit >= 0) for v, lit in zip(on, c.enforcement_literal, strict=True)):
+            continue
+        shift = sum(a for v, a in zip(c.linear.vars, c.linear.coeffs, strict=True) if v < 0)
+        dom = list(c.linear.domain)
+        row = lp.Constraint(edge(dom[0]) - shift, edge(dom[-1]) - shift)  # a negative ref is 1 - x
+        for v, a in zip(c.linear.vars, c.linear.coeffs, strict=True):
+            row.SetCoefficient(xs[v if v >= 0 else -v - 1], float(a if v >= 0 else -a))
+    obj = proto.objective
+    goal = lp.Objective()
+    for v, a in zip(obj.vars, obj.coeffs, strict=True):
+        goal.SetCoefficient(xs[v], float(a))
+    goal.SetMinimization()
+    if lp.Solve() != pywraplp.Solver.OPTIMAL:
+        return None
+    scale = obj.scaling_factor or 1.0
+    return (goal.Value() + obj.offset) * scale
+
+
 def _variables(built: CpBase) -> list[Any]:
-    names = ("x", "z", "vehicles", "split", "used", "y", "n", "trips")
+    names = ("x", "z", "vehicles", "split", "used", "y", "n", "trips", "has", "started")
     return [v for name in names for v in getattr(built, name, {}).values()]
 
 

