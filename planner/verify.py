@@ -52,6 +52,9 @@ Check codes
     A vehicle whose legs overlap in time or do not chain, or whose stops and legs disagree.
 ``totals``
     Plan totals or reception figures that differ from what the legs and stops deliver.
+``household_split``, ``household_vehicle``, ``household_counts``, ``household_seats``, ``household_unknown``
+    A household split across vehicles or reception centres, or on a vehicle that may not
+    carry it (see :mod:`planner.verify_households`).
 """
 
 from __future__ import annotations
@@ -72,6 +75,7 @@ from planner.errors import NetworkError, PlannerError, ScenarioError
 from planner.geofile import Selected, frontline_from_features, select_features
 from planner.scenario import GROUPS, Scenario, location_lonlat
 from planner.settings import get_settings
+from planner.verify_households import household_findings
 
 EARTH_RADIUS_M = 6_371_008.8
 """Mean Earth radius used for great-circle lengths."""
@@ -1158,11 +1162,20 @@ class _Checker:
             out[g] = n
         return out
 
+    def check_households(self) -> None:
+        for code, where, message, vid in household_findings(self.sc, self.plan):
+            self.add(code, where, message, vid)
+
     def run(self) -> list[Violation]:
         if not isinstance(self.plan, dict):
             self.add("format", "plan", "is not a JSON object")
             return self.out
-        for step in (self.read_sites, self.check_vehicles, self.check_aggregates):
+        for step in (
+            self.read_sites,
+            self.check_vehicles,
+            self.check_aggregates,
+            self.check_households,
+        ):
             try:
                 step()
             except Exception as exc:  # a plan shaped in a way no check foresaw
