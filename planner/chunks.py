@@ -37,7 +37,6 @@ class Chunk:
         return dict(self.members) if self.members is not None else {self.group: self.people}
 
 
-
 def chunk_size(seats: list[int]) -> int:
     """People per routing node for a group carried by vehicles with these seat counts.
 

@@ -54,9 +54,7 @@ def site_households(ev: Evacuation, a_ids: list[str]) -> dict[int, list[Househol
     return {ai: hh for ai, sid in enumerate(a_ids) if (hh := by_id.get(sid)) is not None}
 
 
-def bound_waiting(
-    ev: Evacuation, waiting: dict[str, dict[str, int]]
-) -> dict[str, dict[str, int]]:
+def bound_waiting(ev: Evacuation, waiting: dict[str, dict[str, int]]) -> dict[str, dict[str, int]]:
     """People the bound may count: at household sites only whole households that fit a vehicle."""
     out = dict(waiting)
     for a in ev.assembly_points:

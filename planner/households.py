@@ -170,7 +170,9 @@ def read_household_file(
     missing = [c for c in ("household", "group") if c not in header]
     if missing:
         raise ScenarioError(
-            str(path), "header", f"needs the columns household and group (missing: {', '.join(missing)})"
+            str(path),
+            "header",
+            f"needs the columns household and group (missing: {', '.join(missing)})",
         )
     col = {c: header.index(c) for c in ("household", "group", "needs") if c in header}
     found: dict[str, Household] = {}
@@ -199,5 +201,7 @@ def _member(
             f"{hid!r} is not a pseudonymous id (letters, digits, _.:- with at least one digit; never a name)",
         )
     if group not in groups:
-        raise ScenarioError(str(path), f"row {row}: group", f"{group!r} is not one of {', '.join(groups)}")
+        raise ScenarioError(
+            str(path), f"row {row}: group", f"{group!r} is not one of {', '.join(groups)}"
+        )
     return hid, group, cell("needs").lower()

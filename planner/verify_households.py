@@ -35,7 +35,9 @@ def _ids(stop: dict[str, Any], key: str) -> list[str]:
 
 def _counts(stop: dict[str, Any], key: str) -> dict[str, int]:
     v = stop.get(key)
-    return {str(g): int(n) for g, n in v.items() if isinstance(n, int)} if isinstance(v, dict) else {}
+    return (
+        {str(g): int(n) for g, n in v.items() if isinstance(n, int)} if isinstance(v, dict) else {}
+    )
 
 
 class _HouseholdCheck:
@@ -89,7 +91,9 @@ class _HouseholdCheck:
             return
         home, h = self.home[hid]
         if site != home:
-            self.add("household_unknown", where, f"household {hid} waits at {home}, not {site}", vid)
+            self.add(
+                "household_unknown", where, f"household {hid} waits at {home}, not {site}", vid
+            )
         if hid in self.boarded:
             self.add(
                 "household_split",

@@ -19,7 +19,8 @@ FAST = dict(time_limit_s=30, workers=1, budget=200)
 # A at 35.0 E, R 90 km east: 1.5 h at 60 km/h; a 10-hour window gives each vehicle 3 trips
 NEAR = road_graph({1: (35.0, 47.0), 2: (36.15, 47.0)}, [(1, 2, 90_000.0)])
 
-MEMBERS = """household,group,needs
+MEMBERS = (
+    """household,group,needs
 f1,general,
 f1,children,
 f1,children,
@@ -31,7 +32,10 @@ f3,wounded,
 f3,general,
 f4,general,
 f4,general,
-""" + "f4,children,\n" * 8 + "f5,wounded,\n"
+"""
+    + "f4,children,\n" * 8
+    + "f5,wounded,\n"
+)
 
 
 def _scenario(households, fleet=None, people=None):
@@ -48,7 +52,13 @@ def _scenario(households, fleet=None, people=None):
             "reception_centres": [{"id": "r", "location": [36.15, 47.0], "capacity": 1000}],
             "fleet": fleet
             or [
-                {"type": "bus", "count": 1, "seats": 8, "groups": ["general", "children"], "start": "r"},
+                {
+                    "type": "bus",
+                    "count": 1,
+                    "seats": 8,
+                    "groups": ["general", "children"],
+                    "start": "r",
+                },
                 {"type": "ambulance", "count": 1, "seats": 4, "groups": ["wounded"], "start": "r"},
                 {
                     "type": "van",
@@ -95,7 +105,12 @@ def _households_on(plan):
 def test_means_expand_to_rounded_totals_spread_evenly():
     sc = parse_scenario(_scenario({"count": 10, "members": {"general": 2, "children": 1.5}}))
     a = sc.evacuation.assembly_points[0]
-    assert a.people.as_dict() == {"wounded": 0, "children": 15, "reduced_mobility": 0, "general": 20}
+    assert a.people.as_dict() == {
+        "wounded": 0,
+        "children": 15,
+        "reduced_mobility": 0,
+        "general": 20,
+    }
     sizes = sorted(h.people for h in a.household_list)
     assert sizes == [3] * 5 + [4] * 5
     assert [h.id for h in a.household_list][:2] == ["a-h001", "a-h002"]
@@ -109,7 +124,9 @@ def test_sizes_expand_with_two_adults_and_children_by_default():
 
 
 def test_companions_take_seats_not_places_on_the_list():
-    sc = parse_scenario(_scenario({"count": 2, "members": {"wounded": 1, "general": 1}, "companions": 1}))
+    sc = parse_scenario(
+        _scenario({"count": 2, "members": {"wounded": 1, "general": 1}, "companions": 1})
+    )
     hh = sc.evacuation.assembly_points[0].household_list
     assert [(h.people, h.seats) for h in hh] == [(2, 3), (2, 3)]
 
@@ -159,7 +176,9 @@ def test_sites_without_households_write_no_household_fields(file_plan):
     d = _scenario(None, people={"general": 5})
     del d["evacuation"]["assembly_points"][0]["households"]
     sc2 = parse_scenario(d)
-    p2 = json.loads(plan_evacuation(sc2, network=prepare_network(sc2, graph=NEAR), **FAST).to_json())
+    p2 = json.loads(
+        plan_evacuation(sc2, network=prepare_network(sc2, graph=NEAR), **FAST).to_json()
+    )
     text = json.dumps(p2)
     assert "households" not in text and p2["totals"]["evacuated"]["total"] == 5
 
