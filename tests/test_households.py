@@ -231,3 +231,30 @@ def test_verify_catches_people_of_a_household_site_boarding_outside_their_househ
     _v, s = _stop_with(broken, "f2", "board")
     s["board_households"].remove("f2")
     assert {"household_counts", "household_split"} <= _codes(sc, broken)
+
+
+def test_a_replan_keeps_households_whole_and_never_moves_one_twice(
+    file_plan, tmp_path, monkeypatch
+):
+    from datetime import datetime
+
+    import yaml
+
+    import planner.network as network
+    from planner.replan import apply_events, load_events, replan
+
+    sc, plan = file_plan
+    # the bus is lost half-way through its last loaded leg: that trip's households wait again
+    bus = next(v for v in plan["vehicles"] if v["type"] == "bus")
+    leg = [lg for lg in bus["legs"] if lg["load"]][-1]
+    d, a = datetime.fromisoformat(leg["depart"]), datetime.fromisoformat(leg["arrive"])
+    path = tmp_path / "events.yaml"
+    event = {"at": (d + (a - d) / 2).isoformat(), "vehicle_lost": bus["id"]}
+    path.write_text(yaml.safe_dump({"events": [event]}))
+    monkeypatch.setattr(network, "build_network", lambda _sc: NEAR)
+    evs = load_events(path, sc)
+    data = json.loads(replan(sc, plan, evs, **FAST).to_json())
+    assert verify_plan(apply_events(sc, evs), data, graph=NEAR) == []
+    seen = _households_on(data)
+    for h, events in seen.items():
+        assert [e[2] for e in events] == ["board", "alight"], (h, events)
