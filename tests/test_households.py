@@ -38,15 +38,13 @@ f4,general,
 )
 
 
-def _scenario(households, fleet=None, people=None):
+def _scenario(households, fleet=None, people=None, end="2022-03-16T18:00:00+02:00"):
     point = {"id": "a", "location": [35.0, 47.0], "households": households}
     if people is not None:
         point["people"] = people
     return {
         "name": "household-case",
-        "ceasefire": {
-            "windows": [{"start": "2022-03-16T08:00:00+02:00", "end": "2022-03-16T18:00:00+02:00"}]
-        },
+        "ceasefire": {"windows": [{"start": "2022-03-16T08:00:00+02:00", "end": end}]},
         "evacuation": {
             "assembly_points": [point],
             "reception_centres": [{"id": "r", "location": [36.15, 47.0], "capacity": 1000}],
@@ -233,9 +231,7 @@ def test_verify_catches_people_of_a_household_site_boarding_outside_their_househ
     assert {"household_counts", "household_split"} <= _codes(sc, broken)
 
 
-def test_a_replan_keeps_households_whole_and_never_moves_one_twice(
-    file_plan, tmp_path, monkeypatch
-):
+def test_a_replan_keeps_households_whole_and_never_moves_one_twice(tmp_path, monkeypatch):
     from datetime import datetime
 
     import yaml
@@ -243,18 +239,24 @@ def test_a_replan_keeps_households_whole_and_never_moves_one_twice(
     import planner.network as network
     from planner.replan import apply_events, load_events, replan
 
-    sc, plan = file_plan
-    # the bus is lost half-way through its last loaded leg: that trip's households wait again
-    bus = next(v for v in plan["vehicles"] if v["type"] == "bus")
-    leg = [lg for lg in bus["legs"] if lg["load"]][-1]
+    bus = {"type": "bus", "count": 2, "seats": 7, "groups": ["general", "children"], "start": "r"}
+    hh = {"count": 10, "members": {"general": 1, "children": 2}}
+    sc = parse_scenario(_scenario(hh, [bus], end="2022-03-17T02:00:00+02:00"))
+    plan = json.loads(
+        plan_evacuation(sc, network=prepare_network(sc, graph=NEAR), **FAST).to_json()
+    )
+    # a bus is lost half-way through its last loaded leg, after others were delivered
+    legs = [(v["id"], lg) for v in plan["vehicles"] for lg in v["legs"] if lg["load"]]
+    vid, leg = max(legs, key=lambda x: x[1]["depart"])
     d, a = datetime.fromisoformat(leg["depart"]), datetime.fromisoformat(leg["arrive"])
     path = tmp_path / "events.yaml"
-    event = {"at": (d + (a - d) / 2).isoformat(), "vehicle_lost": bus["id"]}
+    event = {"at": (d + (a - d) / 2).isoformat(), "vehicle_lost": vid}
     path.write_text(yaml.safe_dump({"events": [event]}))
     monkeypatch.setattr(network, "build_network", lambda _sc: NEAR)
     evs = load_events(path, sc)
     data = json.loads(replan(sc, plan, evs, **FAST).to_json())
     assert verify_plan(apply_events(sc, evs), data, graph=NEAR) == []
     seen = _households_on(data)
+    assert len(seen) >= 4
     for h, events in seen.items():
         assert [e[2] for e in events] == ["board", "alight"], (h, events)
