@@ -347,8 +347,10 @@ class HouseholdSpec(_Model):
                 raise ValueError(f"count {self.count} disagrees with sizes ({sum(self.sizes.values())} households)")
         elif self.count is None or not self.members:
             raise ValueError("give 'count' with 'members' (means per household), or 'sizes', or 'file'")
-        if self.members is not None and any(v < 0 for v in self.members.values()):
-            raise ValueError("members: means must not be negative")
+        if self.members is not None and (
+            any(v < 0 for v in self.members.values()) or not sum(self.members.values())
+        ):
+            raise ValueError("members: means must not be negative, and not all 0")
         return self
 
 
