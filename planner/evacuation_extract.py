@@ -130,17 +130,23 @@ def extract_vehicle(
             arrive_t = first_t if cur_free is None else cur_free
         board = dict.fromkeys(GROUPS, 0)
         alight = dict.fromkeys(GROUPS, 0)
+        hh_on: list[str] = []
+        hh_off: list[str] = []
         for node in gnodes:
             if c0 <= node < d0:
                 c = chunks[node - c0]
-                board[c.group] += c.people
-                onboard[c.group] += c.people
+                hh_on += c.households
+                for g, n in c.by_group().items():
+                    board[g] += n
+                    onboard[g] += n
             elif node >= d0:
                 c = chunks[node - d0]
-                alight[c.group] += c.people
-                onboard[c.group] -= c.people
+                hh_off += c.households
                 received[s] += c.people
-                served[a_pos[c.site], gi_of[c.group]] += c.people
+                for g, n in c.by_group().items():
+                    alight[g] += n
+                    onboard[g] -= n
+                    served[a_pos[c.site], gi_of[g]] += n
         depart_t = last_t + int(service[last_node])
         stops.append(
             Stop(
@@ -149,6 +155,8 @@ def extract_vehicle(
                 depart=tl.iso(depart_t),
                 board={g: n for g, n in board.items() if n},
                 alight={g: n for g, n in alight.items() if n},
+                board_households=sorted(hh_on) if hh_on else None,
+                alight_households=sorted(hh_off) if hh_off else None,
             )
         )
         cur_site, cur_free = s, depart_t
@@ -337,8 +345,24 @@ def reason_detail(code: str, site: str, group: str) -> str:
         "no_vehicle_for_group": f"no vehicle in the fleet may carry {group}",
         "site_in_closed_area": f"{site} lies inside a closed hazard area; no vehicle may enter",
         "crossing_capacity": "the crossing point on their road lets too few vehicles through per hour for more trips",
+        "household_too_large": f"their households (with {group}) are larger than every vehicle that may carry all their members, and households are not split",
     }
     return f"{REASONS[code]}: {words[code]}"
+
+
+def _merged(rows: list[tuple[str, int]]) -> list[tuple[str, int]]:
+    """(reason, people) rows summed per reason, in the order reasons first appear."""
+    out: dict[str, int] = {}
+    for code, n in rows:
+        out[code] = out.get(code, 0) + n
+    return list(out.items())
+
+
+def _unserved_row(model: EvacuationModel, a: int, g: str, people: int, code: str) -> Unserved:
+    site = model.sites[a].id
+    return Unserved(
+        site=site, group=g, people=people, reason=code, detail=reason_detail(code, site, g)
+    )
 
 
 def unserved_rows(
@@ -349,11 +373,14 @@ def unserved_rows(
     for ai, a in enumerate(model.A_idx):
         for gi, g in enumerate(GROUPS):
             left = int(model.W[ai, gi] - served[ai, gi])
+            for code, n in _merged(model.blocked.get((ai, gi), [])):
+                out.append(_unserved_row(model, a, g, n, code))
+                left -= n
             if left <= 0:
                 continue
             code = model.reason_of.get((ai, gi))
             if code is None and any(
-                model.chunks[k].site == a and model.chunks[k].group == g for k in rate_limited
+                model.chunks[k].site == a and g in model.chunks[k].by_group() for k in rate_limited
             ):
                 code = "crossing_capacity"
             if code is None:
@@ -363,15 +390,7 @@ def unserved_rows(
                     if served[ai, gi] >= assigned and assigned < model.W[ai, gi]
                     else "fleet_too_small"
                 )
-            out.append(
-                Unserved(
-                    site=model.sites[a].id,
-                    group=g,
-                    people=left,
-                    reason=code,
-                    detail=reason_detail(code, model.sites[a].id, g),
-                )
-            )
+            out.append(_unserved_row(model, a, g, left, code))
     out.sort(key=lambda u: (-model.ev.priorities[u.group], u.site, u.group))
     return out
 

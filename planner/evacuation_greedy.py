@@ -131,10 +131,10 @@ def greedy_routes(
             for k in ks:
                 if (
                     chunks[k].reception == r
-                    and load + chunks[k].people <= problem.vehicle_capacity[v]
+                    and load + chunks[k].seats <= problem.vehicle_capacity[v]
                 ):
                     trip.append(k)
-                    load += chunks[k].people
+                    load += chunks[k].seats
             while trip:
                 res = schedule(v, pos, t_free, first, trip)
                 if res is not None:

@@ -28,7 +28,14 @@ from scipy.sparse import lil_matrix
 
 from planner.agreed_corridors import CorridorRoads, carries_on_corridor, corridor_roads
 from planner.bound import Bound, BoundInputs, compute_bound
+from planner.chunks import Chunk, chunk_size
 from planner.convoys import Convoys, convoy_delivery_rules, model_convoys, paced_drives
+from planner.evacuation_households import (
+    HouseholdInputs,
+    bound_waiting,
+    household_chunks,
+    site_households,
+)
 from planner.network import PreparedNetwork, RoadNetwork
 from planner.routing import END, RoutingProblem
 from planner.scenario import GROUPS, Evacuation, Scenario, location_lonlat
@@ -62,16 +69,6 @@ class SiteRec:
 
 
 @dataclass
-class Chunk:
-    """People of one group at one assembly point, all bound for one reception centre."""
-
-    site: int  # index into sites
-    group: str
-    people: int
-    reception: int  # index into sites
-
-
-@dataclass
 class EvacuationModel:
     """Everything the search needs and everything the plan extraction reads back."""
 
@@ -102,6 +99,8 @@ class EvacuationModel:
     dwell: np.ndarray
     """Dwell at each node's site on arriving from another site (per node)."""
     prio: np.ndarray
+    blocked: dict[tuple[int, int], list[tuple[str, int]]] = field(default_factory=dict)
+    """People of households no vehicle can take, per (assembly point, group): (reason, people)."""
     conservative: dict[int, list[tuple[int, int]]] = field(default_factory=dict)
     """Service rule under which arriving just in time is always allowed (see :class:`WindowRules`)."""
     warnings: list[str] = field(default_factory=list)
@@ -391,24 +390,6 @@ def assign_receptions(
     return x
 
 
-def chunk_size(seats: list[int]) -> int:
-    """People per routing node for a group carried by vehicles with these seat counts.
-
-    About half the smallest carrier (a whole one below 16 seats), but no more than whole
-    nodes can fill: the largest size, down to half of that, with which every carrier's seats
-    are filled to at least 95 % by whole nodes (a 45-seat bus takes two nodes of 22, where
-    nodes of 23 would fill only half of it), else the size that fills them best.
-    """
-    smallest = min(seats, default=1)
-    top = max(1, smallest if smallest < 16 else smallest // 2)
-    sizes = range(top, max(1, math.ceil(top / 2)) - 1, -1)
-
-    def fill(size: int) -> float:
-        return min((q // size) * size / q for q in seats) if seats else 1.0
-
-    return next((s for s in sizes if fill(s) >= 0.95), max(sizes, key=lambda s: (fill(s), s)))
-
-
 def make_chunks(
     ev: Evacuation,
     vehicles: list[tuple[str, int]],
@@ -655,11 +636,19 @@ def chunk_nodes(
     pairs: list[tuple[int, int]] = []
     for k, c in enumerate(chunks):
         pu, de = chunk_node0 + k, deliv_node0 + k
-        service[pu] = service[de] = int(round(ev.boarding_s_per_person * c.people))
-        demand[pu], demand[de] = c.people, -c.people
-        penalty[pu] = int(round(PENALTY_PER_PERSON * prio[gi_of[c.group]] * c.people))
+        service[pu] = service[de] = int(round(ev.boarding_s_per_person * c.seats))
+        demand[pu], demand[de] = c.seats, -c.seats
+        if c.members is None:
+            penalty[pu] = int(round(PENALTY_PER_PERSON * prio[gi_of[c.group]] * c.people))
+        else:
+            weight = sum(prio[gi_of[g]] * n for g, n in c.members.items())
+            penalty[pu] = int(round(PENALTY_PER_PERSON * weight))
         penalty[de] = -1  # tied to its pickup
-        allowed[pu] = allowed[de] = carriers[c.group]
+        allowed[pu] = allowed[de] = (
+            carriers[c.group]
+            if c.types is None
+            else [v for v, (_vid, t) in enumerate(vehicles) if t in c.types]
+        )
         pairs.append((pu, de))
     return service, demand, penalty, allowed, pairs
 
@@ -813,6 +802,34 @@ def _bound(
     )
 
 
+def _trip_fits(
+    ev: Evacuation,
+    tl: Timeline,
+    drive: np.ndarray,
+    a_idx: list[int],
+    r_idx: list[int],
+    vehicles: list[tuple[str, int]],
+    vstart: list[int],
+    earliest: list[int],
+) -> Callable[[int, tuple[int, ...]], bool]:
+    """Whether a vehicle of some fleet types can make one trip from an assembly point position."""
+
+    def fits(ai: int, types: tuple[int, ...]) -> bool:
+        carriers = [v for v, (_vid, t) in enumerate(vehicles) if t in types]
+        return one_trip_fits(
+            tl,
+            drive,
+            a_idx[ai],
+            r_idx,
+            [vstart[v] for v in carriers],
+            [earliest[v] for v in carriers],
+            float(ev.stop_min * 60),
+            float(ev.unload_min * 60),
+        )
+
+    return fits
+
+
 def build_model(
     scenario: Scenario,
     net: PreparedNetwork,
@@ -860,8 +877,19 @@ def build_model(
         for _vid, t in vehicles
     ]
     waiting = {p.id: p.people.as_dict() for p in ev.assembly_points}
+    households = site_households(ev, [sites[a].id for a in A_idx])
     bound = _bound(
-        ev, tl, sites, least, waiting, A_idx, R_idx, vehicles, vstart, earliest, in_closed
+        ev,
+        tl,
+        sites,
+        least,
+        bound_waiting(ev, waiting) if households else waiting,
+        A_idx,
+        R_idx,
+        vehicles,
+        vstart,
+        earliest,
+        in_closed,
     )
     prio = np.array([ev.priorities[g] for g in GROUPS], dtype=float)
     W = np.array(
@@ -875,7 +903,16 @@ def build_model(
         dtype=np.int64,
     )
     x = assign_receptions(W, prio, drive[np.ix_(A_idx, R_idx)], cap, ok)
-    chunks = make_chunks(ev, vehicles, x, A_idx, R_idx)
+    if households:
+        trip_fits = _trip_fits(ev, tl, drive, A_idx, R_idx, vehicles, vstart, earliest)
+        inputs = HouseholdInputs(ev, drive, A_idx, R_idx, cap, ok, reason_of, trip_fits)
+        share = household_chunks(inputs, households, x)
+        x, blocked = share.x, share.blocked
+        plain = x.copy()
+        plain[sorted(households)] = 0
+        chunks = make_chunks(ev, vehicles, plain, A_idx, R_idx) + share.chunks
+    else:
+        blocked, chunks = {}, make_chunks(ev, vehicles, x, A_idx, R_idx)
     problem, node_site, chunk_node0, dwell, conservative = routing_problem(
         ev, tl, sites, drive, cost, chunks, vehicles, vstart, earliest, prio, previous
     )
@@ -902,6 +939,7 @@ def build_model(
         W=W,
         x=x,
         reason_of=reason_of,
+        blocked=blocked,
         bound=bound,
         chunks=chunks,
         node_site=node_site,

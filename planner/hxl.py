@@ -144,7 +144,8 @@ def parse_tag(text: object) -> tuple[str, frozenset[str]] | None:
     return m.group(1).lower(), attrs
 
 
-def _rows(path: Path, sheet: str | None) -> list[list[Any]]:
+def table_rows(path: Path, sheet: str | None) -> list[list[Any]]:
+    """The rows of a CSV (sniffed delimiter) or an XLSX sheet, as lists of cells."""
     if path.suffix.lower() in (".xlsx", ".xlsm"):
         try:
             from openpyxl import load_workbook
@@ -249,7 +250,7 @@ def read_assembly_points(path: str | Path, *, sheet: str | None = None) -> list[
         with two different pcodes.
     """
     p = Path(path)
-    rows = _rows(p, sheet)
+    rows = table_rows(p, sheet)
     at = next(
         (
             i

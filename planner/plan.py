@@ -25,6 +25,7 @@ REASONS: dict[str, str] = {
     "no_vehicle_for_group": "no vehicle may carry this group",
     "site_in_closed_area": "site inside a closed area",
     "crossing_capacity": "crossing point at capacity",
+    "household_too_large": "household larger than every vehicle",
 }
 """Codes of reasons why people are not served, with their words for a coordinator."""
 
@@ -93,6 +94,10 @@ class Stop(_M):
     depart: str
     board: GroupCounts
     alight: GroupCounts
+    board_households: list[str] | None = Field(default=None, exclude_if=lambda v: v is None)
+    """Pseudonymous ids of the households boarding here (sites given by households only)."""
+    alight_households: list[str] | None = Field(default=None, exclude_if=lambda v: v is None)
+    """Pseudonymous ids of the households alighting here (sites given by households only)."""
 
 
 class Vehicle(_M):

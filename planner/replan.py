@@ -282,6 +282,11 @@ def replan(
     for a in rest.evacuation.assembly_points:
         for g in GROUPS:
             setattr(a.people, g, max(0, getattr(a.people, g) - delivered[a.id][g]))
+    gone = {h for _l, ks in kept.values() for s in ks for h in s.get("alight_households") or []}
+    for a in rest.evacuation.assembly_points:
+        if a.household_list is not None:  # the households still waiting are the site's people
+            a.people = None
+            a.set_households([h for h in a.household_list if h.id not in gone])
     for r in rest.evacuation.reception_centres:
         r.capacity = max(0, r.capacity - received.get(r.id, 0))
     fleet = []
@@ -398,6 +403,8 @@ def _unwind_open_trip(legs: list[dict], stops: list[dict]) -> None:
     for s in stops[first_open:]:
         s["board"] = {}
         s["alight"] = {}
+        s.pop("board_households", None)
+        s.pop("alight_households", None)
     if open_from is not None:
         for lg in legs:
             if _t(lg["depart"]) >= open_from:

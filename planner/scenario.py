@@ -17,6 +17,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PrivateAttr,
     ValidationError,
     field_validator,
     model_validator,
@@ -24,6 +25,13 @@ from pydantic import (
 
 from planner import geonames
 from planner.errors import ScenarioError
+from planner.households import (
+    Household,
+    household_totals,
+    households_from_means,
+    households_from_sizes,
+    read_household_file,
+)
 from planner.validate import check_raw_scenario, check_scenario, load_yaml_text
 
 GROUPS: tuple[str, ...] = ("wounded", "children", "reduced_mobility", "general")
@@ -405,15 +413,92 @@ class People(_Model):
         return sum(self.as_dict().values())
 
 
+class HouseholdSpec(_Model):
+    """``households``: the people of an assembly point as households (see :mod:`planner.households`).
+
+    One of: ``count`` with ``members`` (means per household), ``sizes`` (size -> households;
+    ``members`` then gives the shares of the groups), or ``file`` (a registration file).
+    """
+
+    count: int | None = Field(default=None, ge=1)
+    members: dict[Group, float] | None = None
+    sizes: dict[int, int] | None = None
+    file: str | None = None
+    sheet: str | None = None
+    companions: int = Field(default=0, ge=0)
+    """Companions per wounded member; each takes a seat in the household's vehicle."""
+
+    @model_validator(mode="after")
+    def _one_form(self) -> HouseholdSpec:
+        if self.file is not None:
+            if self.count is not None or self.members is not None or self.sizes is not None:
+                raise ValueError("give 'file' alone, or 'count' with 'members', or 'sizes'")
+        elif self.sizes is not None:
+            if any(s < 1 or n < 0 for s, n in self.sizes.items()) or not sum(self.sizes.values()):
+                raise ValueError("sizes: give household size (1 or more) -> number of households (some above 0)")
+            if self.count is not None and self.count != sum(self.sizes.values()):
+                raise ValueError(f"count {self.count} disagrees with sizes ({sum(self.sizes.values())} households)")
+        elif self.count is None or not self.members:
+            raise ValueError("give 'count' with 'members' (means per household), or 'sizes', or 'file'")
+        if self.members is not None and (
+            any(v < 0 for v in self.members.values()) or not sum(self.members.values())
+        ):
+            raise ValueError("members: means must not be negative, and not all 0")
+        return self
+
+
 class AssemblyPoint(_Model):
-    """A place where people wait to be picked up."""
+    """A place where people wait to be picked up.
+
+    ``people`` by group, or ``households`` (then ``people`` is made from them, and refused
+    if it is given too and disagrees).
+    """
 
     id: str
     name: str | None = None
     location: Location
-    people: People
+    people: People | None = None
+    households: HouseholdSpec | None = None
     pcode: str | None = None
     """KATOTTG code of the settlement (``UA`` and 17 digits), kept by every export."""
+
+    _household_list: list[Household] | None = PrivateAttr(default=None)
+
+    @model_validator(mode="after")
+    def _people_or_households(self) -> AssemblyPoint:
+        h = self.households
+        if h is None:
+            if self.people is None:
+                raise ValueError("people: is required (or give households)")
+            return self
+        if h.file is None:
+            if h.sizes is not None:
+                made = households_from_sizes(self.id, h.sizes, h.members, GROUPS, h.companions)
+            else:
+                assert h.count is not None and h.members is not None
+                made = households_from_means(self.id, h.count, h.members, GROUPS, h.companions)
+            self.set_households(made)
+        return self
+
+    @property
+    def household_list(self) -> list[Household] | None:
+        """The site's households, once expanded (None for a site given by ``people``)."""
+        return self._household_list
+
+    def set_households(self, households: list[Household]) -> None:
+        """Take these households as the site's people.
+
+        Raises
+        ------
+        ValueError
+            When ``people`` was given and disagrees with them.
+        """
+        totals = household_totals(households, GROUPS)
+        if self.people is not None and self.people.as_dict() != totals:
+            given = ", ".join(f"{g} {n}" for g, n in totals.items() if n)
+            raise ValueError(f"people: disagrees with households (they give {given}); give one or the other")
+        self.people = People(**totals)
+        self._household_list = households
 
     _check_location = field_validator("location")(lambda v: v if isinstance(v, PlaceRef) else _check_lonlat(v))
 
@@ -648,6 +733,7 @@ def parse_scenario(data: Any, source: str | Path = "<scenario>") -> Scenario:
     if scenario.evacuation is not None and isinstance(scenario.evacuation.assembly_points, AssemblyFromFile):
         _expand_from_file(scenario)
     _resolve_locations(scenario)
+    _read_household_files(scenario)
     check_scenario(scenario)
     if scenario.ceasefire.corridors or scenario.ceasefire.convoys:
         from planner.agreed_corridors import check_corridor_refs
@@ -709,6 +795,27 @@ def _expand_from_file(scenario: Scenario) -> None:
     clash = sorted(set(ids) & {r.id for r in scenario.evacuation.reception_centres})
     if clash:
         raise ScenarioError(src, "evacuation.assembly_points.file", f"site ids clash with reception centres: {', '.join(clash)}")
+
+
+def _read_household_files(scenario: Scenario) -> None:
+    """Read the registration files of ``households: {file: ...}``."""
+    ev = scenario.evacuation
+    if ev is None or not isinstance(ev.assembly_points, list):
+        return
+    src = scenario.source_name()
+    for i, a in enumerate(ev.assembly_points):
+        h = a.households
+        if h is None or h.file is None:
+            continue
+        path = scenario.resolve_path(h.file)
+        field = f"evacuation.assembly_points.{i}.households.file"
+        if not path.is_file():
+            raise ScenarioError(src, field, f"file not found: {path}")
+        made = read_household_file(path, h.sheet, GROUPS, h.companions)
+        try:
+            a.set_households(made)
+        except ValueError as exc:
+            raise ScenarioError(src, f"evacuation.assembly_points.{i}.people", str(exc).removeprefix("people: ")) from None
 
 
 def _resolve_locations(scenario: Scenario) -> None:

@@ -115,6 +115,33 @@ RANGES: tuple[Range, ...] = (
         integer=True,
     ),
     Range(
+        "evacuation.assembly_points.*.households.count",
+        1,
+        1_000_000,
+        "households at an assembly point",
+        integer=True,
+    ),
+    Range(
+        "evacuation.assembly_points.*.households.sizes.*",
+        0,
+        1_000_000,
+        "households of one size",
+        integer=True,
+    ),
+    Range(
+        "evacuation.assembly_points.*.households.members.*",
+        0,
+        100,
+        "mean members of one group per household",
+    ),
+    Range(
+        "evacuation.assembly_points.*.households.companions",
+        0,
+        2,
+        "companions per wounded member",
+        integer=True,
+    ),
+    Range(
         "evacuation.reception_centres.*.capacity",
         0,
         MAX_PEOPLE_TOTAL,

@@ -56,6 +56,9 @@ Check codes
     Agreed corridors (see :mod:`planner.verify_corridors`).
 ``convoy_*``
     Convoy rules (``ceasefire.convoys``), see :mod:`planner.verify_convoys`.
+``household_split``, ``household_vehicle``, ``household_counts``, ``household_seats``, ``household_unknown``
+    A household split across vehicles or reception centres, or on a vehicle that may not
+    carry it (see :mod:`planner.verify_households`).
 """
 
 from __future__ import annotations
@@ -78,6 +81,7 @@ from planner.scenario import GROUPS, Scenario, location_lonlat
 from planner.settings import get_settings
 from planner.verify_convoys import check_convoys
 from planner.verify_corridors import CorridorChecker
+from planner.verify_households import household_findings
 
 EARTH_RADIUS_M = 6_371_008.8
 """Mean Earth radius used for great-circle lengths."""
@@ -1176,6 +1180,9 @@ class _Checker:
 
     def check_convoys(self) -> None:
         check_convoys(self.sc, self.plan, self.snap_m, self.add)
+    def check_households(self) -> None:
+        for code, where, message, vid in household_findings(self.sc, self.plan):
+            self.add(code, where, message, vid)
 
     def run(self) -> list[Violation]:
         if not isinstance(self.plan, dict):
@@ -1187,6 +1194,7 @@ class _Checker:
             self.check_vehicles,
             self.check_aggregates,
             self.check_convoys,
+            self.check_households,
         ):
             try:
                 step()

@@ -185,6 +185,12 @@ VALUE_CASES: list[tuple[str, str, Any]] = [
 for _name, _field, _value in VALUE_CASES:
     case(_name, _field)(put(_field, _value))
 
+# --- households (given instead of people, or with people that must agree)
+case("households-disagree", "people: disagrees with households")(put(f"{AP0}.households", {"sizes": {2: 21}}))
+case("households-file-and-count", f"{AP0}.households")(put(f"{AP0}.households", {"file": "h.csv", "count": 3}))
+case("households-negative-size", f"{AP0}.households.sizes.2")(put(f"{AP0}.households", {"sizes": {2: -1}}))
+case("households-missing-file", f"{AP0}.households.file")(put(f"{AP0}.households", {"file": "missing.csv"}))
+
 # --- times without a timezone, wrong or absurd times
 TIME_CASES: list[tuple[str, str, Any]] = [
     ("naive-window-start", "ceasefire.windows.0.start", "2022-03-16T08:00:00"),
