@@ -9,6 +9,7 @@ coordinates WGS84 ``[lon, lat]``.
 from __future__ import annotations
 
 import json
+import re
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -689,6 +690,10 @@ def _error_line(err: ValidationError) -> tuple[str, str]:
     # Cross-field errors raised by a model validator already name the field.
     if ": " in msg and msg.split(": ", 1)[0].count(".") >= 1 and " " not in msg.split(": ", 1)[0]:
         field, msg = msg.split(": ", 1)
+    elif (sub := re.match(r"([A-Za-z_]\w*): (.*)", msg, re.S)) is not None:
+        # a model validator names one of its own fields ("people: ..."): add it to the path
+        field = f"{field}.{sub.group(1)}" if field else sub.group(1)
+        msg = sub.group(2)
     inp = first.get("input")
     if first.get("type") in {"missing"}:
         msg = "is required"
