@@ -6,7 +6,8 @@ period) and every stop the scenario's minimum dwell.  Seats times trips, summed 
 vehicles that may carry a group, caps that group; people who cannot be reached, and the
 reception centres' capacity, cap it further.  A site counts as reached when some vehicle can
 drive there and on to a reception centre inside the windows (waiting at sites between them),
-whatever the trips before.
+whatever the trips before.  People who can leave only in a convoy are no more than the seats
+its agreed departures can carry (:func:`convoy_seats`).
 """
 
 from __future__ import annotations
