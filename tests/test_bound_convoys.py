@@ -96,9 +96,10 @@ def test_a_corridor_that_puts_a_site_out_of_reach_in_the_window_takes_it_out():
     max_vehicles=st.integers(2, 4),
     lead=st.booleans(),
     vph=st.sampled_from([None, 1, 2, 3]),
+    start=st.sampled_from(["a", "r"]),
 )
 def test_random_convoy_plans_never_beat_the_bound(
-    people, buses, seats, departs, max_vehicles, lead, vph
+    people, buses, seats, departs, max_vehicles, lead, vph, start
 ):
     convoy = {
         **CONVOY,
@@ -107,6 +108,8 @@ def test_random_convoy_plans_never_beat_the_bound(
         "lead": "icrc" if lead else None,
     }
     d = _buses(_scenario(convoy, people=people), buses, seats)
+    for vt in d["evacuation"]["fleet"]:
+        vt["start"] = start
     if vph is not None:
         d["frontline"] = {"coordinates": [[35.3, 46.8], [35.3, 47.2]]}
         d["ceasefire"]["crossing_points"] = [
