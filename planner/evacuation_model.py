@@ -29,7 +29,7 @@ from scipy.sparse import lil_matrix
 from planner.agreed_corridors import CorridorRoads, carries_on_corridor, corridor_roads
 from planner.bound import Bound, BoundInputs, ConvoyLimits, compute_bound
 from planner.convoys import Convoys, convoy_delivery_rules, model_convoys, paced_drives
-from planner.network import PreparedNetwork, RoadNetwork
+from planner.network import Crossing, PreparedNetwork, RoadNetwork
 from planner.routing import END, RoutingProblem
 from planner.scenario import GROUPS, Evacuation, Scenario, location_lonlat
 from planner.settings import get_settings
@@ -776,7 +776,7 @@ def convoy_limits(
     convoys: Convoys | None,
     ev: Evacuation,
     details: Callable[[int, int], dict],
-    crossings: list,
+    crossings: list[Crossing],
 ) -> list[ConvoyLimits] | None:
     """The convoys as the bound sees them (``None`` without convoys).
 
