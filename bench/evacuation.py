@@ -39,7 +39,7 @@ def scaled(data: dict, people: int, buses: int) -> dict:
         n = round(p["people"][g] * factor) if i < len(cells) - 1 else people - acc
         p["people"][g] = n
         acc += n
-    bus_types = [f for f in d["evacuation"]["fleet"] if "general" in f["groups"]]
+    bus_types = [f for f in d["evacuation"]["fleet"] if "general" in f.get("groups", [])]
     bt = sum(f["count"] for f in bus_types)
     acc = 0
     for i, f in enumerate(bus_types):

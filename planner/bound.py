@@ -6,18 +6,41 @@ period) and every stop the scenario's minimum dwell.  Seats times trips, summed 
 vehicles that may carry a group, caps that group; people who cannot be reached, and the
 reception centres' capacity, cap it further.  A site counts as reached when some vehicle can
 drive there and on to a reception centre inside the windows (waiting at sites between them),
-whatever the trips before.
+whatever the trips before.  People who can leave only in a convoy are no more than the seats
+its agreed departures can carry (:func:`convoy_seats`).
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from planner.scenario import GROUPS
 from planner.timeline import Timeline
+
+
+@dataclass
+class ConvoyLimits:
+    """One convoy as the bound sees it (sites are rows of :attr:`BoundInputs.site_drive`)."""
+
+    site: int
+    """The marshalling site."""
+    departs: list[int]
+    """Agreed departures inside a window (seconds)."""
+    window_end: list[int]
+    """End of the window each departure lies in: its convoy arrives by then."""
+    arcs: set[tuple[int, int]]
+    """Site pairs whose drive joins this convoy."""
+    dest_s: dict[int, int]
+    """The convoy's drive from the marshalling site to each destination site."""
+    max_vehicles: int | None
+    lead_vehicles: int | None
+    """Vehicles of the lead type in the fleet (``None``: no lead vehicle takes a place)."""
+    crossings: list[tuple[int, int]] = field(default_factory=list)
+    """``(span_s, limit)`` of every rate-limited crossing each convoy drive passes: at most
+    ``limit`` vehicles (the lead counted) in departures less than ``span_s`` apart."""
 
 
 @dataclass
@@ -46,6 +69,8 @@ class BoundInputs:
     reception_sites: list[int] | None = None
     vehicle_sites: list[int] | None = None  # row of each vehicle's start
     vehicle_types: list[int] | None = None  # fleet type index of each vehicle
+    convoys: list[ConvoyLimits] | None = None
+    """The convoys, each with the site pairs whose drives join it (see :class:`ConvoyLimits`)."""
 
 
 @dataclass
@@ -225,7 +250,8 @@ def flow_bound(inp: BoundInputs, trips: list[int], group: str | None = None) -> 
     loaded drive into r plus, after the vehicle's first trip, the shortest empty drive from
     a centre to a pickup; the drives of a vehicle's trips fit in the ceasefire time it has
     (every drive lies inside a window), and a class makes no more trips than
-    :func:`max_trips` allows its vehicles.  Every plan the verifier accepts is a solution, so
+    :func:`max_trips` allows its vehicles; people who can leave only in a convoy are no
+    more than its departures carry (:func:`convoy_caps`).  Every plan the verifier accepts is a solution, so
     the optimum (rounded down) is an upper bound.  ``group``: count that group only.
     Returns ``None`` without the site drives.
     """
@@ -322,6 +348,8 @@ def flow_bound(inp: BoundInputs, trips: list[int], group: str | None = None) -> 
         )
         row([(k, float(loaded[r]) + empty) for (_c, r), k in zs], budget)
         row([(k, 1.0) for _cr, k in zs], float(sum(trips[v] for v in vs)))
+    for only, cap in convoy_caps(inp, group):  # people who can leave only in a convoy
+        row([(k, 1.0) for k, y in enumerate(y_of) if y[1] in only], float(cap))
     m = coo_matrix((vals, (rows, cols)), shape=(len(b), ny + nz)).tocsr()
     cost = np.concatenate([-np.ones(ny), np.zeros(nz)])
     res = linprog(cost, A_ub=m, b_ub=np.array(b), bounds=(0, None), method="highs")
@@ -407,3 +435,168 @@ def compute_bound(inp: BoundInputs) -> Bound:
         total = min(per_group["total"], sum(per_group[g] for g in GROUPS))
         per_group["total"] = total if flow is None else min(total, flow)
     return Bound(per_group=per_group, trips=trips, reachable=reachable)
+
+
+# --------------------------------------------------------------------------- convoys
+
+RATE_SLACK_S = 60
+"""Departures this close to a crossing's span apart are not counted together (the verifier
+allows one second of slack; a wider one keeps the bound an upper bound)."""
+
+
+def convoy_only_sites(inp: BoundInputs, run: ConvoyLimits) -> set[int]:
+    """Assembly points (indices into ``assembly_ids``) whose people can reach no reception
+    centre, by any chain of drives between sites, without a drive that joins ``run``."""
+    drive = np.asarray(inp.site_drive, dtype=float)
+    ok = np.isfinite(drive)
+    for a, b in run.arcs:
+        ok[a, b] = False
+    np.fill_diagonal(ok, False)
+    reaches = np.zeros(len(drive), dtype=bool)
+    reaches[list(inp.reception_sites or [])] = True
+    while True:
+        more = reaches | ok[:, reaches].any(axis=1)
+        if (more == reaches).all():
+            break
+        reaches = more
+    return {a for a, s in enumerate(inp.assembly_sites or []) if not reaches[s]}
+
+
+def departure_returns(inp: BoundInputs, run: ConvoyLimits) -> tuple[list[bool], list[float]]:
+    """Per departure: whether its convoy can arrive somewhere inside its window, and the
+    earliest a member can be back at the marshalling site (after unloading at a reception
+    centre, every drive inside a window)."""
+    drive = np.asarray(inp.site_drive, dtype=float)
+    receptions = set(inp.reception_sites or [])
+    cache: dict[tuple[int, float], float] = {}
+    useful, back = [], []
+    for t, end in zip(run.departs, run.window_end, strict=True):
+        best, fits = np.inf, False
+        for b, d in sorted(run.dest_s.items()):
+            if t + d > end:
+                continue
+            fits = True
+            t0 = float(t + d + (inp.unload_s if b in receptions else 0.0))
+            if (b, t0) not in cache:
+                cache[(b, t0)] = float(_earliest_arrivals(inp.timeline, drive, b, t0)[run.site])
+            best = min(best, cache[(b, t0)])
+        useful.append(fits)
+        back.append(best)
+    return useful, back
+
+
+def _convoy_classes(
+    inp: BoundInputs, run: ConvoyLimits, groups: set[str], useful: list[bool], back: list[float]
+) -> list[tuple[int, int, list[bool], int]]:
+    """Vehicle classes that may carry ``groups``: ``(seats, count, departures each vehicle
+    can reach, most departures one vehicle can join)``."""
+    drive = np.asarray(inp.site_drive, dtype=float)
+    by_key: dict[tuple[int, int, float], int] = {}
+    for v, seats in enumerate(inp.vehicle_seats):
+        if seats > 0 and groups & set(inp.vehicle_groups[v]):
+            key = (seats, int((inp.vehicle_sites or [])[v]), float(inp.vehicle_earliest[v]))
+            by_key[key] = by_key.get(key, 0) + 1
+    order = sorted(range(len(run.departs)), key=lambda k: run.departs[k])
+    out = []
+    for (seats, site, t0), count in sorted(by_key.items()):
+        there = float(_earliest_arrivals(inp.timeline, drive, site, t0)[run.site])
+        can = [u and there <= t for u, t in zip(useful, run.departs, strict=True)]
+        chain = [0] * len(run.departs)
+        for i, k in enumerate(order):
+            if can[k]:
+                before = [chain[j] for j in order[:i] if back[j] <= run.departs[k]]
+                chain[k] = 1 + max(before, default=0)
+        out.append((seats, count, can, max(chain, default=0)))
+    return out
+
+
+def convoy_seats(inp: BoundInputs, run: ConvoyLimits, groups: set[str]) -> int:
+    """Most people of ``groups`` the departures of one convoy can carry (a small MILP).
+
+    Per departure at most ``max_vehicles`` vehicles, the lead counted (each departure used
+    takes one of the fleet's lead vehicles); a vehicle joins a departure only when it can
+    be at the marshalling site by then, and a later one only once it can be back; per
+    rate-limited crossing every convoy passes, at most its limit of vehicles (leads counted)
+    in departures less than its span apart; seats as the vehicles that join.
+    """
+    from scipy.optimize import Bounds, LinearConstraint, milp
+
+    useful, back = departure_returns(inp, run)
+    classes = _convoy_classes(inp, run, groups, useful, back)
+    K, C = len(run.departs), len(classes)
+    if not K or not C:
+        return 0
+    lead = 1 if run.lead_vehicles is not None else 0
+    fleet = sum(count for _s, count, _c, _ch in classes)
+    per_dep = fleet if run.max_vehicles is None else max(0, run.max_vehicles - lead)
+
+    def n(k: int, c: int) -> int:
+        return k * C + c
+
+    u0 = K * C  # u[k]: departure k used
+    rows: list[np.ndarray] = []
+    ub: list[float] = []
+
+    def add(coef: dict[int, float], bound: float) -> None:
+        r = np.zeros(K * C + K)
+        for i, x in coef.items():
+            r[i] += x
+        rows.append(r)
+        ub.append(bound)
+
+    for k in range(K):
+        add({**{n(k, c): 1.0 for c in range(C)}, u0 + k: -float(per_dep)}, 0.0)
+    for c, (_seats, count, _can, chain) in enumerate(classes):
+        add({n(k, c): 1.0 for k in range(K)}, float(count * chain))
+        for k in range(K):  # departures whose members are not back by departure k
+            busy = [j for j in range(K) if run.departs[j] <= run.departs[k] < back[j]]
+            add({n(j, c): 1.0 for j in busy}, float(count))
+    if run.lead_vehicles is not None:
+        add({u0 + k: 1.0 for k in range(K)}, float(run.lead_vehicles))
+    for span, limit in run.crossings:
+        for k in range(K):
+            near = [
+                j for j in range(K) if 0 <= run.departs[j] - run.departs[k] < span - RATE_SLACK_S
+            ]
+            coef = {n(j, c): 1.0 for j in near for c in range(C)}
+            add({**coef, **{u0 + j: float(lead) for j in near}}, float(limit))
+    hi = np.array(
+        [
+            count if classes[c][2][k] else 0
+            for k in range(K)
+            for c, (_s, count, _cn, _ch) in enumerate(classes)
+        ]
+        + [1] * K,
+        dtype=float,
+    )
+    cost = np.array([-float(classes[c][0]) for _k in range(K) for c in range(C)] + [0.0] * K)
+    res = milp(
+        cost,
+        constraints=LinearConstraint(np.array(rows), -np.inf, np.array(ub)),
+        integrality=np.ones(K * C + K),
+        bounds=Bounds(np.zeros(K * C + K), hi),
+    )
+    if res.status != 0 or res.x is None:
+        return sum(s * count * ch for s, count, _c, ch in classes)  # relaxed, still valid
+    return int(math.floor(-res.fun + 1e-6))
+
+
+def convoy_caps(inp: BoundInputs, group: str | None = None) -> list[tuple[set[int], int]]:
+    """Per convoy: the assembly points whose people can leave only in it, and how many of
+    them (of ``group``, or of every group) its departures can carry."""
+    if not inp.convoys or inp.site_drive is None or inp.assembly_sites is None:
+        return []
+    out = []
+    for run in inp.convoys:
+        only = convoy_only_sites(inp, run)
+        if not only:
+            continue
+        waiting = {
+            g
+            for a in only
+            for g, n in inp.waiting[inp.assembly_ids[a]].items()
+            if n > 0 and (group is None or g == group)
+        }
+        if waiting:
+            out.append((only, convoy_seats(inp, run, waiting)))
+    return out

@@ -27,7 +27,7 @@ from scipy.optimize import linprog
 from scipy.sparse import lil_matrix
 
 from planner.agreed_corridors import CorridorRoads, carries_on_corridor, corridor_roads
-from planner.bound import Bound, BoundInputs, compute_bound
+from planner.bound import Bound, BoundInputs, ConvoyLimits, compute_bound
 from planner.chunks import Chunk, chunk_size
 from planner.convoys import Convoys, convoy_delivery_rules, model_convoys, paced_drives
 from planner.evacuation_households import (
@@ -36,7 +36,7 @@ from planner.evacuation_households import (
     household_chunks,
     site_households,
 )
-from planner.network import PreparedNetwork, RoadNetwork
+from planner.network import Crossing, PreparedNetwork, RoadNetwork
 from planner.routing import END, RoutingProblem
 from planner.scenario import GROUPS, Evacuation, Scenario, location_lonlat
 from planner.settings import get_settings
@@ -761,6 +761,52 @@ def routing_problem(
     return problem, node_site, chunk_node0, kind_dwell, rules.conservative
 
 
+def convoy_limits(
+    convoys: Convoys | None,
+    ev: Evacuation,
+    details: Callable[[int, int], dict],
+    crossings: list[Crossing],
+) -> list[ConvoyLimits] | None:
+    """The convoys as the bound sees them (``None`` without convoys).
+
+    Parameters
+    ----------
+    convoys
+        The model's convoys.
+    ev
+        The evacuation (the fleet's lead vehicles).
+    details
+        ``(site a, site b) -> dict`` of a drive's path (its ``crossings``).
+    crossings
+        The network's crossing points (``id``, ``vehicles_per_hour``).
+    """
+    if convoys is None:
+        return None
+    vph = {c.id: float(c.vehicles_per_hour) for c in crossings if c.vehicles_per_hour}
+    out = []
+    for r, run in enumerate(convoys.runs):
+        arcs = {ab for ab, arc in convoys.arcs.items() if arc.run == r}
+        dest_s = {b: convoys.pace(r, b).convoy_s for _a, b in sorted(arcs)}
+        passed = [set(details(run.site, b)["crossings"]) & set(vph) for b in sorted(dest_s)]
+        common = set.intersection(*passed) if passed else set()
+        out.append(
+            ConvoyLimits(
+                site=run.site,
+                departs=list(run.departs),
+                window_end=list(run.window_end),
+                arcs=arcs,
+                dest_s=dest_s,
+                max_vehicles=run.max_vehicles,
+                lead_vehicles=None if run.lead_type is None else ev.fleet[run.lead_type].count,
+                crossings=[
+                    (int(math.ceil(3600.0 * max(1.0, 1.0 / vph[c]))), max(1, int(vph[c])))
+                    for c in sorted(common)
+                ],
+            )
+        )
+    return out
+
+
 def _bound(
     ev: Evacuation,
     tl: Timeline,
@@ -773,8 +819,10 @@ def _bound(
     vstart: list[int],
     earliest: list[int],
     in_closed: set[str],
+    convoys: list[ConvoyLimits] | None = None,
 ) -> Bound:
-    """The upper bound, from the same drive times but none of the search's rules."""
+    """The upper bound, from the same drive times but none of the search's rules (save the
+    convoys' departures)."""
     return compute_bound(
         BoundInputs(
             timeline=tl,
@@ -798,6 +846,7 @@ def _bound(
             reception_sites=r_idx,
             vehicle_sites=vstart,
             vehicle_types=[t for _v, t in vehicles],
+            convoys=convoys,
         )
     )
 
@@ -878,6 +927,7 @@ def build_model(
     ]
     waiting = {p.id: p.people.as_dict() for p in ev.assembly_points}
     households = site_households(ev, [sites[a].id for a in A_idx])
+    limits = convoy_limits(convoys, ev, details, net.layers.crossings)
     bound = _bound(
         ev,
         tl,
@@ -890,6 +940,7 @@ def build_model(
         vstart,
         earliest,
         in_closed,
+        limits,
     )
     prio = np.array([ev.priorities[g] for g in GROUPS], dtype=float)
     W = np.array(
