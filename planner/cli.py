@@ -67,7 +67,7 @@ def plan(
     no_map: Annotated[bool, typer.Option("--no-map", help="Skip map.html.")] = False,
     png: Annotated[bool, typer.Option("--png", help="Also write map.png (needs Chromium).")] = False,
     online: Annotated[bool, typer.Option("--online", help="map.html links Leaflet from CDNs (small file, needs a network).")] = False,
-    quiet: Annotated[bool, typer.Option("-q", "--quiet", help="No progress lines.")] = False,
+    quiet: Annotated[bool, typer.Option("-q", "--quiet", help="No progress or 'wrote' lines.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout (the summary), nothing else there.")] = False,
 ) -> None:
     """Plan an evacuation and write plan.json, schedule.csv, schedule.xlsx, sites.csv,
@@ -145,7 +145,8 @@ def plan(
     _print_unserved(result.unserved)
     for w in result.warnings:
         out.print(f"  [yellow]warning:[/] {w}", highlight=False)
-    out.print(f"wrote {', '.join(str(p) for p in paths.values())}", highlight=False)
+    if not quiet:
+        out.print(f"wrote {', '.join(str(p) for p in paths.values())}", highlight=False)
     if png_error is not None:
         raise png_error
     _exit_if_nobody_served(result)

@@ -155,6 +155,8 @@ def test_plan_json_and_table_agree(scenario_file, tmp_path):
     assert f"vehicles used {doc['vehicles_used']}/{doc['vehicles_total']}" in table.stdout
     for u in doc["unserved"]:
         assert f"{u['people']:,} {u['group']} at {u['site']}" in table.stdout
+    assert "wrote " not in table.stdout  # -q: the table, no "wrote" line
+    assert "wrote " in runner.invoke(app, args).stdout
 
 
 def test_compare_reads_at_80_columns_and_names_the_route(scenario_file, tmp_path):
