@@ -87,7 +87,7 @@ def test_a_corridor_that_puts_a_site_out_of_reach_in_the_window_takes_it_out():
     assert _bound(narrow, graph) == 0
 
 
-@settings(max_examples=12, deadline=None)
+@settings(max_examples=8, deadline=None)
 @given(
     people=st.integers(0, 300),
     buses=st.integers(1, 4),
@@ -116,7 +116,10 @@ def test_random_convoy_plans_never_beat_the_bound(
             {"id": "x", "location": [35.3, 47.0], "vehicles_per_hour": vph, "radius_m": 5000}
         ]
     sc = parse_scenario(d)
-    plan = plan_evacuation(sc, network=prepare_network(sc, graph=ROAD), **FAST)
+    # a budget that still finds the best plan on these two-site roads (the time cap is a hang guard)
+    plan = plan_evacuation(
+        sc, network=prepare_network(sc, graph=ROAD), **{**FAST, "budget": 60, "time_limit_s": 600}
+    )
     assert verify_plan(sc, json.loads(plan.to_json()), graph=ROAD) == []
     t = plan.totals
     assert t.evacuated["total"] <= t.bound["total"] <= t.requested["total"]
