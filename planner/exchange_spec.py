@@ -24,14 +24,13 @@ from pydantic import (
     field_validator,
 )
 
-from planner.errors import ScenarioError
+from planner.errors import ScenarioError, validation_error_line
 from planner.scenario import (
     Location,
     PlaceRef,
     Scenario,
     Window,
-    _check_lonlat,
-    _error_line,
+    check_lonlat,
     location_lonlat,
 )
 
@@ -81,7 +80,7 @@ class SpecModel(BaseModel):
 
 
 def _loc(v: Any) -> Any:
-    return v if isinstance(v, PlaceRef) else _check_lonlat(v)
+    return v if isinstance(v, PlaceRef) else check_lonlat(v)
 
 
 # --------------------------------------------------------------------------- the section
@@ -489,7 +488,7 @@ def parse_exchange(scenario: Scenario) -> ExchangeSpec | None:
     try:
         spec = ExchangeSpec.model_validate(raw)
     except ValidationError as err:
-        field, msg = _error_line(err)
+        field, msg = validation_error_line(err)
         raise ScenarioError(src, f"exchange.{field}" if field else "exchange", msg) from None
     parties = spec.party_ids
     spec.parties = [p if isinstance(p, PartySpec) else PartySpec(id=p) for p in spec.parties]

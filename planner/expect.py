@@ -72,8 +72,8 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from planner.errors import ScenarioError
-from planner.scenario import GROUPS, _error_line
+from planner.errors import ScenarioError, validation_error_line
+from planner.scenario import GROUPS
 
 if TYPE_CHECKING:
     from planner.network import Layers
@@ -159,7 +159,7 @@ def _no_plan(ev: Evidence) -> str:
 
 def validation_error(err: ValidationError) -> tuple[str, str]:
     """``(dotted field, problem)`` of the first error, as scenario errors give them."""
-    sub, msg = _error_line(err)
+    sub, msg = validation_error_line(err)
     return sub.replace(".[key]", ""), msg
 
 

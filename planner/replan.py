@@ -21,10 +21,10 @@ import shapely
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from shapely.geometry import LineString
 
-from planner.errors import ScenarioError
+from planner.errors import ScenarioError, validation_error_line
 from planner.network import PreparedNetwork, line_length_m
 from planner.plan import Leg, Plan, Reception, Stop, Totals, Unserved, Vehicle
-from planner.scenario import GROUPS, HazardItem, Scenario, _error_line, location_lonlat, read_yaml
+from planner.scenario import GROUPS, HazardItem, Scenario, location_lonlat, read_yaml
 from planner.validate import check_events
 
 
@@ -85,7 +85,7 @@ def load_events(path: str | Path, scenario: Scenario) -> list[Event]:
     try:
         evs = Events.model_validate(data).events
     except ValidationError as err:
-        field, msg = _error_line(err)
+        field, msg = validation_error_line(err)
         raise ScenarioError(str(path), field, msg) from None
     crossings = {c.id for c in scenario.ceasefire.crossing_points}
     for i, e in enumerate(evs):

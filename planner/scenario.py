@@ -9,7 +9,6 @@ coordinates WGS84 ``[lon, lat]``.
 from __future__ import annotations
 
 import json
-import re
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -25,7 +24,7 @@ from pydantic import (
 )
 
 from planner import geonames
-from planner.errors import ScenarioError
+from planner.errors import ScenarioError, validation_error_line
 from planner.households import (
     Household,
     household_totals,
@@ -71,7 +70,7 @@ class PlaceRef(_Model):
 Location = tuple[float, float] | PlaceRef
 
 
-def _check_lonlat(value: tuple[float, float]) -> tuple[float, float]:
+def check_lonlat(value: tuple[float, float]) -> tuple[float, float]:
     lon, lat = value
     if not -180.0 <= lon <= 180.0:
         raise ValueError(f"longitude {lon} is outside -180..180 (coordinates are [lon, lat])")
@@ -171,7 +170,7 @@ class HazardItem(_Model):
             if len(self.polygon) < 3:
                 raise ValueError("a polygon needs at least 3 [lon, lat] points")
             for p in self.polygon:
-                _check_lonlat(p)
+                check_lonlat(p)
         return self
 
 
@@ -202,7 +201,7 @@ class FrontlineSpec(_Model):
             if len(self.coordinates) < 2:
                 raise ValueError("a line needs at least 2 [lon, lat] points")
             for p in self.coordinates:
-                _check_lonlat(p)
+                check_lonlat(p)
         return self
 
 
@@ -268,7 +267,7 @@ class CrossingPoint(_Model):
     """The crossing closes at this time; legs leaving later may not use it.  Planning does
     not use a crossing that closes at all."""
 
-    _check_location = field_validator("location")(lambda v: v if isinstance(v, PlaceRef) else _check_lonlat(v))
+    _check_location = field_validator("location")(lambda v: v if isinstance(v, PlaceRef) else check_lonlat(v))
 
 
 #: A via point of a corridor: a site id or a place name (a string: site ids are tried
@@ -284,7 +283,7 @@ class CorridorCheckpoint(_Model):
     location: Location
     stop_min: float = Field(default=0.0, ge=0)
 
-    _check_location = field_validator("location")(lambda v: v if isinstance(v, PlaceRef) else _check_lonlat(v))
+    _check_location = field_validator("location")(lambda v: v if isinstance(v, PlaceRef) else check_lonlat(v))
 
 
 class Corridor(_Model):
@@ -311,7 +310,7 @@ class Corridor(_Model):
     def _via(cls, v: list[Any] | None) -> list[Any] | None:
         for item in v or []:
             if isinstance(item, tuple):
-                _check_lonlat(item)
+                check_lonlat(item)
             elif isinstance(item, str) and not item.strip():
                 raise ValueError("a via point may not be an empty string")
         return v
@@ -501,7 +500,7 @@ class AssemblyPoint(_Model):
         self.people = People(**totals)
         self._household_list = households
 
-    _check_location = field_validator("location")(lambda v: v if isinstance(v, PlaceRef) else _check_lonlat(v))
+    _check_location = field_validator("location")(lambda v: v if isinstance(v, PlaceRef) else check_lonlat(v))
 
 
 class FromOsm(_Model):
@@ -536,7 +535,7 @@ class ReceptionCentre(_Model):
     capacity: int = Field(ge=0)
     pcode: str | None = None
 
-    _check_location = field_validator("location")(lambda v: v if isinstance(v, PlaceRef) else _check_lonlat(v))
+    _check_location = field_validator("location")(lambda v: v if isinstance(v, PlaceRef) else check_lonlat(v))
 
 
 class VehicleType(_Model):
@@ -554,7 +553,7 @@ class VehicleType(_Model):
     @classmethod
     def _start(cls, v: Any) -> Any:
         if isinstance(v, tuple):
-            return _check_lonlat(v)
+            return check_lonlat(v)
         return v
 
 
@@ -673,37 +672,6 @@ def location_lonlat(loc: Location) -> tuple[float, float]:
     return float(loc[0]), float(loc[1])
 
 
-def _field_path(loc: tuple[Any, ...]) -> str:
-    parts = []
-    for p in loc:
-        if isinstance(p, str) and (p.startswith(("tuple[", "list[", "function-")) or p in {"PlaceRef"}):
-            continue
-        parts.append(str(p))
-    return ".".join(parts)
-
-
-def _error_line(err: ValidationError) -> tuple[str, str]:
-    first = err.errors()[0]
-    field = _field_path(tuple(first.get("loc", ())))
-    msg = first.get("msg", "invalid")
-    msg = msg.removeprefix("Value error, ")
-    # Cross-field errors raised by a model validator already name the field.
-    if ": " in msg and msg.split(": ", 1)[0].count(".") >= 1 and " " not in msg.split(": ", 1)[0]:
-        field, msg = msg.split(": ", 1)
-    elif (sub := re.match(r"([A-Za-z_]\w*): (.*)", msg, re.S)) is not None:
-        # a model validator names one of its own fields ("people: ..."): add it to the path
-        field = f"{field}.{sub.group(1)}" if field else sub.group(1)
-        msg = sub.group(2)
-    inp = first.get("input")
-    if first.get("type") in {"missing"}:
-        msg = "is required"
-    elif first.get("type") == "extra_forbidden":
-        msg = "is not a known field"
-    elif inp is not None and not isinstance(inp, dict | list) and len(repr(inp)) < 60:
-        msg = f"{msg} (got {inp!r})"
-    return field, msg
-
-
 def parse_scenario(data: Any, source: str | Path = "<scenario>") -> Scenario:
     """Validate an already-parsed scenario mapping.
 
@@ -729,7 +697,7 @@ def parse_scenario(data: Any, source: str | Path = "<scenario>") -> Scenario:
     try:
         scenario = Scenario.model_validate(data)
     except ValidationError as err:
-        field, msg = _error_line(err)
+        field, msg = validation_error_line(err)
         raise ScenarioError(str(source), field, msg) from None
     if str(source) != "<scenario>":
         scenario.path = Path(source)
@@ -793,7 +761,7 @@ def _expand_from_file(scenario: Scenario) -> None:
         try:
             points.append(AssemblyPoint.model_validate(p))
         except ValidationError as err:
-            field, msg = _error_line(err)
+            field, msg = validation_error_line(err)
             raise ScenarioError(str(path), f"site {p.get('id')} ({i + 1}): {field}", msg) from None
     scenario.evacuation.assembly_points = points
     ids = [p.id for p in points]
