@@ -73,12 +73,8 @@ def greedy(
     units: dict[int, int] = {}
     escorts: dict[int, list[str]] = {}
     busy: dict[str, list[tuple[datetime, datetime]]] = {e.id: [] for e in spec.mediator.escorts}
-    # escorts with the fewest dates first: those free on any date are kept for the others
-    ordered = sorted(
-        spec.mediator.escorts, key=lambda e: (e.dates is None, len(set(e.dates or ())), e.id)
-    )
     avail = {
-        gi: [e.id for e in ordered if e.dates is None or g.at.date() in set(e.dates)]
+        gi: [e.id for e in spec.mediator.escorts if e.dates is None or g.at.date() in set(e.dates)]
         for gi, g in enumerate(groups)
     }
     rank = {c: -w for c, w in cand.weight.items()}
