@@ -306,9 +306,10 @@ def solve(
 ) -> tuple[dict[str, int], dict[int, list[str]], dict[str, Any]]:
     """Solve both phases; returns ``child -> group index``, ``group -> escorts`` and figures.
 
-    ``time_limit_s`` caps both phases together (wall clock, a safety net); ``gap`` lets the
-    first phase stop within that share of its bound (0: prove the most children home); the
-    first phase then runs on one worker, the second on ``workers``.
+    ``time_limit_s`` caps both phases together (wall clock, a safety net); ``gap`` lets each
+    phase stop within that share of its bound (0: prove both optima, each phase then on
+    ``workers``); with a gap, each phase runs on one worker, which stops as soon as it is
+    within the gap (interleaved workers stop only at the end of a batch).
     """
     import time
 
