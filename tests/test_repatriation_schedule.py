@@ -485,3 +485,44 @@ def test_two_workers_give_the_same_plan_for_the_same_seed_and_budget(gap: float)
         k: v for k, v in ib.items() if k != "seconds"
     }
     assert len(a) == 9  # all home: each escort takes a group on both dates
+
+
+def test_priority_phase_on_counts_has_the_optimum_of_the_model_on_children() -> None:
+    """The priority phase solves classes of interchangeable children (same groups, size,
+    escorts and priority weight): it must reach the optimum of the model that names each
+    child, and its value must be that of the schedule it returns."""
+    from ortools.sat.python import cp_model
+
+    from planner.repatriation.journey import resolve_durations
+    from planner.repatriation.model import build_candidates, build_model
+    from planner.repatriation.schedule import earliness, solve
+    from planner.repatriation.spec import parse_repatriation
+
+    kids = [
+        child(
+            f"c-{i:02d}",
+            (5 * i) % 18,
+            medical=i % 7 == 0,
+            separated_since=f"2022-0{1 + i % 9}-01",
+            documents=["birth_certificate"] + (["travel_document"] if i % 3 else []),
+            sibling_group=f"s-{i // 2}" if i in (4, 5, 10, 11) else None,
+        )
+        for i in range(26)
+    ]
+    sc = parse_scenario(base(kids))
+    spec = parse_repatriation(sc)
+    assert spec is not None
+    dur = resolve_durations(sc, spec)
+    cand = build_candidates(spec, dur)
+    assign, _esc, info = solve(spec, cand, workers=1, seed=0, budget=10.0)
+    assert info["status"] == "OPTIMAL"
+    assert info["earliness"] == info["earliness_bound"] == earliness(cand, assign)
+    full = build_model(spec, build_candidates(spec, dur))
+    full.cp.add(full.count >= len(assign))
+    full.cp.maximize(full.earliness)
+    s = cp_model.CpSolver()
+    s.parameters.num_workers = 1
+    s.parameters.max_deterministic_time = 10.0
+    assert s.solve(full.cp) == cp_model.OPTIMAL
+    assert round(s.objective_value) == info["earliness"]
+    assert 0 < len(assign) < len(kids)  # the handovers' places bind: priority decides

@@ -453,12 +453,20 @@ class CountModel:
     classes: list[list[int]]  # block indices (into ``Candidates.model_blocks``) per class
     escort_classes: list[list[str]]
     count: Any
+    earliness: Any = 0
 
 
-def build_count_model(spec: RepatriationSpec, cand: Candidates) -> CountModel:
+def build_count_model(
+    spec: RepatriationSpec, cand: Candidates, by_weight: bool = False
+) -> CountModel:
     """The model of :func:`build_model` with interchangeable blocks counted, not named: the
     same constraints on every handover, group and escort class, and the same optimum of
-    children home, on far fewer variables (its LP bound comes much sooner)."""
+    children home, on far fewer variables (its LP bound comes much sooner).
+
+    With ``by_weight``, blocks of a class also have the same priority weight, so the
+    priority objective (``earliness``, that of :func:`build_model`) is linear in the counts
+    and the model has the same optimum of it too: blocks of a class are interchangeable for
+    both objectives."""
     from ortools.sat.python import cp_model
 
     m = cp_model.CpModel()
@@ -467,7 +475,9 @@ def build_count_model(spec: RepatriationSpec, cand: Candidates) -> CountModel:
     cand.model_blocks = blocks
     by: dict[tuple, list[int]] = {}
     for bi, b in enumerate(blocks):
-        key = (tuple(cand.eligible[b[0]]), len(b), sum(cand.units[c] for c in b))
+        key: tuple = (tuple(cand.eligible[b[0]]), len(b), sum(cand.units[c] for c in b))
+        if by_weight:
+            key = (*key, sum(cand.weight[c] for c in b))
         by.setdefault(key, []).append(bi)
     keys = sorted(by, key=lambda k: by[k][0])
     classes = [by[k] for k in keys]
@@ -514,7 +524,12 @@ def build_count_model(spec: RepatriationSpec, cand: Candidates) -> CountModel:
             m.add(n_esc >= spec.mediator.min_escorts_per_group * y)
     _escort_cliques(m, spec, groups, eclasses, esc, used)
     count = sum(size[k] * v for (k, _gi), v in n.items())
-    return CountModel(m, n, used, esc, classes, eclasses, count)
+    earliness = (
+        sum(keys[k][3] * (cand.n_ranks - groups[gi].rank) * v for (k, gi), v in n.items())
+        if by_weight
+        else 0
+    )
+    return CountModel(m, n, used, esc, classes, eclasses, count, earliness)
 
 
 def disaggregate(
