@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import json
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from synth import road_graph
@@ -87,7 +88,8 @@ def test_a_corridor_that_puts_a_site_out_of_reach_in_the_window_takes_it_out():
     assert _bound(narrow, graph) == 0
 
 
-@settings(max_examples=8, deadline=None)
+@pytest.mark.slow
+@settings(max_examples=8, deadline=None, derandomize=True)
 @given(
     people=st.integers(0, 300),
     buses=st.integers(1, 4),
@@ -116,9 +118,11 @@ def test_random_convoy_plans_never_beat_the_bound(
             {"id": "x", "location": [35.3, 47.0], "vehicles_per_hour": vph, "radius_m": 5000}
         ]
     sc = parse_scenario(d)
-    # a budget that still finds the best plan on these two-site roads (the time cap is a hang guard)
+    # Any plan must stay within the bound, however early its search stops: a budget of 60
+    # solutions reaches the bound or one below it on these two-site roads, and the time cap
+    # only ends a search that finds no more solutions (the assertion does not depend on it).
     plan = plan_evacuation(
-        sc, network=prepare_network(sc, graph=ROAD), **{**FAST, "budget": 60, "time_limit_s": 600}
+        sc, network=prepare_network(sc, graph=ROAD), **{**FAST, "budget": 60, "time_limit_s": 5}
     )
     assert verify_plan(sc, json.loads(plan.to_json()), graph=ROAD) == []
     t = plan.totals
