@@ -21,7 +21,7 @@ from planner.network import prepare_network
 from planner.scenario import parse_scenario
 from planner.verify import verify_plan
 
-FAST = dict(time_limit_s=30, workers=1, budget=200)
+FAST = dict(time_limit_s=600, workers=1, budget=200)  # the budget decides; the cap is a hang guard
 ROAD = road_graph(
     {1: (35.0, 47.0), 3: (35.575, 47.0), 2: (36.15, 47.0)}, [(1, 3, 45_000.0), (3, 2, 45_000.0)]
 )

@@ -14,7 +14,7 @@ from planner.network import prepare_network
 from planner.scenario import parse_scenario
 from planner.verify import verify_plan
 
-FAST = dict(time_limit_s=30, workers=1, budget=200)
+FAST = dict(time_limit_s=600, workers=1, budget=200)  # the budget decides; the cap is a hang guard
 
 # A at 35.0 E, R 90 km east: 1.5 h at 60 km/h; a 10-hour window gives each vehicle 3 trips
 NEAR = road_graph({1: (35.0, 47.0), 2: (36.15, 47.0)}, [(1, 2, 90_000.0)])
