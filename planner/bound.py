@@ -7,12 +7,15 @@ vehicles that may carry a group, caps that group; people who cannot be reached, 
 reception centres' capacity, cap it further.  A site counts as reached when some vehicle can
 drive there and on to a reception centre inside the windows (waiting at sites between them),
 whatever the trips before.  People who can leave only in a convoy are no more than the seats
-its agreed departures can carry (:func:`convoy_seats`).
+its agreed departures can carry (:func:`convoy_seats`), and a departure carries a site's people
+only in vehicles that can stop there and reach the marshalling site in time, from their start
+on their first departure, from where an earlier departure took them on a later one.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -487,18 +490,19 @@ def departure_returns(inp: BoundInputs, run: ConvoyLimits) -> tuple[list[bool], 
 
 def _convoy_classes(
     inp: BoundInputs, run: ConvoyLimits, groups: set[str], useful: list[bool], back: list[float]
-) -> list[tuple[int, int, list[bool], int]]:
+) -> list[tuple[int, int, list[bool], int, int, float, tuple[str, ...]]]:
     """Vehicle classes that may carry ``groups``: ``(seats, count, departures each vehicle
-    can reach, most departures one vehicle can join)``."""
+    can reach, most departures one vehicle can join, start site, earliest, groups)``."""
     drive = np.asarray(inp.site_drive, dtype=float)
-    by_key: dict[tuple[int, int, float], int] = {}
+    by_key: dict[tuple[int, int, float, tuple[str, ...]], int] = {}
     for v, seats in enumerate(inp.vehicle_seats):
         if seats > 0 and groups & set(inp.vehicle_groups[v]):
-            key = (seats, int((inp.vehicle_sites or [])[v]), float(inp.vehicle_earliest[v]))
+            site = int((inp.vehicle_sites or [])[v])
+            key = (seats, site, float(inp.vehicle_earliest[v]), tuple(inp.vehicle_groups[v]))
             by_key[key] = by_key.get(key, 0) + 1
     order = sorted(range(len(run.departs)), key=lambda k: run.departs[k])
     out = []
-    for (seats, site, t0), count in sorted(by_key.items()):
+    for (seats, site, t0, _g), count in sorted(by_key.items()):
         there = float(_earliest_arrivals(inp.timeline, drive, site, t0)[run.site])
         can = [u and there <= t for u, t in zip(useful, run.departs, strict=True)]
         chain = [0] * len(run.departs)
@@ -506,18 +510,65 @@ def _convoy_classes(
             if can[k]:
                 before = [chain[j] for j in order[:i] if back[j] <= run.departs[k]]
                 chain[k] = 1 + max(before, default=0)
-        out.append((seats, count, can, max(chain, default=0)))
+        out.append((seats, count, can, max(chain, default=0), site, t0, _g))
     return out
 
 
-def convoy_seats(inp: BoundInputs, run: ConvoyLimits, groups: set[str]) -> int:
+def _pickup_reach(
+    inp: BoundInputs, run: ConvoyLimits, classes: list, sites: set[int]
+) -> tuple[list[list[set[int]]], list[list[set[int]]]]:
+    """Per departure and class: the assembly points (of ``sites``) a vehicle can stop at and
+    still be at the marshalling site by the departure, on its first departure of the convoy
+    (from its start) and on a later one (from where an earlier departure took it)."""
+    drive = np.asarray(inp.site_drive, dtype=float)
+    asites = inp.assembly_sites or []
+    receptions = set(inp.reception_sites or [])
+    cache: dict[tuple[int, float], np.ndarray] = {}
+
+    def arrivals(src: int, t: float) -> np.ndarray:
+        if (src, t) not in cache:
+            cache[(src, t)] = _earliest_arrivals(inp.timeline, drive, src, t)
+        return cache[(src, t)]
+
+    def via(arrive: np.ndarray, k: int) -> set[int]:  # stop at a, then on to the convoy
+        out = set()
+        for a in sorted(sites):
+            t = float(arrive[asites[a]])
+            if np.isfinite(t) and arrivals(asites[a], t + inp.stop_s)[run.site] <= run.departs[k]:
+                out.add(a)
+        return out
+
+    after = []  # per departure: earliest arrival at every site after it
+    for t, end in zip(run.departs, run.window_end, strict=True):
+        best = np.full(len(drive), np.inf)
+        for b, d in sorted(run.dest_s.items()):
+            if t + d <= end:
+                t0 = float(t + d + (inp.unload_s if b in receptions else 0.0))
+                best = np.minimum(best, arrivals(b, t0))
+        after.append(best)
+    first, later = [], []
+    for k, t in enumerate(run.departs):
+        before = [after[j] for j in range(len(run.departs)) if run.departs[j] < t]
+        back = np.min(before, axis=0) if before else np.full(len(drive), np.inf)
+        first.append([via(arrivals(cl[4], cl[5]), k) for cl in classes])
+        later.append([via(back, k) for _cl in classes])
+    return first, later
+
+
+def convoy_seats(
+    inp: BoundInputs, run: ConvoyLimits, groups: set[str], sites: set[int] | None = None
+) -> int:
     """Most people of ``groups`` the departures of one convoy can carry (a small MILP).
 
     Per departure at most ``max_vehicles`` vehicles, the lead counted (each departure used
     takes one of the fleet's lead vehicles); a vehicle joins a departure only when it can
     be at the marshalling site by then, and a later one only once it can be back; per
     rate-limited crossing every convoy passes, at most its limit of vehicles (leads counted)
-    in departures less than its span apart; seats as the vehicles that join.
+    in departures less than its span apart; seats as the vehicles that join.  With
+    ``sites`` (assembly points): people of those sites only, each up to the people of the
+    groups its vehicles may carry waiting there, and a vehicle carries a site's people in a
+    departure only when it can stop there and be at the marshalling site in time, coming
+    from its start (its first departure, one per vehicle) or from an earlier departure.
     """
     from scipy.optimize import Bounds, LinearConstraint, milp
 
@@ -527,26 +578,32 @@ def convoy_seats(inp: BoundInputs, run: ConvoyLimits, groups: set[str]) -> int:
     if not K or not C:
         return 0
     lead = 1 if run.lead_vehicles is not None else 0
-    fleet = sum(count for _s, count, _c, _ch in classes)
+    fleet = sum(cl[1] for cl in classes)
     per_dep = fleet if run.max_vehicles is None else max(0, run.max_vehicles - lead)
 
     def n(k: int, c: int) -> int:
         return k * C + c
 
     u0 = K * C  # u[k]: departure k used
-    rows: list[np.ndarray] = []
+    f0 = u0 + K  # f[k, c]: vehicles of class c on their first departure in departure k
+    ys: list[tuple[int, int, int]] = []  # (k, c, a): people of site a in class c in k
+    if sites is not None:
+        first, later = _pickup_reach(inp, run, classes, sites)
+        ys = [
+            (k, c, a) for k in range(K) for c in range(C) for a in sorted(first[k][c] | later[k][c])
+        ]
+    y0 = f0 + (K * C if sites is not None else 0)
+    nvar = y0 + len(ys)
+    rows: list[dict[int, float]] = []
     ub: list[float] = []
 
     def add(coef: dict[int, float], bound: float) -> None:
-        r = np.zeros(K * C + K)
-        for i, x in coef.items():
-            r[i] += x
-        rows.append(r)
+        rows.append(coef)
         ub.append(bound)
 
     for k in range(K):
         add({**{n(k, c): 1.0 for c in range(C)}, u0 + k: -float(per_dep)}, 0.0)
-    for c, (_seats, count, _can, chain) in enumerate(classes):
+    for c, (_seats, count, _can, chain, *_rest) in enumerate(classes):
         add({n(k, c): 1.0 for k in range(K)}, float(count * chain))
         for k in range(K):  # departures whose members are not back by departure k
             busy = [j for j in range(K) if run.departs[j] <= run.departs[k] < back[j]]
@@ -560,25 +617,69 @@ def convoy_seats(inp: BoundInputs, run: ConvoyLimits, groups: set[str]) -> int:
             ]
             coef = {n(j, c): 1.0 for j in near for c in range(C)}
             add({**coef, **{u0 + j: float(lead) for j in near}}, float(limit))
-    hi = np.array(
-        [
-            count if classes[c][2][k] else 0
-            for k in range(K)
-            for c, (_s, count, _cn, _ch) in enumerate(classes)
-        ]
-        + [1] * K,
-        dtype=float,
-    )
-    cost = np.array([-float(classes[c][0]) for _k in range(K) for c in range(C)] + [0.0] * K)
+    hi = [cl[1] if cl[2][k] else 0 for k in range(K) for cl in classes] + [1] * K
+    if sites is not None:
+        _people_rows(inp, classes, groups, ys, (K, C, f0, y0), (first, later), add)
+        hi += [cl[1] for _k in range(K) for cl in classes] + [np.inf] * len(ys)
+        cost = np.concatenate([np.zeros(y0), -np.ones(len(ys))])
+    else:
+        cost = np.array([-float(classes[c][0]) for _k in range(K) for c in range(C)] + [0.0] * K)
+    m = np.zeros((len(rows), nvar))
+    for i, coef in enumerate(rows):
+        for j, x in coef.items():
+            m[i, j] += x
     res = milp(
         cost,
-        constraints=LinearConstraint(np.array(rows), -np.inf, np.array(ub)),
-        integrality=np.ones(K * C + K),
-        bounds=Bounds(np.zeros(K * C + K), hi),
+        constraints=LinearConstraint(m, -np.inf, np.array(ub)),
+        integrality=np.array([1] * y0 + [0] * len(ys)),
+        bounds=Bounds(np.zeros(nvar), np.array(hi, dtype=float)),
     )
     if res.status != 0 or res.x is None:
-        return sum(s * count * ch for s, count, _c, ch in classes)  # relaxed, still valid
+        return sum(cl[0] * cl[1] * cl[3] for cl in classes)  # relaxed, still valid
     return int(math.floor(-res.fun + 1e-6))
+
+
+def _people_rows(
+    inp: BoundInputs,
+    classes: list,
+    groups: set[str],
+    ys: list[tuple[int, int, int]],
+    dims: tuple[int, int, int, int],
+    reach: tuple[list[list[set[int]]], list[list[set[int]]]],
+    add: Callable[[dict[int, float], float], None],
+) -> None:
+    """Rows of :func:`convoy_seats` for the people of each site: seats of the vehicles that
+    join, of first-departure vehicles for sites only they reach, of the others for sites
+    only they reach, and the people waiting."""
+    K, C, f0, y0 = dims
+    first, later = reach
+    by_kc: dict[tuple[int, int], list[int]] = {}
+    by_ca: dict[tuple[int, int], list[int]] = {}
+    for i, (k, c, a) in enumerate(ys):
+        by_kc.setdefault((k, c), []).append(i)
+        by_ca.setdefault((c, a), []).append(i)
+    for k in range(K):
+        for c in range(C):
+            seats, f = float(classes[c][0]), f0 + k * C + c
+            add({f: 1.0, k * C + c: -1.0}, 0.0)  # f <= n
+            idx = by_kc.get((k, c), [])
+            add({**{y0 + i: 1.0 for i in idx}, k * C + c: -seats}, 0.0)
+            only1 = [i for i in idx if ys[i][2] not in later[k][c]]
+            add({**{y0 + i: 1.0 for i in only1}, f: -seats}, 0.0)
+            only2 = [i for i in idx if ys[i][2] not in first[k][c]]
+            add({**{y0 + i: 1.0 for i in only2}, k * C + c: -seats, f: seats}, 0.0)
+    for c, cl in enumerate(classes):
+        add({f0 + k * C + c: 1.0 for k in range(K)}, float(cl[1]))  # one first departure
+    by_a: dict[int, list[int]] = {}
+    for (c, a), idx in by_ca.items():
+        w = inp.waiting[inp.assembly_ids[a]]
+        add(
+            {y0 + i: 1.0 for i in idx}, float(sum(w.get(g, 0) for g in groups & set(classes[c][6])))
+        )
+        by_a.setdefault(a, []).extend(idx)
+    for a, idx in by_a.items():
+        w = inp.waiting[inp.assembly_ids[a]]
+        add({y0 + i: 1.0 for i in idx}, float(sum(w.get(g, 0) for g in groups)))
 
 
 def convoy_caps(inp: BoundInputs, group: str | None = None) -> list[tuple[set[int], int]]:
@@ -598,5 +699,5 @@ def convoy_caps(inp: BoundInputs, group: str | None = None) -> list[tuple[set[in
             if n > 0 and (group is None or g == group)
         }
         if waiting:
-            out.append((only, convoy_seats(inp, run, waiting)))
+            out.append((only, convoy_seats(inp, run, waiting, only)))
     return out

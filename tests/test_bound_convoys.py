@@ -127,3 +127,35 @@ def test_random_convoy_plans_never_beat_the_bound(
     assert verify_plan(sc, json.loads(plan.to_json()), graph=ROAD) == []
     t = plan.totals
     assert t.evacuated["total"] <= t.bound["total"] <= t.requested["total"]
+
+
+ROAD4 = road_graph(
+    {0: (34.425, 47.0), 1: (35.0, 47.0), 3: (35.575, 47.0), 2: (36.15, 47.0)},
+    [(0, 1, 45_000.0), (1, 3, 45_000.0), (3, 2, 45_000.0)],
+)
+
+
+def _ambulance(depart: list[str]) -> dict:
+    """One 4-seat ambulance, the only vehicle that may carry the wounded, starting at ``b``
+    45 min upstream of the marshalling site ``a`` (2 h 30 in convoy to ``r``, 2 h back)."""
+    d = _scenario({**CONVOY, "depart": depart}, people=0)
+    d["ceasefire"]["corridors"][0]["via"] = ["b", "a", "r"]
+    ev = d["evacuation"]
+    ev["assembly_points"] = [
+        {"id": "b", "location": [34.425, 47.0], "people": {"wounded": 20}},
+        {"id": "a", "location": [35.0, 47.0], "people": {"wounded": 2}},
+    ]
+    ev["fleet"][0].update(type="ambulance", count=1, seats=4, groups=["wounded"], start="b")
+    return d
+
+
+def test_a_vehicle_back_for_a_later_departure_reaches_only_the_sites_near_it():
+    # 09:00 with four wounded from b (boarded at 08:10, at a by 08:55); back at a at 13:45
+    # (2 h 30 + 15 min unloading + 2 h), so the 14:00 departure takes only a's two wounded:
+    # b is 45 min away each way.  Seats alone would allow 2 x 4.
+    d = _ambulance(["2022-03-16T09:00:00+02:00", "2022-03-16T14:00:00+02:00"])
+    assert _bound(d, ROAD4) == 4 + 2
+    sc = parse_scenario(d)
+    plan = plan_evacuation(sc, network=prepare_network(sc, graph=ROAD4), **FAST)
+    assert verify_plan(sc, json.loads(plan.to_json()), graph=ROAD4) == []
+    assert plan.totals.evacuated["wounded"] <= plan.totals.bound["wounded"] == 6
