@@ -31,7 +31,10 @@ from planner.timeline import Timeline
 
 
 def leg_finder(model: EvacuationModel) -> Callable[[int, int], dict]:
-    """Path details (coordinates, length, risk, crossings) of the drive between two sites, cached."""
+    """Path details (coordinates, length, risk, crossings) of the drive between two sites, cached;
+    the model's own cache when building it traced paths already."""
+    if model.path_details is not None:
+        return model.path_details
     return site_path_details(model.net, model.sites, model.corridors)
 
 

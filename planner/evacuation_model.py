@@ -108,6 +108,9 @@ class EvacuationModel:
     """The agreed corridors' roads, when the scenario has corridors."""
     convoys: Convoys | None = None
     """The convoys and the drives that join them (see :mod:`planner.convoys`)."""
+    path_details: Callable[[int, int], dict] | None = None
+    """The cached path details between sites that building the model already found (the
+    convoys need them); the extraction reuses them instead of tracing the paths again."""
 
     @property
     def ev(self) -> Evacuation:
@@ -1003,4 +1006,5 @@ def build_model(
         warnings=warnings,
         corridors=corridors,
         convoys=convoys,
+        path_details=details,
     )
