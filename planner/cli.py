@@ -253,7 +253,9 @@ def verify(
         if not data.get("exchange"):
             violations.append("[exchange_missing] the scenario has an exchange section but the plan has no exchange part")
         else:
-            found = check_exchange(sc, parse_exchange(sc), data["exchange"], folder=plan_file.parent)
+            spec = parse_exchange(sc)
+            assert spec is not None  # the scenario has an exchange section
+            found = check_exchange(sc, spec, data["exchange"], folder=plan_file.parent)
             violations += [f"[{code}] {msg}" for code, msg in found]
     if sc.repatriation is not None:
         from planner.repatriation.check import check_repatriation

@@ -22,7 +22,7 @@ from ortools.sat.python import cp_model
 
 from planner.bound import max_trips
 from planner.network import PreparedNetwork
-from planner.scenario import GROUPS, Scenario, location_lonlat
+from planner.scenario import GROUPS, Group, Scenario, location_lonlat
 from planner.timeline import Timeline
 
 _SCALE = 1000
@@ -79,7 +79,8 @@ def candidate_corridors(scenario: Scenario, net: PreparedNetwork, alternatives: 
     """
     ev = scenario.require_evacuation()
     roads = net.roads
-    asm = [(a.id, location_lonlat(a.location)) for a in ev.assembly_points]
+    points = ev.assembly_points if isinstance(ev.assembly_points, list) else []
+    asm = [(a.id, location_lonlat(a.location)) for a in points]
     rec = [(r.id, location_lonlat(r.location)) for r in ev.reception_centres]
     snaps = roads.snap([ll for _i, ll in asm + rec])
     a_nodes = [s.node for s in snaps[: len(asm)]]
@@ -165,16 +166,17 @@ def _alternatives(g: nx.MultiDiGraph, a: int, b: int, k: int) -> list[list[int]]
 
 
 def _solve(scenario: Scenario, tl: Timeline, cands: list[Corridor], max_n: int, banned: set[int], seed: int) -> tuple[int, list[int], dict[int, int], dict[str, int], str]:
-    ev = scenario.evacuation
+    ev = scenario.require_evacuation()
     stop_s, unload_s = ev.stop_min * 60, ev.unload_min * 60
     m = cp_model.CpModel()
-    x = [m.NewBoolVar(f"x{k}") for k in range(len(cands))]
+    x = [m.new_bool_var(f"x{k}") for k in range(len(cands))]
     for k in banned:
-        m.Add(x[k] == 0)
-    m.Add(sum(x) <= max_n)
-    waiting = {a.id: a.people.as_dict() for a in ev.assembly_points}
+        m.add(x[k] == 0)
+    m.add(sum(x) <= max_n)
+    points = ev.assembly_points if isinstance(ev.assembly_points, list) else []
+    waiting = {a.id: a.require_people().as_dict() for a in points}
     cap = {r.id: r.capacity for r in ev.reception_centres}
-    people_vars: dict[tuple[int, str, int], cp_model.IntVar] = {}
+    people_vars: dict[tuple[int, Group, int], cp_model.IntVar] = {}
     share_terms: dict[int, list[Any]] = {}
     trips_of: list[tuple[int, Any]] = []
     for ti, vt in enumerate(ev.fleet):
@@ -185,37 +187,41 @@ def _solve(scenario: Scenario, tl: Timeline, cands: list[Corridor], max_n: int, 
             # vehicles start at their base; starting at the reception is the common case
             if mt <= 0:
                 continue
-            trips = m.NewIntVar(0, mt * vt.count, f"trips{k}_{ti}")
-            m.Add(trips <= mt * vt.count * x[k])
+            trips = m.new_int_var(0, mt * vt.count, f"trips{k}_{ti}")
+            m.add(trips <= mt * vt.count * x[k])
             # each trip takes 1/mt of a vehicle's time in the windows (rounded up)
             share_terms.setdefault(ti, []).append((trips, -(-_SCALE // mt)))
             trips_of.append((k, trips))
             seats_used = []
             for g in vt.groups:
-                p = m.NewIntVar(0, vt.seats * mt * vt.count, f"p{k}_{g}_{ti}")
+                p = m.new_int_var(0, vt.seats * mt * vt.count, f"p{k}_{g}_{ti}")
                 people_vars[(k, g, ti)] = p
                 seats_used.append(p)
-            m.Add(sum(seats_used) <= vt.seats * trips)
+            m.add(sum(seats_used) <= vt.seats * trips)
     for ti, terms in share_terms.items():
-        m.Add(sum(trips * w for trips, w in terms) <= ev.fleet[ti].count * _SCALE)
+        m.add(sum(trips * w for trips, w in terms) <= ev.fleet[ti].count * _SCALE)
     for a, groups in waiting.items():
-        for g in GROUPS:
-            vs = [p for (k, gg, _t), p in people_vars.items() if gg == g and cands[k].assembly == a]
+        for group in GROUPS:
+            vs = [
+                p
+                for (k, gg, _t), p in people_vars.items()
+                if gg == group and cands[k].assembly == a
+            ]
             if vs:
-                m.Add(sum(vs) <= groups[g])
-    for r, c in cap.items():
+                m.add(sum(vs) <= groups[group])
+    for r, seats_r in cap.items():
         vs = [p for (k, _g, _t), p in people_vars.items() if cands[k].reception == r]
         if vs:
-            m.Add(sum(vs) <= c)
+            m.add(sum(vs) <= seats_r)
     vph = {c.id: c.vehicles_per_hour for c in scenario.ceasefire.crossing_points if c.vehicles_per_hour}
     hours = sum(b - a for a, b in tl.windows) / 3600.0
     for cid, rate in vph.items():
         ts = [trips for k, trips in trips_of if cands[k].crossing == cid]
         if ts:
-            m.Add(2 * sum(ts) <= int(rate * hours))
+            m.add(2 * sum(ts) <= int(rate * hours))
     total = sum(people_vars.values()) if people_vars else 0
     weighted = sum(int(ev.priorities[g] * 10) * p for (k, g, _t), p in people_vars.items()) if people_vars else 0
-    m.Maximize(total * 10_000 + weighted - sum(x))
+    m.maximize(total * 10_000 + weighted - sum(x))
     solver = cp_model.CpSolver()
     solver.parameters.num_workers = 1
     solver.parameters.random_seed = seed

@@ -86,6 +86,10 @@ NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
 GroupOrAll = Literal["wounded", "children", "reduced_mobility", "general", "all"]
 GroupOrTotal = Literal["wounded", "children", "reduced_mobility", "general", "total"]
 
+
+def _every_group() -> list[GroupOrAll]:
+    return ["all"]
+
 _INFEASIBLE_STATUSES = {"infeasible"}
 _INCOMPLETE_STATUSES = {"infeasible", "partial", "incomplete", "failed"}
 
@@ -227,7 +231,7 @@ class MinEvacuated(Expectation):
         return v
 
     def _mins(self) -> dict[str, int]:
-        return dict(self.min_evacuated)
+        return {g: n for g, n in self.min_evacuated.items()}
 
     def label(self) -> str:
         return "at least " + ", ".join(f"{_fmt(n)} {g}" for g, n in self._mins().items()) + " evacuated"
@@ -248,7 +252,7 @@ class OutBySpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     by: datetime
-    groups: list[GroupOrAll] = Field(default_factory=lambda: ["all"], min_length=1)
+    groups: list[GroupOrAll] = Field(default_factory=_every_group, min_length=1)
 
     _aware = field_validator("by")(_tz_aware)
 
@@ -273,7 +277,8 @@ class OutBy(Expectation):
         groups = self._groups()
         if sc_ev is None:
             return True, 0, "the scenario evacuates nobody"
-        waiting = {a.id: sum(a.people.as_dict()[g] for g in groups) for a in sc_ev.assembly_points}
+        points = sc_ev.assembly_points if isinstance(sc_ev.assembly_points, list) else []
+        waiting = {a.id: sum(a.require_people().as_dict()[g] for g in groups) for a in points}
         total = sum(waiting.values())
         if ev.plan is None:
             return (total == 0), total, f"{_fmt(total)} of {_fmt(total)} still waiting; {_no_plan(ev)}"
@@ -449,7 +454,7 @@ def closest_to_front(plan: Plan, layers: Layers) -> tuple[float, str, str, str] 
     if layers.frontline is None:
         return None
     crossing = {c.id: c for c in layers.crossings}
-    cache: dict[tuple[tuple[tuple[float, float], ...], tuple[str, ...]], float | None] = {}
+    cache: dict[tuple[tuple[tuple[float, ...], ...], tuple[str, ...]], float | None] = {}
     best: tuple[float, str, str, str] | None = None
     for v in plan.vehicles:
         for leg in v.legs:

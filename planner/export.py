@@ -218,7 +218,8 @@ def routes_gpx(plan: Plan) -> str:
         if not v.legs:
             continue
         track = gpxpy.gpx.GPXTrack(name=v.id, description=f"{v.type}, {v.seats} seats")
-        track.type = v.type
+        # gpxpy leaves GPXTrack.type unannotated, so its stub infers None for it
+        track.type = v.type  # type: ignore[assignment]
         for leg in v.legs:
             seg = gpxpy.gpx.GPXTrackSegment()
             times = _path_times(leg.path, datetime.fromisoformat(leg.depart), datetime.fromisoformat(leg.arrive))
@@ -274,7 +275,10 @@ def plan_geojson(plan: Plan, scenario: Scenario | None = None) -> dict[str, Any]
     names = _site_names(plan)
     waiting: dict[str, int] = {}
     if scenario is not None and scenario.evacuation is not None and isinstance(scenario.evacuation.assembly_points, list):
-        waiting = {a.id: sum(a.people.as_dict().values()) for a in scenario.evacuation.assembly_points}
+        waiting = {
+            a.id: sum(a.require_people().as_dict().values())
+            for a in scenario.evacuation.assembly_points
+        }
     boarded: dict[str, int] = {}
     for v in plan.vehicles:
         for st in v.stops:
@@ -490,10 +494,10 @@ def summary_markdown(plan: Plan) -> str:
         lines += ["", f"## Exchange: {_md(status)}", ""]
         if events:
             lines += ["| event | start | end | place | people | by party |", "|---:|---|---|---|---:|---|"]
-            for e in events:
-                parties = ", ".join(f"{_md(p)} {n:,}" for p, n in e["by_party"].items())
-                lines.append(f"| {e['index'] + 1} | {_md(e['start'] or '')} | {_md(e['end'] or '')} | "
-                             f"{_md(e['place'] or '')} | {e['people']:,} | {parties} |")
+            for event in events:
+                parties = ", ".join(f"{_md(p)} {n:,}" for p, n in event["by_party"].items())
+                lines.append(f"| {event['index'] + 1} | {_md(event['start'] or '')} | {_md(event['end'] or '')} | "
+                             f"{_md(event['place'] or '')} | {event['people']:,} | {parties} |")
     return "\n".join(lines) + "\n"
 
 

@@ -458,6 +458,7 @@ def _download(
         with _osmnx_settings(**overrides):
             if place is not None:
                 return ox.graph_from_place(place, **kwargs)
+            assert bbox is not None  # load_osm_graph gives exactly one of place and bbox
             return ox.graph_from_bbox(bbox, **kwargs)
     except requests.exceptions.RequestException as exc:
         if place is None:

@@ -29,6 +29,7 @@ import re
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -65,7 +66,7 @@ VEHICLES_LAYER = "Vehicles"
 _esc = escape_text
 
 
-def _table(rows: list[list[object]], header: list[str]) -> str:
+def _table(rows: Sequence[Sequence[object]], header: list[str]) -> str:
     head = "".join(f"<th>{_esc(h)}</th>" for h in header)
     body = "".join("<tr>" + "".join(f"<td>{_esc(c)}</td>" for c in r) + "</tr>" for r in rows)
     return f"<table style='font-size:11px'><tr>{head}</tr>{body}</table>"
@@ -615,7 +616,7 @@ def _people_at(scenario: Scenario, plan: Plan) -> dict[str, int]:
     """People waiting at each assembly point at the start (scenario, else boarded + unserved)."""
     points = scenario.evacuation.assembly_points if scenario.evacuation is not None else []
     if isinstance(points, list) and points:
-        return {a.id: a.people.total() for a in points}
+        return {a.id: a.require_people().total() for a in points}
     out: dict[str, int] = {}
     for v in plan.vehicles:
         for st in v.stops:
@@ -717,7 +718,7 @@ def _draw_sites(
             if sum(st.board.values()):
                 boards.setdefault(st.site, []).append([_ms(st.depart), sum(st.board.values())])
     points = scenario.evacuation.assembly_points if scenario.evacuation is not None else []
-    waiting = {a.id: a.people.as_dict() for a in points} if isinstance(points, list) else {}
+    waiting = {a.id: a.require_people().as_dict() for a in points} if isinstance(points, list) else {}
     unserved: dict[str, list[str]] = {}
     for u in plan.unserved:
         unserved.setdefault(u.site, []).append(f"{u.people} {u.group}: {REASONS.get(u.reason, u.reason)} ({u.detail})")

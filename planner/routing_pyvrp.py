@@ -136,8 +136,9 @@ def _problem_data(problem: RoutingProblem):  # noqa: ANN202 - pyvrp.ProblemData
         clients=pyvrp_clients,
         depots=[pyvrp.Depot(location=where[d], tw_early=0, tw_late=horizon) for d in depots],
         vehicle_types=vehicle_types,
-        distance_matrices=[np.ascontiguousarray(cost)],
-        duration_matrices=[np.ascontiguousarray(time)],
+        # pyvrp's stub spells the matrix type np.ndarray[int], which no real array matches
+        distance_matrices=[np.ascontiguousarray(cost)],  # type: ignore[list-item]
+        duration_matrices=[np.ascontiguousarray(time)],  # type: ignore[list-item]
     )
     return data, nodes, list(groups.values())
 
@@ -210,11 +211,11 @@ def solve_pyvrp(problem: RoutingProblem, params: SolveParams) -> PyvrpRoutes:
     if not pyvrp_available():
         raise PlannerError("the PyVRP backend needs the pyvrp package (pip install pyvrp)")
     import pyvrp
-    from pyvrp.stop import MaxIterations, MaxRuntime, MultipleCriteria
+    from pyvrp.stop import MaxIterations, MaxRuntime, MultipleCriteria, StoppingCriterion
 
     t0 = _time.perf_counter()
     data, nodes, vehicles_of_type = _problem_data(problem)
-    criteria = [MaxRuntime(max(0.01, float(params.time_limit_s)))]
+    criteria: list[StoppingCriterion] = [MaxRuntime(max(0.01, float(params.time_limit_s)))]
     iterations = None
     if params.solution_limit:
         iterations = int(params.solution_limit) * ITERATIONS_PER_SOLUTION

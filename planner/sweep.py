@@ -381,7 +381,7 @@ def summarise(results: list[dict[str, Any]], sim: SimPlan) -> SweepResult:
     results = sorted(results, key=lambda r: r["run"])
     n = len(results)
     arr = {g: np.array([r["evacuated"][g] for r in results], dtype=float) for g in GROUPS}
-    total = sum(arr.values())
+    total = sum(arr.values(), start=np.zeros(n))
     mean = {g: float(a.mean()) for g, a in arr.items()}
     mean["total"] = float(total.mean())
     ci: dict[str, tuple[float, float]] = {}
