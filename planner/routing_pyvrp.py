@@ -18,7 +18,7 @@ import logging
 import time as _time
 from collections import defaultdict
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
@@ -165,6 +165,13 @@ def route_objective(problem: RoutingProblem, routes: list[list[int]]) -> int:
     return total
 
 
+class HasRoutes(Protocol):
+    """Anything with ``routes``: the nodes each vehicle visits, in order."""
+
+    @property
+    def routes(self) -> list[list[int]]: ...
+
+
 @dataclass
 class PyvrpRoutes:
     """What PyVRP found, in the routing core's node numbers (see
@@ -262,7 +269,7 @@ def _location_of(data, activity) -> int:  # noqa: ANN001 - pyvrp objects
     return int(data.client(activity.idx).location)
 
 
-def route_violations(problem: RoutingProblem, result: object) -> list[str]:
+def route_violations(problem: RoutingProblem, result: HasRoutes) -> list[str]:
     """Rules of ``problem`` that the routes of ``result`` break, checked from scratch.
 
     Each route is driven again from its vehicle's earliest start: service starts at the
@@ -285,7 +292,7 @@ def route_violations(problem: RoutingProblem, result: object) -> list[str]:
     list of str
         One line per broken rule; empty when the routes are feasible.
     """
-    routes: list[list[int]] = result.routes  # type: ignore[attr-defined]
+    routes = result.routes
     time = np.asarray(problem.time, dtype=np.int64)
     out: list[str] = []
     seen: set[int] = set()
