@@ -24,7 +24,14 @@ import numpy as np
 from planner.errors import NetworkError, ScenarioError
 from planner.network import RoadNetwork, haversine_m
 from planner.plan import CorridorCheckpointPart, CorridorPart, CorridorVia
-from planner.scenario import Corridor, PlaceRef, Scenario, location_lonlat
+from planner.scenario import (
+    AssemblyPoint,
+    Corridor,
+    PlaceRef,
+    ReceptionCentre,
+    Scenario,
+    location_lonlat,
+)
 from planner.settings import get_settings
 from planner.timeline import agreed_windows
 from planner.validate import check_layer
@@ -36,7 +43,8 @@ def site_locations(scenario: Scenario) -> dict[str, tuple[float, float]]:
     if ev is None:
         return {}
     points = ev.assembly_points if isinstance(ev.assembly_points, list) else []
-    return {s.id: location_lonlat(s.location) for s in [*points, *ev.reception_centres]}
+    sites: list[AssemblyPoint | ReceptionCentre] = [*points, *ev.reception_centres]
+    return {s.id: location_lonlat(s.location) for s in sites}
 
 
 def via_points(

@@ -36,6 +36,7 @@ app = typer.Typer(
 osm_app = typer.Typer(no_args_is_help=True, help="Prepare and inspect OpenStreetMap road graphs.")
 app.add_typer(osm_app, name="osm")
 
+
 def _summary_table(plan: Any) -> Table:
     table = Table(title=f"{plan.scenario} (seed {plan.seed}): {plan.status}")
     table.add_column("group")
@@ -58,17 +59,46 @@ def _summary_table(plan: Any) -> Table:
 @one_line_errors
 def plan(
     scenario: Annotated[Path, typer.Argument(help="Scenario file (YAML).")],
-    output: Annotated[Path | None, typer.Option("-o", "--output", help="Output folder (default maps/<scenario>/).")] = None,
-    time_limit: Annotated[float | None, typer.Option("--time-limit", help="Search time cap in seconds.")] = None,
+    output: Annotated[
+        Path | None,
+        typer.Option("-o", "--output", help="Output folder (default maps/<scenario>/)."),
+    ] = None,
+    time_limit: Annotated[
+        float | None, typer.Option("--time-limit", help="Search time cap in seconds.")
+    ] = None,
     seed: Annotated[int | None, typer.Option("--seed", help="Search seed.")] = None,
-    budget: Annotated[int | None, typer.Option("--budget", help="Deterministic search budget (solutions).")] = None,
-    workers: Annotated[int | None, typer.Option("--workers", help="Parallel searches (default: cores, max 2).")] = None,
-    solver: Annotated[str | None, typer.Option("--solver", help="Routing backend: ortools, pyvrp or best (default: the scenario's solver).")] = None,
+    budget: Annotated[
+        int | None, typer.Option("--budget", help="Deterministic search budget (solutions).")
+    ] = None,
+    workers: Annotated[
+        int | None, typer.Option("--workers", help="Parallel searches (default: cores, max 2).")
+    ] = None,
+    solver: Annotated[
+        str | None,
+        typer.Option(
+            "--solver",
+            help="Routing backend: ortools, pyvrp or best (default: the scenario's solver).",
+        ),
+    ] = None,
     no_map: Annotated[bool, typer.Option("--no-map", help="Skip map.html.")] = False,
-    png: Annotated[bool, typer.Option("--png", help="Also write map.png (needs Chromium).")] = False,
-    online: Annotated[bool, typer.Option("--online", help="map.html links Leaflet from CDNs (small file, needs a network).")] = False,
-    quiet: Annotated[bool, typer.Option("-q", "--quiet", help="No progress or 'wrote' lines.")] = False,
-    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout (the summary), nothing else there.")] = False,
+    png: Annotated[
+        bool, typer.Option("--png", help="Also write map.png (needs Chromium).")
+    ] = False,
+    online: Annotated[
+        bool,
+        typer.Option(
+            "--online", help="map.html links Leaflet from CDNs (small file, needs a network)."
+        ),
+    ] = False,
+    quiet: Annotated[
+        bool, typer.Option("-q", "--quiet", help="No progress or 'wrote' lines.")
+    ] = False,
+    as_json: Annotated[
+        bool,
+        typer.Option(
+            "--json", help="Print one JSON document on stdout (the summary), nothing else there."
+        ),
+    ] = False,
 ) -> None:
     """Plan an evacuation and write plan.json, schedule.csv, schedule.xlsx, sites.csv,
     routes.gpx, plan.geojson, plan.gpkg, driver sheets, summary.md and map.html."""
@@ -85,7 +115,11 @@ def plan(
     sc = load_scenario(scenario)
     folder = check_output_folder(output if output is not None else Path("maps") / sc.name)
     bar_on = not quiet and err.is_terminal
-    progress = None if quiet or bar_on else (lambda line: err.print(f"[dim]search: {line}[/]", highlight=False))
+    progress = (
+        None
+        if quiet or bar_on
+        else (lambda line: err.print(f"[dim]search: {line}[/]", highlight=False))
+    )
     with err.status("loading the road network", spinner="dots") if not quiet else _NullContext():
         net = prepare_network(sc)
     if not quiet:
@@ -98,19 +132,34 @@ def plan(
     if solver is not None and solver not in SOLVERS:
         raise PlannerError(f"--solver: {solver!r} is not one of {', '.join(SOLVERS)}")
     with search_progress(time_limit, bar_on) as bar:
-        result = plan_evacuation(sc, time_limit_s=time_limit, seed=seed, budget=budget, workers=workers,
-                                 progress=bar if bar_on else progress, network=net, solver=solver)
+        result = plan_evacuation(
+            sc,
+            time_limit_s=time_limit,
+            seed=seed,
+            budget=budget,
+            workers=workers,
+            progress=bar if bar_on else progress,
+            network=net,
+            solver=solver,
+        )
     exchange = None
     if sc.exchange is not None:
         from planner.exchange import parse_exchange, schedule_exchanges, write_manifests
 
-        exchange = schedule_exchanges(sc, parse_exchange(sc), network=net, seed=result.seed,
-                                      time_limit_s=time_limit if time_limit is not None else 30.0)
+        exchange = schedule_exchanges(
+            sc,
+            parse_exchange(sc),
+            network=net,
+            seed=result.seed,
+            time_limit_s=time_limit if time_limit is not None else 30.0,
+        )
         result.exchange = exchange.model_dump(mode="json")
     if sc.repatriation is not None:
         from planner.repatriation.schedule import attach_repatriation, write_repatriation_outputs
 
-        attach_repatriation(sc, result, network=net, seed=result.seed, workers=workers, time_limit_s=time_limit)
+        attach_repatriation(
+            sc, result, network=net, seed=result.seed, workers=workers, time_limit_s=time_limit
+        )
     paths = write_plan_files(result, folder, scenario=sc)
     if result.repatriation is not None:
         paths.update(write_repatriation_outputs(sc, result, folder))
@@ -166,7 +215,11 @@ def _exit_if_nobody_served(result: Plan) -> None:
         by_reason[u.reason] = by_reason.get(u.reason, 0) + u.people
     for code, people in sorted(by_reason.items(), key=lambda kv: (-kv[1], kv[0])):
         sites = sorted({u.site for u in result.unserved if u.reason == code})
-        err.print(f"  {REASONS.get(code, code)}: {people:,} people at {', '.join(sites)}", highlight=False, soft_wrap=True)
+        err.print(
+            f"  {REASONS.get(code, code)}: {people:,} people at {', '.join(sites)}",
+            highlight=False,
+            soft_wrap=True,
+        )
     raise typer.Exit(1)
 
 
@@ -177,7 +230,9 @@ def _print_unserved(unserved: list[Unserved]) -> None:
     """People not served: a line per site and group, or per reason when there are many."""
     if len(unserved) <= _UNSERVED_LINES:
         for u in unserved:
-            out.print(f"  not served: {u.people:,} {u.group} at {u.site}: {u.detail}", highlight=False)
+            out.print(
+                f"  not served: {u.people:,} {u.group} at {u.site}: {u.detail}", highlight=False
+            )
         return
     from planner.plan import REASONS
     from planner.scenario import GROUPS
@@ -229,9 +284,19 @@ class _NullContext:
 def verify(
     scenario: Annotated[Path, typer.Argument(help="Scenario file.")],
     plan_file: Annotated[Path, typer.Argument(metavar="PLAN.json", help="Plan to check.")],
-    events: Annotated[Path | None, typer.Option("--events", help="Events file: check against the scenario plus the events.")] = None,
-    quiet: Annotated[bool, typer.Option("-q", "--quiet", help="Print the violations only (nothing when clean).")] = False,
-    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout (the summary), nothing else there.")] = False,
+    events: Annotated[
+        Path | None,
+        typer.Option("--events", help="Events file: check against the scenario plus the events."),
+    ] = None,
+    quiet: Annotated[
+        bool, typer.Option("-q", "--quiet", help="Print the violations only (nothing when clean).")
+    ] = False,
+    as_json: Annotated[
+        bool,
+        typer.Option(
+            "--json", help="Print one JSON document on stdout (the summary), nothing else there."
+        ),
+    ] = False,
 ) -> None:
     """Check a plan against its scenario; exit 0 when clean, 1 with the violations."""
     from planner.plan import read_plan
@@ -251,18 +316,31 @@ def verify(
         from planner.exchange_check import check_exchange
 
         if not data.get("exchange"):
-            violations.append("[exchange_missing] the scenario has an exchange section but the plan has no exchange part")
+            violations.append(
+                "[exchange_missing] the scenario has an exchange section but the plan has no exchange part"
+            )
         else:
-            found = check_exchange(sc, parse_exchange(sc), data["exchange"], folder=plan_file.parent)
+            spec = parse_exchange(sc)
+            assert spec is not None  # the scenario has an exchange section
+            found = check_exchange(sc, spec, data["exchange"], folder=plan_file.parent)
             violations += [f"[{code}] {msg}" for code, msg in found]
     if sc.repatriation is not None:
         from planner.repatriation.check import check_repatriation
 
-        violations += [f"[{code}] {msg}" for code, msg in check_repatriation(sc, data, folder=plan_file.parent)]
+        violations += [
+            f"[{code}] {msg}" for code, msg in check_repatriation(sc, data, folder=plan_file.parent)
+        ]
     if as_json:
         from planner.cli_output import emit_json
 
-        emit_json({"scenario": str(scenario), "plan": str(plan_file), "clean": not violations, "violations": violations})
+        emit_json(
+            {
+                "scenario": str(scenario),
+                "plan": str(plan_file),
+                "clean": not violations,
+                "violations": violations,
+            }
+        )
         if violations:
             raise typer.Exit(1)
         return
@@ -281,8 +359,13 @@ def verify(
 @app.command()
 @one_line_errors
 def schema(
-    plan_schema: Annotated[bool, typer.Option("--plan", help="Print plan.json's schema instead.")] = False,
-    quiet: Annotated[bool, typer.Option("-q", "--quiet", help="Accepted for symmetry: schema prints only the schema.")] = False,
+    plan_schema: Annotated[
+        bool, typer.Option("--plan", help="Print plan.json's schema instead.")
+    ] = False,
+    quiet: Annotated[
+        bool,
+        typer.Option("-q", "--quiet", help="Accepted for symmetry: schema prints only the schema."),
+    ] = False,
 ) -> None:
     """Print the JSON Schema of scenario files (or of plan.json with --plan)."""
     if plan_schema:
@@ -300,10 +383,19 @@ def schema(
 def render(
     scenario: Annotated[Path, typer.Argument(help="Scenario file.")],
     plan_file: Annotated[Path, typer.Argument(metavar="PLAN.json", help="Plan to draw.")],
-    output: Annotated[Path | None, typer.Option("-o", "--output", help="Output folder (default: the plan's folder).")] = None,
-    online: Annotated[bool, typer.Option("--online", help="Link Leaflet from CDNs instead of inlining it.")] = False,
-    png: Annotated[bool, typer.Option("--png/--no-png", help="Also write map.png (needs Chromium).")] = True,
-    quiet: Annotated[bool, typer.Option("-q", "--quiet", help="No progress or 'wrote' lines.")] = False,
+    output: Annotated[
+        Path | None,
+        typer.Option("-o", "--output", help="Output folder (default: the plan's folder)."),
+    ] = None,
+    online: Annotated[
+        bool, typer.Option("--online", help="Link Leaflet from CDNs instead of inlining it.")
+    ] = False,
+    png: Annotated[
+        bool, typer.Option("--png/--no-png", help="Also write map.png (needs Chromium).")
+    ] = True,
+    quiet: Annotated[
+        bool, typer.Option("-q", "--quiet", help="No progress or 'wrote' lines.")
+    ] = False,
 ) -> None:
     """Draw a plan again: map.html (works offline), map.png and the exports."""
     from planner.export import write_plan_files
@@ -328,14 +420,23 @@ def render(
 @one_line_errors
 def replan(
     scenario: Annotated[Path, typer.Argument(help="Scenario file.")],
-    plan_file: Annotated[Path, typer.Argument(metavar="PLAN.json", help="The plan being carried out.")],
-    events_file: Annotated[Path, typer.Argument(metavar="EVENTS.yaml", help="What happened, with times.")],
-    output: Annotated[Path | None, typer.Option("-o", "--output", help="Output folder (default maps/<scenario>-replan/).")] = None,
+    plan_file: Annotated[
+        Path, typer.Argument(metavar="PLAN.json", help="The plan being carried out.")
+    ],
+    events_file: Annotated[
+        Path, typer.Argument(metavar="EVENTS.yaml", help="What happened, with times.")
+    ],
+    output: Annotated[
+        Path | None,
+        typer.Option("-o", "--output", help="Output folder (default maps/<scenario>-replan/)."),
+    ] = None,
     time_limit: Annotated[float | None, typer.Option("--time-limit")] = None,
     seed: Annotated[int | None, typer.Option("--seed")] = None,
     budget: Annotated[int | None, typer.Option("--budget")] = None,
     workers: Annotated[int | None, typer.Option("--workers")] = None,
-    quiet: Annotated[bool, typer.Option("-q", "--quiet", help="No progress or 'wrote' lines.")] = False,
+    quiet: Annotated[
+        bool, typer.Option("-q", "--quiet", help="No progress or 'wrote' lines.")
+    ] = False,
 ) -> None:
     """Re-plan after events (a hazard, a window cut, a crossing closed, a vehicle lost)."""
     from planner.export import write_plan_files
@@ -350,8 +451,19 @@ def replan(
     evs = load_events(events_file, sc)
     data = read_plan(plan_file)
     check_events_against_plan(evs, events_file, strict_plan(data, plan_file, sc))
-    folder = check_output_folder(output if output is not None else Path("maps") / f"{sc.name}-replan")
-    result = do_replan(sc, data, evs, network=prepare_network(sc), time_limit_s=time_limit, seed=seed, budget=budget, workers=workers)
+    folder = check_output_folder(
+        output if output is not None else Path("maps") / f"{sc.name}-replan"
+    )
+    result = do_replan(
+        sc,
+        data,
+        evs,
+        network=prepare_network(sc),
+        time_limit_s=time_limit,
+        seed=seed,
+        budget=budget,
+        workers=workers,
+    )
     changed = apply_events(sc, evs)
     paths = write_plan_files(result, folder, scenario=changed)
     paths["map"] = folder / "map.html"
@@ -362,7 +474,10 @@ def replan(
     if quiet:
         return
     out.print(f"wrote {', '.join(str(p) for p in paths.values())}", highlight=False)
-    out.print(f"check it with: planner verify {scenario} {paths['plan']} --events {events_file}", highlight=False)
+    out.print(
+        f"check it with: planner verify {scenario} {paths['plan']} --events {events_file}",
+        highlight=False,
+    )
 
 
 @app.command()
@@ -370,15 +485,40 @@ def replan(
 def sweep(
     scenario: Annotated[Path, typer.Argument(help="Scenario file with a disruptions section.")],
     runs: Annotated[int, typer.Option("--runs", help="Monte Carlo runs.")] = 1000,
-    plan_file: Annotated[Path | None, typer.Option("--plan", help="Plan to test (default: plan it now).")] = None,
+    plan_file: Annotated[
+        Path | None, typer.Option("--plan", help="Plan to test (default: plan it now).")
+    ] = None,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the sampling.")] = 0,
     workers: Annotated[int | None, typer.Option("--workers", help="LocalCluster workers.")] = None,
-    scheduler: Annotated[str | None, typer.Option("--scheduler", help="Existing dask scheduler, tcp://HOST:PORT.")] = None,
-    replan_runs: Annotated[bool, typer.Option("--replan", help="Re-plan at each disruption instead of only simulating (seconds per run).")] = False,
-    replan_budget: Annotated[int, typer.Option("--replan-budget", min=1, help="Solutions each re-plan may accept (deterministic).")] = 300,
-    connect_timeout: Annotated[float, typer.Option("--connect-timeout", min=0.1, help="Seconds to reach --scheduler before giving up.")] = 10.0,
+    scheduler: Annotated[
+        str | None, typer.Option("--scheduler", help="Existing dask scheduler, tcp://HOST:PORT.")
+    ] = None,
+    replan_runs: Annotated[
+        bool,
+        typer.Option(
+            "--replan",
+            help="Re-plan at each disruption instead of only simulating (seconds per run).",
+        ),
+    ] = False,
+    replan_budget: Annotated[
+        int,
+        typer.Option(
+            "--replan-budget", min=1, help="Solutions each re-plan may accept (deterministic)."
+        ),
+    ] = 300,
+    connect_timeout: Annotated[
+        float,
+        typer.Option(
+            "--connect-timeout", min=0.1, help="Seconds to reach --scheduler before giving up."
+        ),
+    ] = 10.0,
     quiet: Annotated[bool, typer.Option("-q", "--quiet", help="No progress bar.")] = False,
-    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout (the summary), nothing else there.")] = False,
+    as_json: Annotated[
+        bool,
+        typer.Option(
+            "--json", help="Print one JSON document on stdout (the summary), nothing else there."
+        ),
+    ] = False,
 ) -> None:
     """Simulate a plan under sampled truce violations and report how it holds up.
 
@@ -404,9 +544,18 @@ def sweep(
     quiet = quiet or as_json or not err.is_terminal
     with Progress(console=err, transient=True, disable=quiet) as bar:
         task = bar.add_task("sweep", total=runs)
-        res = run_sweep(sc, data, runs, seed=seed, workers=workers, scheduler=scheduler,
-                        progress=lambda done, _all: bar.update(task, completed=done),
-                        replan=replan_runs, plan_kwargs={"budget": replan_budget}, connect_timeout_s=connect_timeout)
+        res = run_sweep(
+            sc,
+            data,
+            runs,
+            seed=seed,
+            workers=workers,
+            scheduler=scheduler,
+            progress=lambda done, _all: bar.update(task, completed=done),
+            replan=replan_runs,
+            plan_kwargs={"budget": replan_budget},
+            connect_timeout_s=connect_timeout,
+        )
     if as_json:
         from planner.cli_output import emit_json, sweep_json
 
@@ -419,11 +568,16 @@ def sweep(
     for g in (*res.requested, "total"):
         req = res.requested.get(g, sum(res.requested.values()))
         lo, hi = res.ci95[g]
-        table.add_row(g, f"{req:,}", f"{res.planned[g]:,}", f"{res.mean[g]:,.1f}", f"{lo:,.1f} – {hi:,.1f}")
+        table.add_row(
+            g, f"{req:,}", f"{res.planned[g]:,}", f"{res.mean[g]:,.1f}", f"{lo:,.1f} – {hi:,.1f}"
+        )
     table.caption = f"probability every wounded person is out: {res.p_all_wounded_out:.1%}"
     out.print(table)
     for event, share, loss in res.damaging[:5]:
-        out.print(f"  {event}: in {share:.0%} of runs, costs {loss:,.0f} evacuees on average", highlight=False)
+        out.print(
+            f"  {event}: in {share:.0%} of runs, costs {loss:,.0f} evacuees on average",
+            highlight=False,
+        )
 
 
 @app.command()
@@ -431,11 +585,26 @@ def sweep(
 def corridors(
     scenario: Annotated[Path, typer.Argument(help="Scenario file.")],
     max_corridors: Annotated[int, typer.Option("--max", help="Most corridors to negotiate.")] = 2,
-    output: Annotated[Path | None, typer.Option("-o", "--output", help="Output folder (default maps/<scenario>/).")] = None,
+    output: Annotated[
+        Path | None,
+        typer.Option("-o", "--output", help="Output folder (default maps/<scenario>/)."),
+    ] = None,
     seed: Annotated[int, typer.Option("--seed")] = 0,
-    online: Annotated[bool, typer.Option("--online", help="corridors.html links Leaflet from CDNs instead of inlining it.")] = False,
-    quiet: Annotated[bool, typer.Option("-q", "--quiet", help="No progress or 'wrote' lines.")] = False,
-    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout (the summary), nothing else there.")] = False,
+    online: Annotated[
+        bool,
+        typer.Option(
+            "--online", help="corridors.html links Leaflet from CDNs instead of inlining it."
+        ),
+    ] = False,
+    quiet: Annotated[
+        bool, typer.Option("-q", "--quiet", help="No progress or 'wrote' lines.")
+    ] = False,
+    as_json: Annotated[
+        bool,
+        typer.Option(
+            "--json", help="Print one JSON document on stdout (the summary), nothing else there."
+        ),
+    ] = False,
 ) -> None:
     """Rank candidate corridors and choose the best set to negotiate."""
     from planner.corridors import choose_corridors, corridors_geojson, corridors_map
@@ -447,7 +616,9 @@ def corridors(
     folder = check_output_folder(output if output is not None else Path("maps") / sc.name)
     net = prepare_network(sc)
     choice = choose_corridors(sc, net, max_corridors, seed=seed)
-    table = Table(title=f"{sc.name}: best {max_corridors} corridor(s) move {choice.people:,} people ({choice.status})")
+    table = Table(
+        title=f"{sc.name}: best {max_corridors} corridor(s) move {choice.people:,} people ({choice.status})"
+    )
     for col in ("corridor", "chosen", "people", "marginal", "out min", "back min", "km", "risk km"):
         table.add_column(col, justify="left" if col == "corridor" else "right")
     ranked = sorted(choice.corridors, key=lambda c: (not c.selected, -c.people, c.out_s, c.id))
@@ -460,10 +631,20 @@ def corridors(
         emit_json(corridors_json(choice, sc.name, ranked, [str(f) for f in files]))
         return
     for c in ranked:
-        table.add_row(c.id, "yes" if c.selected else "", f"{c.people:,}", f"{c.marginal:,}" if c.selected else "",
-                      f"{c.out_s / 60:.0f}", f"{c.back_s / 60:.0f}", f"{c.length_m / 1000:.0f}", f"{c.risk_km:.1f}")
-    table.caption = (f"all {len(choice.corridors)} candidates open: {choice.people_all:,} people · "
-                     f"one more hour of truce: +{choice.extra_hour:,} people")
+        table.add_row(
+            c.id,
+            "yes" if c.selected else "",
+            f"{c.people:,}",
+            f"{c.marginal:,}" if c.selected else "",
+            f"{c.out_s / 60:.0f}",
+            f"{c.back_s / 60:.0f}",
+            f"{c.length_m / 1000:.0f}",
+            f"{c.risk_km:.1f}",
+        )
+    table.caption = (
+        f"all {len(choice.corridors)} candidates open: {choice.people_all:,} people · "
+        f"one more hour of truce: +{choice.extra_hour:,} people"
+    )
     out.print(table)
     for c in ranked:
         if c.selected:
@@ -471,16 +652,22 @@ def corridors(
     write_atomic(folder / "corridors.geojson", corridors_geojson(choice))
     corridors_map(choice, sc, net, folder / "corridors.html", online=online)
     if not quiet:
-        out.print(f"wrote {folder / 'corridors.geojson'}, {folder / 'corridors.html'}", highlight=False)
+        out.print(
+            f"wrote {folder / 'corridors.geojson'}, {folder / 'corridors.html'}", highlight=False
+        )
 
 
 @osm_app.command("fetch")
 @one_line_errors
 def osm_fetch(
     output: Annotated[Path, typer.Option("-o", "--output", help="GraphML file to write.")],
-    place: Annotated[str | None, typer.Option("--place", help="Place name, e.g. 'Zaporizhzhia, Ukraine'.")] = None,
+    place: Annotated[
+        str | None, typer.Option("--place", help="Place name, e.g. 'Zaporizhzhia, Ukraine'.")
+    ] = None,
     bbox: Annotated[str | None, typer.Option("--bbox", help="west,south,east,north")] = None,
-    overpass_url: Annotated[str | None, typer.Option("--overpass-url", help="Overpass endpoint.")] = None,
+    overpass_url: Annotated[
+        str | None, typer.Option("--overpass-url", help="Overpass endpoint.")
+    ] = None,
     quiet: Annotated[bool, typer.Option("-q", "--quiet", help="No 'wrote' line.")] = False,
 ) -> None:
     """Download a drivable road graph from Overpass and save it as GraphML."""
@@ -492,7 +679,9 @@ def osm_fetch(
         try:
             w, s, e, n = (float(x) for x in bbox.split(","))
         except ValueError:
-            raise ScenarioError("--bbox", "bbox", "expected four numbers: west,south,east,north") from None
+            raise ScenarioError(
+                "--bbox", "bbox", "expected four numbers: west,south,east,north"
+            ) from None
         box = (w, s, e, n)
     if (place is None) == (box is None):
         raise ScenarioError("command line", "place/bbox", "give exactly one of --place or --bbox")
@@ -500,14 +689,19 @@ def osm_fetch(
     g = fetch_osm_graph(output, place=place, bbox=box, overpass_url=overpass_url)
     info = graph_info(g)
     if not quiet:
-        out.print(f"wrote {output}: {info['nodes']:,} nodes, {info['edges']:,} edges", highlight=False)
+        out.print(
+            f"wrote {output}: {info['nodes']:,} nodes, {info['edges']:,} edges", highlight=False
+        )
 
 
 @osm_app.command("info")
 @one_line_errors
 def osm_info(
     file: Annotated[Path, typer.Argument(help=".osm, .osm.pbf or .graphml file")],
-    quiet: Annotated[bool, typer.Option("-q", "--quiet", help="Accepted for symmetry: info prints only its table.")] = False,
+    quiet: Annotated[
+        bool,
+        typer.Option("-q", "--quiet", help="Accepted for symmetry: info prints only its table."),
+    ] = False,
 ) -> None:
     """Print nodes, edges, extent and the largest strongly connected share of a road graph."""
     from planner.osm import graph_info, load_osm_graph
@@ -532,10 +726,21 @@ def _print_version(value: bool) -> None:
 @app.callback()
 def _main(
     verbose: Annotated[bool, typer.Option("-v", "--verbose", help="Log details.")] = False,
-    version: Annotated[bool, typer.Option("--version", callback=_print_version, is_eager=True,
-                                          help="Print the version (from the package metadata) and exit.")] = False,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            callback=_print_version,
+            is_eager=True,
+            help="Print the version (from the package metadata) and exit.",
+        ),
+    ] = False,
 ) -> None:
-    logging.basicConfig(stream=sys.stderr, level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        stream=sys.stderr,
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
 
 
 from planner.check import register_cli  # noqa: E402

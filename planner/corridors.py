@@ -22,7 +22,7 @@ from ortools.sat.python import cp_model
 
 from planner.bound import max_trips
 from planner.network import PreparedNetwork
-from planner.scenario import GROUPS, Scenario, location_lonlat
+from planner.scenario import GROUPS, Group, Scenario, location_lonlat
 from planner.timeline import Timeline
 
 _SCALE = 1000
@@ -61,7 +61,9 @@ class CorridorChoice:
     by_group: dict[str, int] = field(default_factory=dict)
 
 
-def candidate_corridors(scenario: Scenario, net: PreparedNetwork, alternatives: int = 2) -> list[Corridor]:
+def candidate_corridors(
+    scenario: Scenario, net: PreparedNetwork, alternatives: int = 2
+) -> list[Corridor]:
     """Enumerate candidate corridors from each assembly point to each reception centre.
 
     Parameters
@@ -79,11 +81,12 @@ def candidate_corridors(scenario: Scenario, net: PreparedNetwork, alternatives: 
     """
     ev = scenario.require_evacuation()
     roads = net.roads
-    asm = [(a.id, location_lonlat(a.location)) for a in ev.assembly_points]
+    points = ev.assembly_points if isinstance(ev.assembly_points, list) else []
+    asm = [(a.id, location_lonlat(a.location)) for a in points]
     rec = [(r.id, location_lonlat(r.location)) for r in ev.reception_centres]
     snaps = roads.snap([ll for _i, ll in asm + rec])
     a_nodes = [s.node for s in snaps[: len(asm)]]
-    r_nodes = [s.node for s in snaps[len(asm):]]
+    r_nodes = [s.node for s in snaps[len(asm) :]]
     out: list[Corridor] = []
     tab = roads.table
     live_cross = [i for i in np.flatnonzero(tab.alive) if tab.crossing[i] is not None]
@@ -107,16 +110,29 @@ def candidate_corridors(scenario: Scenario, net: PreparedNetwork, alternatives: 
                     det = roads.path_details(nodes)
                     out.append(
                         Corridor(
-                            id=f"{aid}~{c}~{rid}", assembly=aid, reception=rid, crossing=c,
-                            out_s=det["travel_time_s"], back_s=back[0], length_m=det["length_m"],
-                            risk_km=det["risk_m"] / 1000.0, path=det["coords"],
+                            id=f"{aid}~{c}~{rid}",
+                            assembly=aid,
+                            reception=rid,
+                            crossing=c,
+                            out_s=det["travel_time_s"],
+                            back_s=back[0],
+                            length_m=det["length_m"],
+                            risk_km=det["risk_m"] / 1000.0,
+                            path=det["coords"],
                         )
                     )
         return out
     g = roads.table.to_graph()  # the cut graph: alternatives must avoid closed roads too
     for ai, (aid, _ll) in enumerate(asm):
         for ri, (rid, _ll2) in enumerate(rec):
-            for k, nodes in enumerate(_alternatives(g, roads.node_ids[a_nodes[ai]].item(), roads.node_ids[r_nodes[ri]].item(), alternatives)):
+            for k, nodes in enumerate(
+                _alternatives(
+                    g,
+                    roads.node_ids[a_nodes[ai]].item(),
+                    roads.node_ids[r_nodes[ri]].item(),
+                    alternatives,
+                )
+            ):
                 idx = [roads.index[n] for n in nodes]
                 det = roads.path_details(idx)
                 back_t, _ = roads.matrices([idx[-1]], [idx[0]])
@@ -124,15 +140,23 @@ def candidate_corridors(scenario: Scenario, net: PreparedNetwork, alternatives: 
                     continue
                 out.append(
                     Corridor(
-                        id=f"{aid}~route{k + 1}~{rid}", assembly=aid, reception=rid, crossing=None,
-                        out_s=det["travel_time_s"], back_s=float(back_t[0, 0]), length_m=det["length_m"],
-                        risk_km=det["risk_m"] / 1000.0, path=det["coords"],
+                        id=f"{aid}~route{k + 1}~{rid}",
+                        assembly=aid,
+                        reception=rid,
+                        crossing=None,
+                        out_s=det["travel_time_s"],
+                        back_s=float(back_t[0, 0]),
+                        length_m=det["length_m"],
+                        risk_km=det["risk_m"] / 1000.0,
+                        path=det["coords"],
                     )
                 )
     return out
 
 
-def _through(t: np.ndarray, pos: dict[int, int], a: int, b: int, edges: list[tuple[int, int]], roads: Any) -> tuple[float, list[int]] | None:
+def _through(
+    t: np.ndarray, pos: dict[int, int], a: int, b: int, edges: list[tuple[int, int]], roads: Any
+) -> tuple[float, list[int]] | None:
     best: tuple[float, list[int]] | None = None
     for u, v in edges:
         w = float(roads.table.time[roads.edge(u, v)]) if (u, v) in roads._edge_of else np.inf
@@ -148,7 +172,9 @@ def _alternatives(g: nx.MultiDiGraph, a: int, b: int, k: int) -> list[list[int]]
     routes: list[list[int]] = []
 
     def weight(u: int, v: int, data: dict) -> float:
-        return min(d.get("cost", d["travel_time"]) for d in data.values()) * penalty.get((u, v), 1.0)
+        return min(d.get("cost", d["travel_time"]) for d in data.values()) * penalty.get(
+            (u, v), 1.0
+        )
 
     for _ in range(k):
         try:
@@ -164,17 +190,20 @@ def _alternatives(g: nx.MultiDiGraph, a: int, b: int, k: int) -> list[list[int]]
     return routes
 
 
-def _solve(scenario: Scenario, tl: Timeline, cands: list[Corridor], max_n: int, banned: set[int], seed: int) -> tuple[int, list[int], dict[int, int], dict[str, int], str]:
-    ev = scenario.evacuation
+def _solve(
+    scenario: Scenario, tl: Timeline, cands: list[Corridor], max_n: int, banned: set[int], seed: int
+) -> tuple[int, list[int], dict[int, int], dict[str, int], str]:
+    ev = scenario.require_evacuation()
     stop_s, unload_s = ev.stop_min * 60, ev.unload_min * 60
     m = cp_model.CpModel()
-    x = [m.NewBoolVar(f"x{k}") for k in range(len(cands))]
+    x = [m.new_bool_var(f"x{k}") for k in range(len(cands))]
     for k in banned:
-        m.Add(x[k] == 0)
-    m.Add(sum(x) <= max_n)
-    waiting = {a.id: a.people.as_dict() for a in ev.assembly_points}
+        m.add(x[k] == 0)
+    m.add(sum(x) <= max_n)
+    points = ev.assembly_points if isinstance(ev.assembly_points, list) else []
+    waiting = {a.id: a.require_people().as_dict() for a in points}
     cap = {r.id: r.capacity for r in ev.reception_centres}
-    people_vars: dict[tuple[int, str, int], cp_model.IntVar] = {}
+    people_vars: dict[tuple[int, Group, int], cp_model.IntVar] = {}
     share_terms: dict[int, list[Any]] = {}
     trips_of: list[tuple[int, Any]] = []
     for ti, vt in enumerate(ev.fleet):
@@ -185,37 +214,47 @@ def _solve(scenario: Scenario, tl: Timeline, cands: list[Corridor], max_n: int, 
             # vehicles start at their base; starting at the reception is the common case
             if mt <= 0:
                 continue
-            trips = m.NewIntVar(0, mt * vt.count, f"trips{k}_{ti}")
-            m.Add(trips <= mt * vt.count * x[k])
+            trips = m.new_int_var(0, mt * vt.count, f"trips{k}_{ti}")
+            m.add(trips <= mt * vt.count * x[k])
             # each trip takes 1/mt of a vehicle's time in the windows (rounded up)
             share_terms.setdefault(ti, []).append((trips, -(-_SCALE // mt)))
             trips_of.append((k, trips))
             seats_used = []
             for g in vt.groups:
-                p = m.NewIntVar(0, vt.seats * mt * vt.count, f"p{k}_{g}_{ti}")
+                p = m.new_int_var(0, vt.seats * mt * vt.count, f"p{k}_{g}_{ti}")
                 people_vars[(k, g, ti)] = p
                 seats_used.append(p)
-            m.Add(sum(seats_used) <= vt.seats * trips)
+            m.add(sum(seats_used) <= vt.seats * trips)
     for ti, terms in share_terms.items():
-        m.Add(sum(trips * w for trips, w in terms) <= ev.fleet[ti].count * _SCALE)
+        m.add(sum(trips * w for trips, w in terms) <= ev.fleet[ti].count * _SCALE)
     for a, groups in waiting.items():
-        for g in GROUPS:
-            vs = [p for (k, gg, _t), p in people_vars.items() if gg == g and cands[k].assembly == a]
+        for group in GROUPS:
+            vs = [
+                p
+                for (k, gg, _t), p in people_vars.items()
+                if gg == group and cands[k].assembly == a
+            ]
             if vs:
-                m.Add(sum(vs) <= groups[g])
-    for r, c in cap.items():
+                m.add(sum(vs) <= groups[group])
+    for r, seats_r in cap.items():
         vs = [p for (k, _g, _t), p in people_vars.items() if cands[k].reception == r]
         if vs:
-            m.Add(sum(vs) <= c)
-    vph = {c.id: c.vehicles_per_hour for c in scenario.ceasefire.crossing_points if c.vehicles_per_hour}
+            m.add(sum(vs) <= seats_r)
+    vph = {
+        c.id: c.vehicles_per_hour for c in scenario.ceasefire.crossing_points if c.vehicles_per_hour
+    }
     hours = sum(b - a for a, b in tl.windows) / 3600.0
     for cid, rate in vph.items():
         ts = [trips for k, trips in trips_of if cands[k].crossing == cid]
         if ts:
-            m.Add(2 * sum(ts) <= int(rate * hours))
+            m.add(2 * sum(ts) <= int(rate * hours))
     total = sum(people_vars.values()) if people_vars else 0
-    weighted = sum(int(ev.priorities[g] * 10) * p for (k, g, _t), p in people_vars.items()) if people_vars else 0
-    m.Maximize(total * 10_000 + weighted - sum(x))
+    weighted = (
+        sum(int(ev.priorities[g] * 10) * p for (k, g, _t), p in people_vars.items())
+        if people_vars
+        else 0
+    )
+    m.maximize(total * 10_000 + weighted - sum(x))
     solver = cp_model.CpSolver()
     solver.parameters.num_workers = 1
     solver.parameters.random_seed = seed
@@ -233,7 +272,9 @@ def _solve(scenario: Scenario, tl: Timeline, cands: list[Corridor], max_n: int, 
     return int(sum(per_k.values())), chosen, per_k, by_group, solver.StatusName(st)
 
 
-def choose_corridors(scenario: Scenario, net: PreparedNetwork, max_corridors: int, *, seed: int = 0) -> CorridorChoice:
+def choose_corridors(
+    scenario: Scenario, net: PreparedNetwork, max_corridors: int, *, seed: int = 0
+) -> CorridorChoice:
     """Choose at most ``max_corridors`` corridors to negotiate.
 
     Parameters
@@ -272,19 +313,34 @@ def corridors_geojson(choice: CorridorChoice) -> str:
             "type": "Feature",
             "geometry": {"type": "LineString", "coordinates": c.path},
             "properties": {
-                "id": c.id, "assembly": c.assembly, "crossing": c.crossing, "reception": c.reception,
-                "selected": c.selected, "people": c.people, "marginal_people": c.marginal,
-                "out_min": round(c.out_s / 60, 1), "back_min": round(c.back_s / 60, 1),
-                "length_km": round(c.length_m / 1000, 1), "risk_km": round(c.risk_km, 2),
+                "id": c.id,
+                "assembly": c.assembly,
+                "crossing": c.crossing,
+                "reception": c.reception,
+                "selected": c.selected,
+                "people": c.people,
+                "marginal_people": c.marginal,
+                "out_min": round(c.out_s / 60, 1),
+                "back_min": round(c.back_s / 60, 1),
+                "length_km": round(c.length_m / 1000, 1),
+                "risk_km": round(c.risk_km, 2),
             },
         }
         for c in choice.corridors
     ]
-    return json.dumps({"type": "FeatureCollection", "features": feats}, indent=1, sort_keys=True) + "\n"
+    return (
+        json.dumps({"type": "FeatureCollection", "features": feats}, indent=1, sort_keys=True)
+        + "\n"
+    )
 
 
 def corridors_map(
-    choice: CorridorChoice, scenario: Scenario, net: PreparedNetwork, path: Any, *, online: bool = False
+    choice: CorridorChoice,
+    scenario: Scenario,
+    net: PreparedNetwork,
+    path: Any,
+    *,
+    online: bool = False,
 ) -> None:
     """Write an HTML map with the candidate and chosen corridors (atomically).
 
@@ -303,47 +359,77 @@ def corridors_map(
     from planner.render import TILES_LAYER, add_context, map_area, map_html
 
     sites = _corridor_sites(scenario)
-    coords = [p for c in choice.corridors for p in c.path] or [[lon, lat] for _i, _n, lon, lat, _k in sites]
+    coords = [p for c in choice.corridors for p in c.path] or [
+        [lon, lat] for _i, _n, lon, lat, _k in sites
+    ]
     lons, lats = [p[0] for p in coords] or [35.0], [p[1] for p in coords] or [48.0]
     bounds = (min(lons), min(lats), max(lons), max(lats))
-    m = folium.Map(location=[float(np.mean(lats)), float(np.mean(lons))], zoom_start=8, tiles=None, control_scale=True)
-    m.fit_bounds([[bounds[1], bounds[0]], [bounds[3], bounds[2]]], padding_top_left=(40, 40),
-                 padding_bottom_right=(40, 120))
-    folium.TileLayer("OpenStreetMap", name=html.escape(TILES_LAYER), overlay=True, show=online, control=True).add_to(m)
+    m = folium.Map(
+        location=[float(np.mean(lats)), float(np.mean(lons))],
+        zoom_start=8,
+        tiles=None,
+        control_scale=True,
+    )
+    m.fit_bounds(
+        [[bounds[1], bounds[0]], [bounds[3], bounds[2]]],
+        padding_top_left=(40, 40),
+        padding_bottom_right=(40, 120),
+    )
+    folium.TileLayer(
+        "OpenStreetMap", name=html.escape(TILES_LAYER), overlay=True, show=online, control=True
+    ).add_to(m)
     labels = [{"id": i, "n": n, "ll": [lat, lon], "kind": k, "r": 6} for i, n, lon, lat, k in sites]
     add_context(m, map_area(bounds), None, labels)
     date = frontline_date(scenario)
     if net.layers.frontline is not None:
         fg = folium.FeatureGroup(name="Frontline")
-        folium.GeoJson(mapping(net.layers.frontline), style_function=lambda _f: {"color": "#000", "weight": 3, "dashArray": "6 4"},
-                       tooltip=html.escape("line of contact" + (f" as of {date}" if date else ""))).add_to(fg)
+        folium.GeoJson(
+            mapping(net.layers.frontline),
+            style_function=lambda _f: {"color": "#000", "weight": 3, "dashArray": "6 4"},
+            tooltip=html.escape("line of contact" + (f" as of {date}" if date else "")),
+        ).add_to(fg)
         fg.add_to(m)
-    for flag, name, colour in ((False, "Candidate corridors", "#999999"), (True, "Chosen corridors", "#0066cc")):
+    for flag, name, colour in (
+        (False, "Candidate corridors", "#999999"),
+        (True, "Chosen corridors", "#0066cc"),
+    ):
         fg = folium.FeatureGroup(name=name)
         for c in choice.corridors:
             if c.selected != flag:
                 continue
-            tip = f"{c.id}: {c.people:,} people, marginal {c.marginal:,}, {c.out_s / 60:.0f} min out"
-            folium.PolyLine([[p[1], p[0]] for p in c.path], color=colour, weight=5 if flag else 2,
-                            tooltip=html.escape(tip)).add_to(fg)
+            tip = (
+                f"{c.id}: {c.people:,} people, marginal {c.marginal:,}, {c.out_s / 60:.0f} min out"
+            )
+            folium.PolyLine(
+                [[p[1], p[0]] for p in c.path],
+                color=colour,
+                weight=5 if flag else 2,
+                tooltip=html.escape(tip),
+            ).add_to(fg)
         fg.add_to(m)
     fg = folium.FeatureGroup(name="Sites")
     for _i, n, lon, lat, kind in sites:
         colour = "#8b0000" if kind == "assembly" else "#2e8b57"
-        folium.CircleMarker([lat, lon], radius=6, color=colour, fill=True, fill_opacity=0.8,
-                            tooltip=html.escape(n)).add_to(fg)
+        folium.CircleMarker(
+            [lat, lon], radius=6, color=colour, fill=True, fill_opacity=0.8, tooltip=html.escape(n)
+        ).add_to(fg)
     fg.add_to(m)
     folium.LayerControl(collapsed=True).add_to(m)
-    summary = (f"<b>{html.escape(scenario.name)}</b>: best {choice.max_corridors} corridor(s) move "
-               f"{choice.people:,} people<br>all {len(choice.corridors)} candidates: {choice.people_all:,} · "
-               f"one more hour of truce: +{choice.extra_hour:,}")
+    summary = (
+        f"<b>{html.escape(scenario.name)}</b>: best {choice.max_corridors} corridor(s) move "
+        f"{choice.people:,} people<br>all {len(choice.corridors)} candidates: {choice.people_all:,} · "
+        f"one more hour of truce: +{choice.extra_hour:,}"
+    )
     ControlBox(m.get_name(), summary, "pl-summary", "topleft").add_to(m)
-    legend = ("<b>Legend</b><br><span style='color:#0066cc'>&#9473;</span> chosen corridor &nbsp;"
-              "<span style='color:#999'>&#9472;</span> candidate<br>"
-              "<span style='color:#8b0000'>&#9679;</span> town (assembly point) &nbsp;"
-              "<span style='color:#2e8b57'>&#9679;</span> reception centre<br>"
-              "<span style='color:#000'>- - -</span> line of contact" + (f" as of {html.escape(date)}" if date else "")
-              + "<br><span style='color:#6b6b6b'>-&middot;-</span> state borders (Natural Earth)")
+    legend = (
+        "<b>Legend</b><br><span style='color:#0066cc'>&#9473;</span> chosen corridor &nbsp;"
+        "<span style='color:#999'>&#9472;</span> candidate<br>"
+        "<span style='color:#8b0000'>&#9679;</span> town (assembly point) &nbsp;"
+        "<span style='color:#2e8b57'>&#9679;</span> reception centre<br>"
+        "<span style='color:#000'>- - -</span> line of contact"
+        + (f" as of {html.escape(date)}" if date else "")
+        + "<br><span style='color:#6b6b6b'>-&middot;-</span> state borders (Natural Earth)"
+    )
     ControlBox(m.get_name(), legend, "pl-legend", "bottomright").add_to(m)
     write_atomic(path, map_html(m, online=online))
 

@@ -86,6 +86,11 @@ NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
 GroupOrAll = Literal["wounded", "children", "reduced_mobility", "general", "all"]
 GroupOrTotal = Literal["wounded", "children", "reduced_mobility", "general", "total"]
 
+
+def _every_group() -> list[GroupOrAll]:
+    return ["all"]
+
+
 _INFEASIBLE_STATUSES = {"infeasible"}
 _INCOMPLETE_STATUSES = {"infeasible", "partial", "incomplete", "failed"}
 
@@ -203,7 +208,9 @@ class Expectation(BaseModel):
         """
         ok, measured, detail = self.measure(ev)
         word = "passed" if ok else "failed"
-        return Outcome(self.name, self.kind, bool(ok), measured, f"{self.label()}: {word}, {detail}")
+        return Outcome(
+            self.name, self.kind, bool(ok), measured, f"{self.label()}: {word}, {detail}"
+        )
 
 
 class MinEvacuated(Expectation):
@@ -227,10 +234,14 @@ class MinEvacuated(Expectation):
         return v
 
     def _mins(self) -> dict[str, int]:
-        return dict(self.min_evacuated)
+        return {g: n for g, n in self.min_evacuated.items()}
 
     def label(self) -> str:
-        return "at least " + ", ".join(f"{_fmt(n)} {g}" for g, n in self._mins().items()) + " evacuated"
+        return (
+            "at least "
+            + ", ".join(f"{_fmt(n)} {g}" for g, n in self._mins().items())
+            + " evacuated"
+        )
 
     def measure(self, ev: Evidence) -> tuple[bool, Any, str]:
         if ev.plan is None:
@@ -248,7 +259,7 @@ class OutBySpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     by: datetime
-    groups: list[GroupOrAll] = Field(default_factory=lambda: ["all"], min_length=1)
+    groups: list[GroupOrAll] = Field(default_factory=_every_group, min_length=1)
 
     _aware = field_validator("by")(_tz_aware)
 
@@ -273,17 +284,28 @@ class OutBy(Expectation):
         groups = self._groups()
         if sc_ev is None:
             return True, 0, "the scenario evacuates nobody"
-        waiting = {a.id: sum(a.people.as_dict()[g] for g in groups) for a in sc_ev.assembly_points}
+        points = sc_ev.assembly_points if isinstance(sc_ev.assembly_points, list) else []
+        waiting = {a.id: sum(a.require_people().as_dict()[g] for g in groups) for a in points}
         total = sum(waiting.values())
         if ev.plan is None:
-            return (total == 0), total, f"{_fmt(total)} of {_fmt(total)} still waiting; {_no_plan(ev)}"
+            return (
+                (total == 0),
+                total,
+                f"{_fmt(total)} of {_fmt(total)} still waiting; {_no_plan(ev)}",
+            )
         out = delivered_by_site(ev.plan, self.out_by.by)
-        left = {s: max(0, n - sum(out.get(s, {}).get(g, 0) for g in groups)) for s, n in waiting.items()}
+        left = {
+            s: max(0, n - sum(out.get(s, {}).get(g, 0) for g in groups)) for s, n in waiting.items()
+        }
         still = sum(left.values())
         if still == 0:
             return True, 0, f"all {_fmt(total)} out"
-        parts = [f"{_fmt(left[s])} of {_fmt(waiting[s])}" + (" still waiting" if i == 0 else "") + f" at {s}"
-                 for i, s in enumerate(s for s in waiting if left[s] > 0)]
+        parts = [
+            f"{_fmt(left[s])} of {_fmt(waiting[s])}"
+            + (" still waiting" if i == 0 else "")
+            + f" at {s}"
+            for i, s in enumerate(s for s in waiting if left[s] > 0)
+        ]
         return False, still, ", ".join(parts)
 
 
@@ -319,7 +341,9 @@ def delivered_by_site(plan: Plan, deadline: datetime | None = None) -> dict[str,
                 while left > 0 and q:
                     site, k = q[0]
                     take = min(k, left)
-                    if st.site in reception and (deadline is None or datetime.fromisoformat(st.arrive) <= deadline):
+                    if st.site in reception and (
+                        deadline is None or datetime.fromisoformat(st.arrive) <= deadline
+                    ):
                         out[site][g] += take
                     left -= take
                     q[0][1] -= take
@@ -449,7 +473,7 @@ def closest_to_front(plan: Plan, layers: Layers) -> tuple[float, str, str, str] 
     if layers.frontline is None:
         return None
     crossing = {c.id: c for c in layers.crossings}
-    cache: dict[tuple[tuple[tuple[float, float], ...], tuple[str, ...]], float | None] = {}
+    cache: dict[tuple[tuple[tuple[float, ...], ...], tuple[str, ...]], float | None] = {}
     best: tuple[float, str, str, str] | None = None
     for v in plan.vehicles:
         for leg in v.legs:
@@ -514,7 +538,11 @@ class ExchangeCompletedBy(Expectation):
     def measure(self, ev: Evidence) -> tuple[bool, Any, str]:
         ex = _exchange(ev)
         if ex is None:
-            return False, None, _no_plan(ev) if ev.plan is None else "the plan has no exchange schedule"
+            return (
+                False,
+                None,
+                _no_plan(ev) if ev.plan is None else "the plan has no exchange schedule",
+            )
         status = str(ex.get("status", ""))
         events = list(ex.get("events") or [])
         ends = [datetime.fromisoformat(str(e["end"])) for e in events if e.get("end")]
@@ -567,12 +595,20 @@ class ParityEveryEvent(Expectation):
         return self.parity_every_event.held
 
     def label(self) -> str:
-        return "parity held in every exchange event" if self._wanted() else "parity broken in some exchange event"
+        return (
+            "parity held in every exchange event"
+            if self._wanted()
+            else "parity broken in some exchange event"
+        )
 
     def measure(self, ev: Evidence) -> tuple[bool, Any, str]:
         ex = _exchange(ev)
         if ex is None:
-            return False, None, _no_plan(ev) if ev.plan is None else "the plan has no exchange schedule"
+            return (
+                False,
+                None,
+                _no_plan(ev) if ev.plan is None else "the plan has no exchange schedule",
+            )
         spec = self._spec()
         broken = []
         events = list(ex.get("events") or [])
@@ -653,7 +689,13 @@ class TermsInfeasible(Expectation):
     def measure(self, ev: Evidence) -> tuple[bool, Any, str]:
         infeasible, why = _infeasible(ev)
         if not infeasible:
-            status = ev.plan.exchange.get("status", "?") if ev.plan and ev.plan.exchange else ev.plan.status if ev.plan else "?"
+            status = (
+                ev.plan.exchange.get("status", "?")
+                if ev.plan and ev.plan.exchange
+                else ev.plan.status
+                if ev.plan
+                else "?"
+            )
             why = f"a plan was made ({status})"
         return infeasible == self.terms_infeasible, infeasible, why
 
@@ -715,13 +757,22 @@ def parse_expectation(item: Any, source: str, field: str) -> Expectation:
         raise ScenarioError(source, field, f"give one expectation (known: {known})")
     unknown = [k for k in keys if k not in KINDS and k not in SHORTHANDS]
     if unknown:
-        raise ScenarioError(source, field, f"unknown expectation {str(unknown[0])!r} (known: {known})")
+        raise ScenarioError(
+            source, field, f"unknown expectation {str(unknown[0])!r} (known: {known})"
+        )
     if len(keys) > 1:
-        raise ScenarioError(source, field, f"give one expectation per item, not {len(keys)} ({', '.join(map(str, keys))})")
+        raise ScenarioError(
+            source,
+            field,
+            f"give one expectation per item, not {len(keys)} ({', '.join(map(str, keys))})",
+        )
     key = str(keys[0])
     data = dict(item)
     if key in SHORTHANDS:
-        data = {"name": item.get("name") or key, "out_by": {"by": item[key], "groups": [SHORTHANDS[key]]}}
+        data = {
+            "name": item.get("name") or key,
+            "out_by": {"by": item[key], "groups": [SHORTHANDS[key]]},
+        }
         kind = "out_by"
     else:
         kind = key
@@ -771,7 +822,11 @@ def parse_expectations(raw: Any, source: str, field: str = "expect") -> list[Exp
     seen: set[str] = set()
     for i, e in enumerate(out):
         if e.name in seen:
-            raise ScenarioError(source, f"{field}.{i}.name", f"{e.name!r} is used twice; give each expectation its own name")
+            raise ScenarioError(
+                source,
+                f"{field}.{i}.name",
+                f"{e.name!r} is used twice; give each expectation its own name",
+            )
         seen.add(e.name)
     return out
 

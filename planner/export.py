@@ -29,8 +29,17 @@ from planner.plan import Plan, Vehicle, write_atomic
 from planner.scenario import GROUPS, Scenario
 
 SCHEDULE_COLUMNS = [
-    "vehicle", "type", "seq", "site", "arrive", "depart",
-    *[f"board_{g}" for g in GROUPS], *[f"alight_{g}" for g in GROUPS], "on_board_after", "site_name", "site_pcode",
+    "vehicle",
+    "type",
+    "seq",
+    "site",
+    "arrive",
+    "depart",
+    *[f"board_{g}" for g in GROUPS],
+    *[f"alight_{g}" for g in GROUPS],
+    "on_board_after",
+    "site_name",
+    "site_pcode",
     "convoy",
 ]
 """Columns of ``schedule.csv``; the row under the header holds their HXL hashtags
@@ -85,12 +94,22 @@ def schedule_csv(plan: Plan) -> str:
         for seq, st in enumerate(v.stops, start=1):
             on_board += sum(st.board.values()) - sum(st.alight.values())
             w.writerow(
-                [_cell(v.id), _cell(v.type), seq, _cell(st.site), st.arrive, st.depart,
-                 *[st.board.get(g, 0) for g in GROUPS], *[st.alight.get(g, 0) for g in GROUPS], on_board,
-                 _cell(names.get(st.site, st.site)), _cell(codes.get(st.site, "")), _cell(convoys[seq - 1])]
+                [
+                    _cell(v.id),
+                    _cell(v.type),
+                    seq,
+                    _cell(st.site),
+                    st.arrive,
+                    st.depart,
+                    *[st.board.get(g, 0) for g in GROUPS],
+                    *[st.alight.get(g, 0) for g in GROUPS],
+                    on_board,
+                    _cell(names.get(st.site, st.site)),
+                    _cell(codes.get(st.site, "")),
+                    _cell(convoys[seq - 1]),
+                ]
             )
     return out.getvalue()
-
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -107,11 +126,16 @@ def _counts(d: dict[str, int]) -> str:
 def _metres(a: tuple[float, float], b: tuple[float, float]) -> float:
     """Great-circle distance in metres between two ``(lon, lat)`` points."""
     lon1, lat1, lon2, lat2 = map(math.radians, (a[0], a[1], b[0], b[1]))
-    h = math.sin((lat2 - lat1) / 2) ** 2 + math.cos(lat1) * math.cos(lat2) * math.sin((lon2 - lon1) / 2) ** 2
+    h = (
+        math.sin((lat2 - lat1) / 2) ** 2
+        + math.cos(lat1) * math.cos(lat2) * math.sin((lon2 - lon1) / 2) ** 2
+    )
     return 2 * 6_371_008.8 * math.asin(min(1.0, math.sqrt(h)))
 
 
-def _path_times(path: list[tuple[float, float]], depart: datetime, arrive: datetime) -> list[datetime]:
+def _path_times(
+    path: list[tuple[float, float]], depart: datetime, arrive: datetime
+) -> list[datetime]:
     """A time for every vertex of a path, spread by distance between ``depart`` and ``arrive``."""
     cum = [0.0]
     for a, b in zip(path, path[1:], strict=False):
@@ -119,7 +143,9 @@ def _path_times(path: list[tuple[float, float]], depart: datetime, arrive: datet
     total = cum[-1]
     span = (arrive - depart).total_seconds()
     if total <= 0:
-        return [depart + timedelta(seconds=span * i / max(1, len(path) - 1)) for i in range(len(path))]
+        return [
+            depart + timedelta(seconds=span * i / max(1, len(path) - 1)) for i in range(len(path))
+        ]
     return [depart + timedelta(seconds=round(span * c / total)) for c in cum]
 
 
@@ -163,12 +189,23 @@ def exchange_events(plan: Plan) -> list[dict[str, Any]]:
                 break
         loc = e.get("location")
         location = None
-        if isinstance(loc, list | tuple) and len(loc) == 2 and all(isinstance(x, int | float) for x in loc):
+        if (
+            isinstance(loc, list | tuple)
+            and len(loc) == 2
+            and all(isinstance(x, int | float) for x in loc)
+        ):
             location = (float(loc[0]), float(loc[1]))
-        out.append({
-            "index": i, "start": _str_or_none(e.get("start")), "end": _str_or_none(e.get("end")),
-            "place": place, "location": location, "people": sum(by_party.values()), "by_party": by_party,
-        })
+        out.append(
+            {
+                "index": i,
+                "start": _str_or_none(e.get("start")),
+                "end": _str_or_none(e.get("end")),
+                "place": place,
+                "location": location,
+                "people": sum(by_party.values()),
+                "by_party": by_party,
+            }
+        )
     return out
 
 
@@ -218,32 +255,46 @@ def routes_gpx(plan: Plan) -> str:
         if not v.legs:
             continue
         track = gpxpy.gpx.GPXTrack(name=v.id, description=f"{v.type}, {v.seats} seats")
-        track.type = v.type
+        # gpxpy leaves GPXTrack.type unannotated, so its stub infers None for it
+        track.type = v.type  # type: ignore[assignment]
         for leg in v.legs:
             seg = gpxpy.gpx.GPXTrackSegment()
-            times = _path_times(leg.path, datetime.fromisoformat(leg.depart), datetime.fromisoformat(leg.arrive))
+            times = _path_times(
+                leg.path, datetime.fromisoformat(leg.depart), datetime.fromisoformat(leg.arrive)
+            )
             for (lon, lat), t in zip(leg.path, times, strict=True):
                 seg.points.append(gpxpy.gpx.GPXTrackPoint(latitude=lat, longitude=lon, time=t))
             track.segments.append(seg)
         gpx.tracks.append(track)
         for seq, st in enumerate(v.stops, start=1):
             lon, lat = _stop_location(v, st.site, seq - 1, locations)
-            what = "; ".join(
-                x for x in (
-                    f"alight {_counts(st.alight)}" if sum(st.alight.values()) else "",
-                    f"board {_counts(st.board)}" if sum(st.board.values()) else "",
-                ) if x
-            ) or "stop"
-            gpx.waypoints.append(gpxpy.gpx.GPXWaypoint(
-                latitude=lat, longitude=lon, time=datetime.fromisoformat(st.arrive),
-                name=f"{v.id} {seq}: {names.get(st.site, st.site)}",
-                description=f"{st.arrive[11:16]}–{st.depart[11:16] if st.depart[:10] == st.arrive[:10] else st.depart[5:16].replace('T', ' ')} {what}",
-                type=v.id,
-            ))
+            what = (
+                "; ".join(
+                    x
+                    for x in (
+                        f"alight {_counts(st.alight)}" if sum(st.alight.values()) else "",
+                        f"board {_counts(st.board)}" if sum(st.board.values()) else "",
+                    )
+                    if x
+                )
+                or "stop"
+            )
+            gpx.waypoints.append(
+                gpxpy.gpx.GPXWaypoint(
+                    latitude=lat,
+                    longitude=lon,
+                    time=datetime.fromisoformat(st.arrive),
+                    name=f"{v.id} {seq}: {names.get(st.site, st.site)}",
+                    description=f"{st.arrive[11:16]}–{st.depart[11:16] if st.depart[:10] == st.arrive[:10] else st.depart[5:16].replace('T', ' ')} {what}",
+                    type=v.id,
+                )
+            )
     return gpx.to_xml(version="1.1")
 
 
-def _stop_location(v: Vehicle, site: str, index: int, locations: dict[str, tuple[float, float]]) -> tuple[float, float]:
+def _stop_location(
+    v: Vehicle, site: str, index: int, locations: dict[str, tuple[float, float]]
+) -> tuple[float, float]:
     """Where a stop is on the road: the end of the leg arriving there, else the site."""
     if index < len(v.legs) and v.legs[index].to == site and v.legs[index].path:
         return v.legs[index].path[-1]
@@ -273,8 +324,15 @@ def plan_geojson(plan: Plan, scenario: Scenario | None = None) -> dict[str, Any]
     """
     names = _site_names(plan)
     waiting: dict[str, int] = {}
-    if scenario is not None and scenario.evacuation is not None and isinstance(scenario.evacuation.assembly_points, list):
-        waiting = {a.id: sum(a.people.as_dict().values()) for a in scenario.evacuation.assembly_points}
+    if (
+        scenario is not None
+        and scenario.evacuation is not None
+        and isinstance(scenario.evacuation.assembly_points, list)
+    ):
+        waiting = {
+            a.id: sum(a.require_people().as_dict().values())
+            for a in scenario.evacuation.assembly_points
+        }
     boarded: dict[str, int] = {}
     for v in plan.vehicles:
         for st in v.stops:
@@ -286,18 +344,27 @@ def plan_geojson(plan: Plan, scenario: Scenario | None = None) -> dict[str, Any]
     features: list[dict[str, Any]] = []
     for s in plan.sites:
         r = receptions.get(s.id)
-        features.append({
-            "type": "Feature",
-            "geometry": {"type": "Point", "coordinates": [s.location[0], s.location[1]]},
-            "properties": {
-                "feature": "site", "id": s.id, "kind": s.kind, "name": s.name or s.id, "pcode": s.pcode,
-                "snap_m": round(s.snap_m, 1),
-                "waiting": waiting.get(s.id, boarded.get(s.id, 0) + unserved.get(s.id, 0)) if s.kind == "assembly" else None,
-                "evacuated": boarded.get(s.id, 0) if s.kind == "assembly" else None,
-                "unserved": unserved.get(s.id, 0) if s.kind == "assembly" else None,
-                "capacity": r.capacity if r else None, "received": r.received if r else None,
-            },
-        })
+        features.append(
+            {
+                "type": "Feature",
+                "geometry": {"type": "Point", "coordinates": [s.location[0], s.location[1]]},
+                "properties": {
+                    "feature": "site",
+                    "id": s.id,
+                    "kind": s.kind,
+                    "name": s.name or s.id,
+                    "pcode": s.pcode,
+                    "snap_m": round(s.snap_m, 1),
+                    "waiting": waiting.get(s.id, boarded.get(s.id, 0) + unserved.get(s.id, 0))
+                    if s.kind == "assembly"
+                    else None,
+                    "evacuated": boarded.get(s.id, 0) if s.kind == "assembly" else None,
+                    "unserved": unserved.get(s.id, 0) if s.kind == "assembly" else None,
+                    "capacity": r.capacity if r else None,
+                    "received": r.received if r else None,
+                },
+            }
+        )
     for v in plan.vehicles:
         for seq, leg in enumerate(v.legs, start=1):
             coords = [[p[0], p[1]] for p in leg.path]
@@ -305,32 +372,49 @@ def plan_geojson(plan: Plan, scenario: Scenario | None = None) -> dict[str, Any]
                 coords = coords * 2
             if not coords:
                 continue
-            features.append({
-                "type": "Feature",
-                "geometry": {"type": "LineString", "coordinates": coords},
-                "properties": {
-                    "feature": "leg", "vehicle": v.id, "type": v.type, "seq": seq,
-                    "from": leg.from_, "to": leg.to, "from_name": names.get(leg.from_, leg.from_),
-                    "to_name": names.get(leg.to, leg.to), "depart": leg.depart, "arrive": leg.arrive,
-                    "people": sum(leg.load.values()), **{f"load_{g}": leg.load.get(g, 0) for g in GROUPS},
-                    "length_m": round(leg.length_m, 1), "risk_km": round(leg.risk_km, 3),
-                    "crossings": ",".join(leg.crossings),
-                },
-            })
+            features.append(
+                {
+                    "type": "Feature",
+                    "geometry": {"type": "LineString", "coordinates": coords},
+                    "properties": {
+                        "feature": "leg",
+                        "vehicle": v.id,
+                        "type": v.type,
+                        "seq": seq,
+                        "from": leg.from_,
+                        "to": leg.to,
+                        "from_name": names.get(leg.from_, leg.from_),
+                        "to_name": names.get(leg.to, leg.to),
+                        "depart": leg.depart,
+                        "arrive": leg.arrive,
+                        "people": sum(leg.load.values()),
+                        **{f"load_{g}": leg.load.get(g, 0) for g in GROUPS},
+                        "length_m": round(leg.length_m, 1),
+                        "risk_km": round(leg.risk_km, 3),
+                        "crossings": ",".join(leg.crossings),
+                    },
+                }
+            )
     places = exchange_places(plan, scenario)
     for e in exchange_events(plan):
         loc = e["location"] or places.get(e["place"] or "")
         if loc is None:
             continue
-        features.append({
-            "type": "Feature",
-            "geometry": {"type": "Point", "coordinates": [loc[0], loc[1]]},
-            "properties": {
-                "feature": "exchange", "index": e["index"], "start": e["start"], "end": e["end"],
-                "place": e["place"], "people": e["people"],
-                "by_party": ", ".join(f"{p} {n}" for p, n in e["by_party"].items()),
-            },
-        })
+        features.append(
+            {
+                "type": "Feature",
+                "geometry": {"type": "Point", "coordinates": [loc[0], loc[1]]},
+                "properties": {
+                    "feature": "exchange",
+                    "index": e["index"],
+                    "start": e["start"],
+                    "end": e["end"],
+                    "place": e["place"],
+                    "people": e["people"],
+                    "by_party": ", ".join(f"{p} {n}" for p, n in e["by_party"].items()),
+                },
+            }
+        )
     return {"type": "FeatureCollection", "name": plan.scenario, "features": features}
 
 
@@ -391,16 +475,82 @@ def driver_sheet_rows(plan: Plan, vehicle: Vehicle) -> list[dict[str, object]]:
     events: list[tuple[datetime, int, int, str, str, int, str, str]] = []
     for i, leg in enumerate(vehicle.legs):
         n, convoy = sum(leg.load.values()), leg.convoy or ""
-        events.append((datetime.fromisoformat(leg.depart), 3, i, "depart", leg.from_, n, _counts(leg.load), convoy))
-        events.append((datetime.fromisoformat(leg.arrive), 0, i, "arrive", leg.to, n, _counts(leg.load), convoy))
+        events.append(
+            (
+                datetime.fromisoformat(leg.depart),
+                3,
+                i,
+                "depart",
+                leg.from_,
+                n,
+                _counts(leg.load),
+                convoy,
+            )
+        )
+        events.append(
+            (
+                datetime.fromisoformat(leg.arrive),
+                0,
+                i,
+                "arrive",
+                leg.to,
+                n,
+                _counts(leg.load),
+                convoy,
+            )
+        )
         for cp in leg.checkpoints or []:  # agreed corridor checkpoints on the way
-            events.append((datetime.fromisoformat(cp.arrive), 4, i, "checkpoint", cp.id, n, _counts(leg.load), convoy))
-            events.append((datetime.fromisoformat(cp.depart), 5, i, "leave_checkpoint", cp.id, n, _counts(leg.load), convoy))
+            events.append(
+                (
+                    datetime.fromisoformat(cp.arrive),
+                    4,
+                    i,
+                    "checkpoint",
+                    cp.id,
+                    n,
+                    _counts(leg.load),
+                    convoy,
+                )
+            )
+            events.append(
+                (
+                    datetime.fromisoformat(cp.depart),
+                    5,
+                    i,
+                    "leave_checkpoint",
+                    cp.id,
+                    n,
+                    _counts(leg.load),
+                    convoy,
+                )
+            )
     for j, st in enumerate(vehicle.stops):
         if sum(st.alight.values()):
-            events.append((datetime.fromisoformat(st.arrive), 1, j, "alight", st.site, sum(st.alight.values()), _counts(st.alight), ""))
+            events.append(
+                (
+                    datetime.fromisoformat(st.arrive),
+                    1,
+                    j,
+                    "alight",
+                    st.site,
+                    sum(st.alight.values()),
+                    _counts(st.alight),
+                    "",
+                )
+            )
         if sum(st.board.values()):
-            events.append((datetime.fromisoformat(st.depart), 2, j, "board", st.site, sum(st.board.values()), _counts(st.board), ""))
+            events.append(
+                (
+                    datetime.fromisoformat(st.depart),
+                    2,
+                    j,
+                    "board",
+                    st.site,
+                    sum(st.board.values()),
+                    _counts(st.board),
+                    "",
+                )
+            )
     events.sort(key=lambda e: e[:3])
     rows: list[dict[str, object]] = []
     on_board = 0
@@ -409,8 +559,18 @@ def driver_sheet_rows(plan: Plan, vehicle: Vehicle) -> list[dict[str, object]]:
             on_board += people
         elif action == "alight":
             on_board -= people
-        rows.append({"time": when.isoformat(), "stop": names.get(site, site), "site": site, "action": action,
-                     "people": people, "groups": groups, "on_board": on_board, "convoy": convoy})
+        rows.append(
+            {
+                "time": when.isoformat(),
+                "stop": names.get(site, site),
+                "site": site,
+                "action": action,
+                "people": people,
+                "groups": groups,
+                "on_board": on_board,
+                "convoy": convoy,
+            }
+        )
     return rows
 
 
@@ -465,22 +625,31 @@ def summary_markdown(plan: Plan) -> str:
         A heading, the table (group, requested, evacuated, bound, evacuated / bound), the
         caption line, then the people not served, warnings and exchange events, if any.
     """
-    lines = [f"# {_md(plan.scenario)} (seed {plan.seed}): {_md(plan.status)}", "",
-             "| group | requested | evacuated | bound | evacuated / bound |",
-             "|---|---:|---:|---:|---:|"]
+    lines = [
+        f"# {_md(plan.scenario)} (seed {plan.seed}): {_md(plan.status)}",
+        "",
+        "| group | requested | evacuated | bound | evacuated / bound |",
+        "|---|---:|---:|---:|---:|",
+    ]
     for g, r, e, b in plan.summary_rows():
         ratio = f"{e / b:.0%}" if b else "-"
         cells = [g, f"{r:,}", f"{e:,}", f"{b:,}", ratio]
         if g == "total":
             cells = [f"**{c}**" for c in cells]
         lines.append("| " + " | ".join(cells) + " |")
-    lines += ["", (
-        f"vehicles used {plan.vehicles_used}/{plan.vehicles_total} · {plan.distance_km:,.0f} km driven · "
-        f"{plan.risk_km:,.1f} km under risk · search stopped by {_md(plan.solver.stopped_by)}"
-    )]
+    lines += [
+        "",
+        (
+            f"vehicles used {plan.vehicles_used}/{plan.vehicles_total} · {plan.distance_km:,.0f} km driven · "
+            f"{plan.risk_km:,.1f} km under risk · search stopped by {_md(plan.solver.stopped_by)}"
+        ),
+    ]
     if plan.unserved:
         lines += ["", "## Not served", ""]
-        lines += [f"- {u.people:,} {_md(u.group)} at {_md(u.site)}: {_md(u.detail)}" for u in plan.unserved]
+        lines += [
+            f"- {u.people:,} {_md(u.group)} at {_md(u.site)}: {_md(u.detail)}"
+            for u in plan.unserved
+        ]
     if plan.warnings:
         lines += ["", "## Warnings", ""]
         lines += [f"- {_md(w)}" for w in plan.warnings]
@@ -489,18 +658,25 @@ def summary_markdown(plan: Plan) -> str:
         status = plan.exchange.get("status", "?") if isinstance(plan.exchange, dict) else "?"
         lines += ["", f"## Exchange: {_md(status)}", ""]
         if events:
-            lines += ["| event | start | end | place | people | by party |", "|---:|---|---|---|---:|---|"]
-            for e in events:
-                parties = ", ".join(f"{_md(p)} {n:,}" for p, n in e["by_party"].items())
-                lines.append(f"| {e['index'] + 1} | {_md(e['start'] or '')} | {_md(e['end'] or '')} | "
-                             f"{_md(e['place'] or '')} | {e['people']:,} | {parties} |")
+            lines += [
+                "| event | start | end | place | people | by party |",
+                "|---:|---|---|---|---:|---|",
+            ]
+            for event in events:
+                parties = ", ".join(f"{_md(p)} {n:,}" for p, n in event["by_party"].items())
+                lines.append(
+                    f"| {event['index'] + 1} | {_md(event['start'] or '')} | {_md(event['end'] or '')} | "
+                    f"{_md(event['place'] or '')} | {event['people']:,} | {parties} |"
+                )
     return "\n".join(lines) + "\n"
 
 
 # ----------------------------------------------------------------------------- all files
 
 
-def write_plan_files(plan: Plan, folder: str | Path, *, scenario: Scenario | None = None) -> dict[str, Path]:
+def write_plan_files(
+    plan: Plan, folder: str | Path, *, scenario: Scenario | None = None
+) -> dict[str, Path]:
     """Write every export of a plan atomically into ``folder``.
 
     Parameters
@@ -527,9 +703,15 @@ def write_plan_files(plan: Plan, folder: str | Path, *, scenario: Scenario | Non
     folder = Path(folder)
     plan = attach_pcodes(plan, scenario)
     paths = {
-        "plan": folder / "plan.json", "schedule": folder / "schedule.csv", "xlsx": folder / "schedule.xlsx",
-        "sites": folder / "sites.csv", "gpx": folder / "routes.gpx", "geojson": folder / "plan.geojson",
-        "gpkg": folder / "plan.gpkg", "summary": folder / "summary.md", "drivers": folder / "drivers",
+        "plan": folder / "plan.json",
+        "schedule": folder / "schedule.csv",
+        "xlsx": folder / "schedule.xlsx",
+        "sites": folder / "sites.csv",
+        "gpx": folder / "routes.gpx",
+        "geojson": folder / "plan.geojson",
+        "gpkg": folder / "plan.gpkg",
+        "summary": folder / "summary.md",
+        "drivers": folder / "drivers",
     }
     write_atomic(paths["plan"], plan.to_json())
     write_atomic(paths["xlsx"], schedule_xlsx(plan, scenario))
@@ -537,7 +719,10 @@ def write_plan_files(plan: Plan, folder: str | Path, *, scenario: Scenario | Non
     write_gpkg(paths["gpkg"], gpkg_frames(plan, scenario))
     write_atomic(paths["schedule"], schedule_csv(plan))
     write_atomic(paths["gpx"], routes_gpx(plan))
-    write_atomic(paths["geojson"], json.dumps(plan_geojson(plan, scenario), ensure_ascii=False, indent=1) + "\n")
+    write_atomic(
+        paths["geojson"],
+        json.dumps(plan_geojson(plan, scenario), ensure_ascii=False, indent=1) + "\n",
+    )
     write_atomic(paths["summary"], summary_markdown(plan))
     sheets = driver_sheets(plan)
     paths["drivers"].mkdir(parents=True, exist_ok=True)

@@ -117,7 +117,7 @@ def site_rows(plan: Plan, scenario: Scenario | None = None) -> list[dict[str, An
     start: dict[str, dict[str, int]] = {}
     ev = scenario.evacuation if scenario is not None else None
     if ev is not None and isinstance(ev.assembly_points, list):
-        start = {a.id: a.people.as_dict() for a in ev.assembly_points}
+        start = {a.id: a.require_people().as_dict() for a in ev.assembly_points}
     boarded: dict[str, dict[str, int]] = {}
     for v in plan.vehicles:
         for st in v.stops:

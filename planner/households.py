@@ -174,7 +174,9 @@ def read_household_file(
             "header",
             f"needs the columns household and group (missing: {', '.join(missing)})",
         )
-    col = {c: header.index(c) for c in ("household", "group", "needs") if c in header}
+    col: dict[str, int] = {
+        c: header.index(c) for c in ("household", "group", "needs") if c in header
+    }
     found: dict[str, Household] = {}
     for i, r in enumerate(rows[1:], start=2):
         hid, group, needs = _member(r, col, path, i, groups)

@@ -170,7 +170,7 @@ def table_rows(path: Path, sheet: str | None) -> list[list[Any]]:
     try:
         dialect = csv.Sniffer().sniff(text[:4096], delimiters=",;\t")
     except csv.Error:
-        dialect = csv.excel  # type: ignore[assignment]
+        dialect = csv.excel
     return [list(r) for r in csv.reader(io.StringIO(text), dialect)]
 
 

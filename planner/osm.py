@@ -458,6 +458,7 @@ def _download(
         with _osmnx_settings(**overrides):
             if place is not None:
                 return ox.graph_from_place(place, **kwargs)
+            assert bbox is not None  # load_osm_graph gives exactly one of place and bbox
             return ox.graph_from_bbox(bbox, **kwargs)
     except requests.exceptions.RequestException as exc:
         if place is None:
@@ -709,13 +710,19 @@ def features_from_file(path: str | Path, tags: Mapping[str, Any]) -> Any:
             osm = pyrosm.OSM(str(path))
             custom = {k: (True if v is True else list(_tag_values(v))) for k, v in tags.items()}
             gdf = osm.get_data_by_custom_criteria(
-                custom_filter=custom, filter_type="keep", keep_nodes=True, keep_ways=True, keep_relations=True
+                custom_filter=custom,
+                filter_type="keep",
+                keep_nodes=True,
+                keep_ways=True,
+                keep_relations=True,
             )
             if gdf is None:
                 return gpd.GeoDataFrame(geometry=[], crs=4326)
             return gdf.set_crs(4326, allow_override=True)
         if kind != "xml":
-            raise NetworkError(f"{path}: OSM features need an .osm/.osm.gz/.osm.bz2 or .osm.pbf file")
+            raise NetworkError(
+                f"{path}: OSM features need an .osm/.osm.gz/.osm.bz2 or .osm.pbf file"
+            )
         with _plain_xml(path) as plain:
             try:
                 gdf = ox.features_from_xml(plain, tags=dict(tags))
@@ -725,7 +732,9 @@ def features_from_file(path: str | Path, tags: Mapping[str, Any]) -> Any:
     except NetworkError:
         raise
     except Exception as exc:  # parsers raise many types; the user needs one line
-        raise NetworkError(f"{path}: cannot read OSM features: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
+        raise NetworkError(
+            f"{path}: cannot read OSM features: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
+        ) from None
 
 
 @contextlib.contextmanager
@@ -786,7 +795,9 @@ def assembly_points_from_osm(
     for i, row in enumerate(feats.itertuples(index=False)):
         osmid = getattr(row, "id", None)
         osmid = osmid if osmid is not None else i
-        value = next((str(getattr(row, k)) for k in tags if isinstance(getattr(row, k, None), str)), "site")
+        value = next(
+            (str(getattr(row, k)) for k in tags if isinstance(getattr(row, k, None), str)), "site"
+        )
         ids.append(f"{value}-{osmid}")
         nm = getattr(row, "name", None)
         names.append(nm if isinstance(nm, str) else None)

@@ -29,6 +29,7 @@ import re
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -49,8 +50,16 @@ from planner.plan import Plan, write_atomic
 from planner.scenario import GROUPS, Scenario
 
 _COLOURS = [
-    "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b",
-    "#e377c2", "#7f7f7f", "#bcbd22", "#17becf",
+    "#1f77b4",
+    "#ff7f0e",
+    "#2ca02c",
+    "#d62728",
+    "#9467bd",
+    "#8c564b",
+    "#e377c2",
+    "#7f7f7f",
+    "#bcbd22",
+    "#17becf",
 ]
 
 TILES_LAYER = "Background tiles (OpenStreetMap, online)"
@@ -65,7 +74,7 @@ VEHICLES_LAYER = "Vehicles"
 _esc = escape_text
 
 
-def _table(rows: list[list[object]], header: list[str]) -> str:
+def _table(rows: Sequence[Sequence[object]], header: list[str]) -> str:
     head = "".join(f"<th>{_esc(h)}</th>" for h in header)
     body = "".join("<tr>" + "".join(f"<td>{_esc(c)}</td>" for c in r) + "</tr>" for r in rows)
     return f"<table style='font-size:11px'><tr>{head}</tr>{body}</table>"
@@ -91,8 +100,18 @@ def layer_names(plan: Plan) -> list[str]:
     -------
     list of str
     """
-    names = [TILES_LAYER, CONTEXT_LAYER, BORDERS_LAYER, TOWNS_LAYER, "Hazards", "Frontline", "Crossing points",
-             "Corridors", "Assembly points", "Reception centres"]
+    names = [
+        TILES_LAYER,
+        CONTEXT_LAYER,
+        BORDERS_LAYER,
+        TOWNS_LAYER,
+        "Hazards",
+        "Frontline",
+        "Crossing points",
+        "Corridors",
+        "Assembly points",
+        "Reception centres",
+    ]
     if plan.corridors:
         names.append(AGREED_LAYER)
     if plan.unserved:
@@ -128,7 +147,9 @@ def _inline_assets() -> dict[str, str]:
         img = ldir / match.group(1)
         if not img.is_file():
             return match.group(0)
-        return "url(data:image/png;base64," + base64.b64encode(img.read_bytes()).decode("ascii") + ")"
+        return (
+            "url(data:image/png;base64," + base64.b64encode(img.read_bytes()).decode("ascii") + ")"
+        )
 
     css = re.sub(r"url\((images/[A-Za-z0-9_.-]+\.png)\)", data_uri, css)
 
@@ -145,14 +166,18 @@ def _inline_assets() -> dict[str, str]:
 def _offline_html(page: str) -> str:
     """Replace folium's CDN links in a rendered page by inline code, or drop unused ones."""
     inline = _inline_assets()
-    links = [*((n, u, f'<script src="{u}"></script>') for n, u in folium.folium._default_js),
-             *((n, u, f'<link rel="stylesheet" href="{u}"/>') for n, u in folium.folium._default_css)]
+    links = [
+        *((n, u, f'<script src="{u}"></script>') for n, u in folium.folium._default_js),
+        *((n, u, f'<link rel="stylesheet" href="{u}"/>') for n, u in folium.folium._default_css),
+    ]
     for name, _url, tag in links:
         # a function replacement, so backslashes in the code stay as they are
         page = page.replace(tag, inline.get(name, ""), 1) if tag in page else page
     left = re.findall(r'<(?:script[^>]*\ssrc|link[^>]*\shref)="(https?:[^"]+)"', page)
     if left:
-        raise PlannerError(f"map.html would need the network for {', '.join(sorted(set(left)))}; use --online")
+        raise PlannerError(
+            f"map.html would need the network for {', '.join(sorted(set(left)))}; use --online"
+        )
     return page
 
 
@@ -207,14 +232,18 @@ def _as_lines(network: Any, area: Any) -> list[LineString]:
             if data.get("geometry") is not None:
                 geoms.append(data["geometry"])
             elif "x" in nodes[u] and "x" in nodes[v]:
-                geoms.append(LineString([(nodes[u]["x"], nodes[u]["y"]), (nodes[v]["x"], nodes[v]["y"])]))
+                geoms.append(
+                    LineString([(nodes[u]["x"], nodes[u]["y"]), (nodes[v]["x"], nodes[v]["y"])])
+                )
     out: list[LineString] = []
     tol = max(area.bounds[2] - area.bounds[0], area.bounds[3] - area.bounds[1]) / 2000
     for g in geoms:
         if g is None or g.is_empty or not g.intersects(area):
             continue
         g = shapely.simplify(shapely.force_2d(g.intersection(area)), tol)
-        out.extend(x for x in getattr(g, "geoms", [g]) if isinstance(x, LineString) and not x.is_empty)
+        out.extend(
+            x for x in getattr(g, "geoms", [g]) if isinstance(x, LineString) and not x.is_empty
+        )
     return out
 
 
@@ -433,10 +462,15 @@ class _Timeline(MacroElement):
         self.css = _TIMELINE_CSS
         payload = (
             json.dumps(data, ensure_ascii=True, separators=(",", ":"), allow_nan=False)
-            .replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+            .replace("<", "\\u003c")
+            .replace(">", "\\u003e")
+            .replace("&", "\\u0026")
         )
-        self.code = (_TIMELINE_JS.replace("__DATA__", payload).replace("__MAP__", map_name)
-                     .replace("__GROUPS__", groups))
+        self.code = (
+            _TIMELINE_JS.replace("__DATA__", payload)
+            .replace("__MAP__", map_name)
+            .replace("__GROUPS__", groups)
+        )
 
 
 def _cumulative(path: list[tuple[float, float]]) -> list[float]:
@@ -520,19 +554,31 @@ def add_context(m: folium.Map, area: Any, road_lines: Any, sites: list[dict[str,
     outlines, countries = state_borders(area)
     borders = folium.FeatureGroup(name=_esc(BORDERS_LAYER), show=True)
     for geom in outlines:
-        folium.GeoJson(mapping(geom), style_function=lambda _f: {"color": "#6b6b6b", "weight": 1.5, "dashArray": "8 3 2 3"},
-                       interactive=False).add_to(borders)
+        folium.GeoJson(
+            mapping(geom),
+            style_function=lambda _f: {"color": "#6b6b6b", "weight": 1.5, "dashArray": "8 3 2 3"},
+            interactive=False,
+        ).add_to(borders)
     borders.add_to(m)
     ctx = folium.FeatureGroup(name=_esc(CONTEXT_LAYER), show=True)
     if road_lines is not None:
-        folium.GeoJson(mapping(road_lines), style_function=lambda _f: {"color": "#9a9a9a", "weight": 1.5, "opacity": 0.8},
-                       interactive=False).add_to(ctx)
+        folium.GeoJson(
+            mapping(road_lines),
+            style_function=lambda _f: {"color": "#9a9a9a", "weight": 1.5, "opacity": 0.8},
+            interactive=False,
+        ).add_to(ctx)
     ctx.add_to(m)
     towns = folium.FeatureGroup(name=_esc(TOWNS_LAYER), show=True)
     towns.add_to(m)
     # a country's name only where the map shows more than one
-    Labels(m.get_name(), towns.get_name(), sites, towns_in(area), road_refs_in(area),
-           countries if len(countries) > 1 else []).add_to(m)
+    Labels(
+        m.get_name(),
+        towns.get_name(),
+        sites,
+        towns_in(area),
+        road_refs_in(area),
+        countries if len(countries) > 1 else [],
+    ).add_to(m)
 
 
 def render_map(
@@ -570,16 +616,33 @@ def render_map(
         When an offline map is asked for and the packages holding Leaflet are missing.
     """
     bounds = _bounds(plan, layers)
-    m = folium.Map(location=[(bounds[1] + bounds[3]) / 2, (bounds[0] + bounds[2]) / 2], zoom_start=8, tiles=None,
-                   control_scale=True)
+    m = folium.Map(
+        location=[(bounds[1] + bounds[3]) / 2, (bounds[0] + bounds[2]) / 2],
+        zoom_start=8,
+        tiles=None,
+        control_scale=True,
+    )
     # room for the summary (top left), the time bar (bottom left) and the legend (bottom right)
-    m.fit_bounds([[bounds[1], bounds[0]], [bounds[3], bounds[2]]], padding_top_left=(60, 90),
-                 padding_bottom_right=(60, 150))
-    folium.TileLayer("OpenStreetMap", name=_esc(TILES_LAYER), overlay=True, show=online, control=True).add_to(m)
+    m.fit_bounds(
+        [[bounds[1], bounds[0]], [bounds[3], bounds[2]]],
+        padding_top_left=(60, 90),
+        padding_bottom_right=(60, 150),
+    )
+    folium.TileLayer(
+        "OpenStreetMap", name=_esc(TILES_LAYER), overlay=True, show=online, control=True
+    ).add_to(m)
     people = _people_at(scenario, plan)
-    site_labels = [{"id": s.id, "n": s.name or s.id, "ll": [s.location[1], s.location[0]], "kind": s.kind,
-                    "r": round(assembly_radius(people.get(s.id, 0)), 1) if s.kind == "assembly" else 8}
-                   for s in plan.sites if s.kind in ("assembly", "reception")]
+    site_labels = [
+        {
+            "id": s.id,
+            "n": s.name or s.id,
+            "ll": [s.location[1], s.location[0]],
+            "kind": s.kind,
+            "r": round(assembly_radius(people.get(s.id, 0)), 1) if s.kind == "assembly" else 8,
+        }
+        for s in plan.sites
+        if s.kind in ("assembly", "reception")
+    ]
     source = scenario.network.source
     add_context(m, map_area(bounds), _context_lines(plan, bounds, source), site_labels)
     _draw_layers(m, scenario, layers)
@@ -592,20 +655,37 @@ def render_map(
     folium.LayerControl(collapsed=True).add_to(m)
 
     windows = [[_ms(a), _ms(b)] for a, b in plan.windows]
-    times = [t for w in windows for t in w] + [t for v in veh_data for lg in v["legs"] for t in (lg["t0"], lg["t1"])]
+    times = [t for w in windows for t in w] + [
+        t for v in veh_data for lg in v["legs"] for t in (lg["t0"], lg["t1"])
+    ]
     times += [t for e in ev_data for t in (e["t0"], e["t1"])]
     t0, t1 = (min(times), max(times)) if times else (0, 60000)
     off_min, off = _offset(plan)
-    data = {"t0": t0, "t1": max(t1, t0 + 60000), "windows": windows, "offset_min": off_min, "offset": off,
-            "vehicles": veh_data, "sites": site_data, "events": ev_data, "unserved": unserved_data}
-    groups = ("{vehicles: [" + ", ".join(g for g, _ in veh_groups) + f"], assembly: {asm}, exchanges: {ex_name}, "
-              f"unserved: {unserved_name}}}")
+    data = {
+        "t0": t0,
+        "t1": max(t1, t0 + 60000),
+        "windows": windows,
+        "offset_min": off_min,
+        "offset": off,
+        "vehicles": veh_data,
+        "sites": site_data,
+        "events": ev_data,
+        "unserved": unserved_data,
+    }
+    groups = (
+        "{vehicles: ["
+        + ", ".join(g for g, _ in veh_groups)
+        + f"], assembly: {asm}, exchanges: {ex_name}, "
+        f"unserved: {unserved_name}}}"
+    )
     _Timeline(data, m.get_name(), groups).add_to(m)
 
     from planner.mapcontrols import ControlBox
 
     ControlBox(m.get_name(), _summary_html(plan), "pl-summary", "topleft").add_to(m)
-    ControlBox(m.get_name(), _legend_html(scenario, plan, bool(ev_data)), "pl-legend", "bottomright").add_to(m)
+    ControlBox(
+        m.get_name(), _legend_html(scenario, plan, bool(ev_data)), "pl-legend", "bottomright"
+    ).add_to(m)
     if path is not None:
         write_atomic(path, map_html(m, online=online))
     return m
@@ -615,7 +695,7 @@ def _people_at(scenario: Scenario, plan: Plan) -> dict[str, int]:
     """People waiting at each assembly point at the start (scenario, else boarded + unserved)."""
     points = scenario.evacuation.assembly_points if scenario.evacuation is not None else []
     if isinstance(points, list) and points:
-        return {a.id: a.people.total() for a in points}
+        return {a.id: a.require_people().total() for a in points}
     out: dict[str, int] = {}
     for v in plan.vehicles:
         for st in v.stops:
@@ -647,10 +727,17 @@ def _draw_layers(m: folium.Map, scenario: Scenario, layers: Layers) -> None:
     haz = folium.FeatureGroup(name="Hazards", show=True)
     for df, colour in ((layers.closed, "#b30000"), (layers.risk, "#ff9900")):
         for rec in df.itertuples(index=False):
-            label = f"{rec.kind}: {rec.id}" + (f" (cost × {rec.factor:g})" if rec.kind == "risk" else "")
+            label = f"{rec.kind}: {rec.id}" + (
+                f" (cost × {rec.factor:g})" if rec.kind == "risk" else ""
+            )
             folium.GeoJson(
                 mapping(rec.geometry),
-                style_function=lambda _f, c=colour: {"color": c, "fillColor": c, "fillOpacity": 0.3, "weight": 1},
+                style_function=lambda _f, c=colour: {
+                    "color": c,
+                    "fillColor": c,
+                    "fillOpacity": 0.3,
+                    "weight": 1,
+                },
                 tooltip=_esc(label),
             ).add_to(haz)
     haz.add_to(m)
@@ -670,9 +757,13 @@ def _draw_layers(m: folium.Map, scenario: Scenario, layers: Layers) -> None:
         info = f"crossing point {c.id}: delay {c.delay_s / 60:.0f} min" + (
             f", {c.vehicles_per_hour:g} vehicles/h" if c.vehicles_per_hour else ""
         )
-        folium.Marker([c.lat, c.lon], icon=folium.DivIcon(html="<div class='pl-cp'></div>", icon_size=(15, 15),
-                                                          icon_anchor=(7, 7)),
-                      tooltip=_esc(info)).add_to(cross)
+        folium.Marker(
+            [c.lat, c.lon],
+            icon=folium.DivIcon(
+                html="<div class='pl-cp'></div>", icon_size=(15, 15), icon_anchor=(7, 7)
+            ),
+            tooltip=_esc(info),
+        ).add_to(cross)
     cross.add_to(m)
 
 
@@ -690,8 +781,13 @@ def _draw_corridors(m: folium.Map, plan: Plan, names: dict[str, str]) -> None:
     most = max((e[0] for e in carried.values()), default=1)
     for (a, b), (people, trips, pth) in sorted(carried.items()):
         folium.PolyLine(
-            [[p[1], p[0]] for p in pth], color="#5b2a86", weight=3 + 12 * math.sqrt(people / most), opacity=0.45,
-            tooltip=_esc(f"corridor {names.get(a, a)} → {names.get(b, b)}: {people} people in {trips} trip(s)"),
+            [[p[1], p[0]] for p in pth],
+            color="#5b2a86",
+            weight=3 + 12 * math.sqrt(people / most),
+            opacity=0.45,
+            tooltip=_esc(
+                f"corridor {names.get(a, a)} → {names.get(b, b)}: {people} people in {trips} trip(s)"
+            ),
         ).add_to(corr)
     corr.add_to(m)
 
@@ -717,10 +813,14 @@ def _draw_sites(
             if sum(st.board.values()):
                 boards.setdefault(st.site, []).append([_ms(st.depart), sum(st.board.values())])
     points = scenario.evacuation.assembly_points if scenario.evacuation is not None else []
-    waiting = {a.id: a.people.as_dict() for a in points} if isinstance(points, list) else {}
+    waiting = (
+        {a.id: a.require_people().as_dict() for a in points} if isinstance(points, list) else {}
+    )
     unserved: dict[str, list[str]] = {}
     for u in plan.unserved:
-        unserved.setdefault(u.site, []).append(f"{u.people} {u.group}: {REASONS.get(u.reason, u.reason)} ({u.detail})")
+        unserved.setdefault(u.site, []).append(
+            f"{u.people} {u.group}: {REASONS.get(u.reason, u.reason)} ({u.detail})"
+        )
 
     asm = folium.FeatureGroup(name="Assembly points", show=True)
     rec_fg = folium.FeatureGroup(name="Reception centres", show=True)
@@ -738,24 +838,52 @@ def _draw_sites(
                         w[u.group] = w.get(u.group, 0) + u.people
             total = sum(w.values())
             rows = [[g, w.get(g, 0), served_at.get(s.id, {}).get(g, 0)] for g in GROUPS]
-            body = f"<b>{_esc(title)}</b><br>snapped {s.snap_m:.0f} m<br>" + _table(rows, ["group", "waiting", "evacuated"])
+            body = f"<b>{_esc(title)}</b><br>snapped {s.snap_m:.0f} m<br>" + _table(
+                rows, ["group", "waiting", "evacuated"]
+            )
             if s.id in unserved:
-                body += "<br><b>not served</b><ul>" + "".join(f"<li>{_esc(t)}</li>" for t in unserved[s.id]) + "</ul>"
-                unserved_data.append({"ll": [lat, lon], "title": title,
-                                      "people": sum(u.people for u in plan.unserved if u.site == s.id),
-                                      "lines": unserved[s.id]})
+                body += (
+                    "<br><b>not served</b><ul>"
+                    + "".join(f"<li>{_esc(t)}</li>" for t in unserved[s.id])
+                    + "</ul>"
+                )
+                unserved_data.append(
+                    {
+                        "ll": [lat, lon],
+                        "title": title,
+                        "people": sum(u.people for u in plan.unserved if u.site == s.id),
+                        "lines": unserved[s.id],
+                    }
+                )
             folium.CircleMarker(
-                [lat, lon], radius=assembly_radius(total), color="#8b0000", fill=True,
-                fill_opacity=0.1, weight=2, popup=folium.Popup(body, max_width=400),
+                [lat, lon],
+                radius=assembly_radius(total),
+                color="#8b0000",
+                fill=True,
+                fill_opacity=0.1,
+                weight=2,
+                popup=folium.Popup(body, max_width=400),
                 tooltip=_esc(f"{title}: {total} waiting at the start"),
             ).add_to(asm)
-            site_data.append({"id": s.id, "ll": [lat, lon], "initial": total, "boards": sorted(boards.get(s.id, []))})
+            site_data.append(
+                {
+                    "id": s.id,
+                    "ll": [lat, lon],
+                    "initial": total,
+                    "boards": sorted(boards.get(s.id, [])),
+                }
+            )
         elif s.kind == "reception":
             r = received.get(s.id)
             txt = f"<b>{_esc(title)}</b><br>received {r.received if r else 0} of capacity {r.capacity if r else '?'}"
-            folium.Marker([lat, lon], icon=folium.DivIcon(html="<div class='pl-rc'></div>", icon_size=(16, 16),
-                                                          icon_anchor=(8, 8)),
-                          popup=folium.Popup(txt, max_width=300), tooltip=_esc(title)).add_to(rec_fg)
+            folium.Marker(
+                [lat, lon],
+                icon=folium.DivIcon(
+                    html="<div class='pl-rc'></div>", icon_size=(16, 16), icon_anchor=(8, 8)
+                ),
+                popup=folium.Popup(txt, max_width=300),
+                tooltip=_esc(title),
+            ).add_to(rec_fg)
     asm.add_to(m)
     rec_fg.add_to(m)
     unserved_name = "null"
@@ -766,7 +894,9 @@ def _draw_sites(
     return asm.get_name(), site_data, unserved_name, unserved_data
 
 
-def _draw_vehicles(m: folium.Map, plan: Plan, names: dict[str, str]) -> tuple[list[tuple[str, Any]], list[dict[str, Any]]]:
+def _draw_vehicles(
+    m: folium.Map, plan: Plan, names: dict[str, str]
+) -> tuple[list[tuple[str, Any]], list[dict[str, Any]]]:
     """One "Vehicles" layer holding a group per vehicle, and the picker that chooses them.
 
     Returns ``(javascript name, vehicle)`` per drawn vehicle and the timeline's vehicle data.
@@ -785,34 +915,78 @@ def _draw_vehicles(m: folium.Map, plan: Plan, names: dict[str, str]) -> tuple[li
         fg = folium.FeatureGroup(name=_esc(f"Vehicle {v.id}"), show=True, control=False)
         for leg in v.legs:
             people = sum(leg.load.values())
-            tip = (f"{v.id}: {names.get(leg.from_, leg.from_)} → {names.get(leg.to, leg.to)}, "
-                   f"{leg.depart[11:16]}–{leg.arrive[11:16]}, {people} aboard")
+            tip = (
+                f"{v.id}: {names.get(leg.from_, leg.from_)} → {names.get(leg.to, leg.to)}, "
+                f"{leg.depart[11:16]}–{leg.arrive[11:16]}, {people} aboard"
+            )
             folium.PolyLine(
-                [[p[1], p[0]] for p in leg.path], color=colour, weight=2 + min(6, people / 15), opacity=0.8,
+                [[p[1], p[0]] for p in leg.path],
+                color=colour,
+                weight=2 + min(6, people / 15),
+                opacity=0.8,
                 tooltip=_esc(tip),
             ).add_to(fg)
-        rows = [[names.get(st.site, st.site), st.arrive[5:16].replace("T", " "), st.depart[5:16].replace("T", " "),
-                 _counts(st.board), _counts(st.alight)] for st in v.stops]
-        popup = f"<b>{_esc(v.id)}</b> ({_esc(v.type)}, {v.seats} seats)<br>" + _table(rows, ["stop", "arrive", "depart", "board", "alight"])
+        rows = [
+            [
+                names.get(st.site, st.site),
+                st.arrive[5:16].replace("T", " "),
+                st.depart[5:16].replace("T", " "),
+                _counts(st.board),
+                _counts(st.alight),
+            ]
+            for st in v.stops
+        ]
+        popup = f"<b>{_esc(v.id)}</b> ({_esc(v.type)}, {v.seats} seats)<br>" + _table(
+            rows, ["stop", "arrive", "depart", "board", "alight"]
+        )
         last = v.legs[-1].path[-1]
-        folium.CircleMarker([last[1], last[0]], radius=4, color=colour, fill=True, popup=folium.Popup(popup, max_width=500),
-                            tooltip=_esc(f"{v.id} schedule")).add_to(fg)
+        folium.CircleMarker(
+            [last[1], last[0]],
+            radius=4,
+            color=colour,
+            fill=True,
+            popup=folium.Popup(popup, max_width=500),
+            tooltip=_esc(f"{v.id} schedule"),
+        ).add_to(fg)
         fg.add_to(parent)
         veh_groups.append((fg.get_name(), v))
-        veh_data.append({
-            "id": v.id, "colour": colour,
-            "legs": [{"t0": _ms(leg.depart), "t1": _ms(leg.arrive), "to": names.get(leg.to, leg.to),
-                      "path": [[p[1], p[0]] for p in leg.path] or [[0.0, 0.0]], "cum": _cumulative(leg.path) or [1.0]}
-                     for leg in v.legs],
-            "stops": [{"ta": _ms(st.arrive), "td": _ms(st.depart), "board": sum(st.board.values()),
-                       "alight": sum(st.alight.values())} for st in v.stops],
-        })
-    VehiclePicker(m.get_name(), parent.get_name(), [g for g, _ in veh_groups],
-                  picker_options([v for _, v in veh_groups])).add_to(m)
+        veh_data.append(
+            {
+                "id": v.id,
+                "colour": colour,
+                "legs": [
+                    {
+                        "t0": _ms(leg.depart),
+                        "t1": _ms(leg.arrive),
+                        "to": names.get(leg.to, leg.to),
+                        "path": [[p[1], p[0]] for p in leg.path] or [[0.0, 0.0]],
+                        "cum": _cumulative(leg.path) or [1.0],
+                    }
+                    for leg in v.legs
+                ],
+                "stops": [
+                    {
+                        "ta": _ms(st.arrive),
+                        "td": _ms(st.depart),
+                        "board": sum(st.board.values()),
+                        "alight": sum(st.alight.values()),
+                    }
+                    for st in v.stops
+                ],
+            }
+        )
+    VehiclePicker(
+        m.get_name(),
+        parent.get_name(),
+        [g for g, _ in veh_groups],
+        picker_options([v for _, v in veh_groups]),
+    ).add_to(m)
     return veh_groups, veh_data
 
 
-def _draw_exchange(m: folium.Map, scenario: Scenario, plan: Plan) -> tuple[str, list[dict[str, Any]]]:
+def _draw_exchange(
+    m: folium.Map, scenario: Scenario, plan: Plan
+) -> tuple[str, list[dict[str, Any]]]:
     """Exchange events (for the timeline) and the exchange's own layers."""
     ex_name = "null"
     ev_data: list[dict[str, Any]] = []
@@ -826,11 +1000,19 @@ def _draw_exchange(m: folium.Map, scenario: Scenario, plan: Plan) -> tuple[str, 
                 continue
             loc = e["location"] or places.get(e["place"] or "")
             parties = ", ".join(f"{p} {n}" for p, n in e["by_party"].items())
-            label = f"exchange {e['index'] + 1}" + (f" at {e['place']}" if e["place"] else "") + f": {e['people']} people"
-            ev_data.append({
-                "t0": _ms(e["start"]), "t1": _ms(e["end"] or e["start"]), "ll": [loc[1], loc[0]] if loc else None,
-                "label": label + (f" ({parties})" if parties else ""),
-            })
+            label = (
+                f"exchange {e['index'] + 1}"
+                + (f" at {e['place']}" if e["place"] else "")
+                + f": {e['people']} people"
+            )
+            ev_data.append(
+                {
+                    "t0": _ms(e["start"]),
+                    "t1": _ms(e["end"] or e["start"]),
+                    "ll": [loc[1], loc[0]] if loc else None,
+                    "label": label + (f" ({parties})" if parties else ""),
+                }
+            )
 
     if plan.exchange and scenario.exchange:
         from planner.errors import ScenarioError
@@ -919,25 +1101,40 @@ def _legend_html(scenario: Scenario, plan: Plan, events: bool) -> str:
             if evacuation
             else ""
         )
-        + ("<span style='color:#000'>&#9711;</span> not served (at the end; click for the reason)<br>"
-           if plan.unserved else "")
+        + (
+            "<span style='color:#000'>&#9711;</span> not served (at the end; click for the reason)<br>"
+            if plan.unserved
+            else ""
+        )
         + (
             "<span style='color:#5b2a86'>&#9473;</span> corridor (width: people carried)<br>"
             if evacuation
             else ""
         )
-        + (f"<span style='color:{AGREED_COLOUR};opacity:0.5'>&#9608;&#9608;</span> agreed corridor &nbsp;"
-           f"<span style='color:{AGREED_COLOUR}'>&#9633;</span> its checkpoints<br>" if plan.corridors else "")
+        + (
+            f"<span style='color:{AGREED_COLOUR};opacity:0.5'>&#9608;&#9608;</span> agreed corridor &nbsp;"
+            f"<span style='color:{AGREED_COLOUR}'>&#9633;</span> its checkpoints<br>"
+            if plan.corridors
+            else ""
+        )
         + (
             "coloured lines: vehicles (width: people aboard; choose with the Vehicles picker); "
             "&#9679; vehicle at the slider's time<br>"
             if evacuation
             else ""
         )
-        + ("<span style='color:#4b0082'>&#9673;</span> exchange event; coloured lines: transfers"
-           " from the places of detention<br>" if plan.exchange is not None else "")
-        + ("children (where they are now), handover sites and the routes home across the"
-           " borders: see the layers<br>" if plan.repatriation is not None else "")
+        + (
+            "<span style='color:#4b0082'>&#9673;</span> exchange event; coloured lines: transfers"
+            " from the places of detention<br>"
+            if plan.exchange is not None
+            else ""
+        )
+        + (
+            "children (where they are now), handover sites and the routes home across the"
+            " borders: see the layers<br>"
+            if plan.repatriation is not None
+            else ""
+        )
         + "time bar: <span style='background:#9fd59f'>&nbsp;green&nbsp;</span> ceasefire windows"
         + (", purple ticks exchange events" if events else "")
         + "<br><span style='color:#9a9a9a'>&#9472;</span> roads &nbsp;"
@@ -984,9 +1181,18 @@ def chromium_executable() -> str | None:
 def chromium_base_args(user_data_dir: str | Path) -> list[str]:
     """Command-line switches for a quiet headless Chromium that goes to no network on its own."""
     args = [
-        "--headless", "--disable-gpu", "--no-first-run", "--no-default-browser-check", "--disable-sync",
-        "--disable-background-networking", "--disable-component-update", "--disable-quic", "--mute-audio",
-        "--disable-extensions", "--hide-scrollbars", "--force-device-scale-factor=1",
+        "--headless",
+        "--disable-gpu",
+        "--no-first-run",
+        "--no-default-browser-check",
+        "--disable-sync",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-quic",
+        "--mute-audio",
+        "--disable-extensions",
+        "--hide-scrollbars",
+        "--force-device-scale-factor=1",
         f"--user-data-dir={user_data_dir}",
     ]
     if hasattr(os, "geteuid") and os.geteuid() == 0:
@@ -1029,20 +1235,34 @@ def render_png(
     png = Path(png_path) if png_path is not None else html_path.with_name("map.png")
     exe = chromium_executable()
     if exe is None:
-        raise PlannerError(f"{png.name} needs Chromium (apt-get install chromium); {html_path.name} was written")
+        raise PlannerError(
+            f"{png.name} needs Chromium (apt-get install chromium); {html_path.name} was written"
+        )
     png.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="planner-chromium-") as profile:
         tmp = str(temporary_path(png, suffix=".png"))
         try:
-            cmd = [exe, *chromium_base_args(profile), f"--window-size={int(width)},{int(height)}",
-                   "--virtual-time-budget=3000", f"--screenshot={tmp}", html_path.as_uri()]
+            cmd = [
+                exe,
+                *chromium_base_args(profile),
+                f"--window-size={int(width)},{int(height)}",
+                "--virtual-time-budget=3000",
+                f"--screenshot={tmp}",
+                html_path.as_uri(),
+            ]
             try:
-                res = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s, check=False)
+                res = subprocess.run(
+                    cmd, capture_output=True, text=True, timeout=timeout_s, check=False
+                )
             except subprocess.TimeoutExpired:
-                raise PlannerError(f"{png.name}: Chromium took longer than {timeout_s:g} s; {html_path.name} was written") from None
+                raise PlannerError(
+                    f"{png.name}: Chromium took longer than {timeout_s:g} s; {html_path.name} was written"
+                ) from None
             if res.returncode != 0 or not Path(tmp).stat().st_size:
                 tail = " ".join((res.stderr or "").strip().splitlines()[-1:])
-                raise PlannerError(f"{png.name}: Chromium failed (exit {res.returncode}) {tail}; {html_path.name} was written")
+                raise PlannerError(
+                    f"{png.name}: Chromium failed (exit {res.returncode}) {tail}; {html_path.name} was written"
+                )
             publish(tmp, png)
         finally:
             Path(tmp).unlink(missing_ok=True)

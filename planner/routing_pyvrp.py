@@ -18,7 +18,7 @@ import logging
 import time as _time
 from collections import defaultdict
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
@@ -136,8 +136,9 @@ def _problem_data(problem: RoutingProblem):  # noqa: ANN202 - pyvrp.ProblemData
         clients=pyvrp_clients,
         depots=[pyvrp.Depot(location=where[d], tw_early=0, tw_late=horizon) for d in depots],
         vehicle_types=vehicle_types,
-        distance_matrices=[np.ascontiguousarray(cost)],
-        duration_matrices=[np.ascontiguousarray(time)],
+        # pyvrp's stub spells the matrix type np.ndarray[int], which no real array matches
+        distance_matrices=[np.ascontiguousarray(cost)],  # type: ignore[list-item]
+        duration_matrices=[np.ascontiguousarray(time)],  # type: ignore[list-item]
     )
     return data, nodes, list(groups.values())
 
@@ -162,6 +163,13 @@ def route_objective(problem: RoutingProblem, routes: list[list[int]]) -> int:
             continue
         total += max(int(problem.penalty[node]), 0)
     return total
+
+
+class HasRoutes(Protocol):
+    """Anything with ``routes``: the nodes each vehicle visits, in order."""
+
+    @property
+    def routes(self) -> list[list[int]]: ...
 
 
 @dataclass
@@ -210,11 +218,11 @@ def solve_pyvrp(problem: RoutingProblem, params: SolveParams) -> PyvrpRoutes:
     if not pyvrp_available():
         raise PlannerError("the PyVRP backend needs the pyvrp package (pip install pyvrp)")
     import pyvrp
-    from pyvrp.stop import MaxIterations, MaxRuntime, MultipleCriteria
+    from pyvrp.stop import MaxIterations, MaxRuntime, MultipleCriteria, StoppingCriterion
 
     t0 = _time.perf_counter()
     data, nodes, vehicles_of_type = _problem_data(problem)
-    criteria = [MaxRuntime(max(0.01, float(params.time_limit_s)))]
+    criteria: list[StoppingCriterion] = [MaxRuntime(max(0.01, float(params.time_limit_s)))]
     iterations = None
     if params.solution_limit:
         iterations = int(params.solution_limit) * ITERATIONS_PER_SOLUTION
@@ -261,7 +269,7 @@ def _location_of(data, activity) -> int:  # noqa: ANN001 - pyvrp objects
     return int(data.client(activity.idx).location)
 
 
-def route_violations(problem: RoutingProblem, result: object) -> list[str]:
+def route_violations(problem: RoutingProblem, result: HasRoutes) -> list[str]:
     """Rules of ``problem`` that the routes of ``result`` break, checked from scratch.
 
     Each route is driven again from its vehicle's earliest start: service starts at the
@@ -284,7 +292,7 @@ def route_violations(problem: RoutingProblem, result: object) -> list[str]:
     list of str
         One line per broken rule; empty when the routes are feasible.
     """
-    routes: list[list[int]] = result.routes  # type: ignore[attr-defined]
+    routes = result.routes
     time = np.asarray(problem.time, dtype=np.int64)
     out: list[str] = []
     seen: set[int] = set()

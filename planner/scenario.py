@@ -480,6 +480,12 @@ class AssemblyPoint(_Model):
             self.set_households(made)
         return self
 
+    def require_people(self) -> People:
+        """The people waiting here (given, or made from ``households`` by validation)."""
+        if self.people is None:
+            raise ScenarioError("<scenario>", f"assembly point {self.id}", "has no people")
+        return self.people
+
     @property
     def household_list(self) -> list[Household] | None:
         """The site's households, once expanded (None for a site given by ``people``)."""

@@ -86,8 +86,14 @@ def parse_disruptions(scenario: Scenario) -> Disruptions:
     except ValidationError as err:
         first = err.errors()[0]
         loc = ".".join(str(p) for p in first.get("loc", ()))
-        msg = "is not a known disruption" if first.get("type") == "extra_forbidden" else first.get("msg", "invalid")
-        raise ScenarioError(scenario.source_name(), f"disruptions.{loc}" if loc else "disruptions", msg) from None
+        msg = (
+            "is not a known disruption"
+            if first.get("type") == "extra_forbidden"
+            else first.get("msg", "invalid")
+        )
+        raise ScenarioError(
+            scenario.source_name(), f"disruptions.{loc}" if loc else "disruptions", msg
+        ) from None
 
 
 # --------------------------------------------------------------------------- compact plan
@@ -126,8 +132,13 @@ def compact_plan(plan: dict[str, Any], scenario: Scenario, segment_km: float = 1
     def sec(s: str) -> float:
         return (datetime.fromisoformat(s) - origin).total_seconds()
 
-    windows = [((w.start - origin).total_seconds(), (w.end - origin).total_seconds()) for w in scenario.ceasefire.windows]
-    cross_ids = sorted({c for v in plan["vehicles"] for leg in v["legs"] for c in leg.get("crossings", [])})
+    windows = [
+        ((w.start - origin).total_seconds(), (w.end - origin).total_seconds())
+        for w in scenario.ceasefire.windows
+    ]
+    cross_ids = sorted(
+        {c for v in plan["vehicles"] for leg in v["legs"] for c in leg.get("crossings", [])}
+    )
     seg_index: dict[tuple[int, int], int] = {}
     vehicles: list[list[SimLeg]] = []
     for vi, v in enumerate(plan["vehicles"]):
@@ -138,9 +149,15 @@ def compact_plan(plan: dict[str, Any], scenario: Scenario, segment_km: float = 1
             win = next((i for i, (a, b) in enumerate(windows) if a <= dep and arr <= b), 0)
             segs: set[int] = set()
             for lon, lat in leg["path"]:
-                key = (int(math.floor(lon * 111.0 * math.cos(math.radians(lat)) / segment_km)), int(math.floor(lat * 111.0 / segment_km)))
+                key = (
+                    int(math.floor(lon * 111.0 * math.cos(math.radians(lat)) / segment_km)),
+                    int(math.floor(lat * 111.0 / segment_km)),
+                )
                 segs.add(seg_index.setdefault(key, len(seg_index)))
-            stop = next((s for s in stops if s["site"] == leg["to"] and abs(sec(s["arrive"]) - arr) < 1.0), None)
+            stop = next(
+                (s for s in stops if s["site"] == leg["to"] and abs(sec(s["arrive"]) - arr) < 1.0),
+                None,
+            )
             legs.append(
                 SimLeg(
                     vehicle=vi,
@@ -255,7 +272,13 @@ def simulate_run(sim: SimPlan, dis: Disruptions, seed: int, run: int) -> dict[st
 
 
 def replan_run(
-    scenario: Scenario, plan: dict[str, Any], sim: SimPlan, dis: Disruptions, seed: int, run: int, plan_kwargs: dict[str, Any]
+    scenario: Scenario,
+    plan: dict[str, Any],
+    sim: SimPlan,
+    dis: Disruptions,
+    seed: int,
+    run: int,
+    plan_kwargs: dict[str, Any],
 ) -> dict[str, Any]:
     """One run with re-planning: the same draws as :func:`simulate_run`, but at each
     disruption's time the plan is re-planned (:func:`planner.replan.replan`) knowing only what
@@ -277,7 +300,13 @@ def replan_run(
     timed: list[tuple[float, int, dict[str, Any]]] = []
     for i, was_cut in enumerate(smp.cut):
         if was_cut:
-            timed.append((smp.windows[i][1], 0, {"window_start": sim.windows[i][0], "end": smp.windows[i][1]}))
+            timed.append(
+                (
+                    smp.windows[i][1],
+                    0,
+                    {"window_start": sim.windows[i][0], "end": smp.windows[i][1]},
+                )
+            )
     for i, t in enumerate(smp.crossing_close):
         if np.isfinite(t):
             timed.append((float(t), 1, {"close_crossing": sim.crossing_ids[i]}))
@@ -301,17 +330,36 @@ def replan_run(
         evs: list[Event] = []
         for e in batch:
             if "window_start" in e:
-                idx = next((j for j, w in enumerate(current.ceasefire.windows) if (w.start - origin).total_seconds() == e["window_start"]), None)
+                idx = next(
+                    (
+                        j
+                        for j, w in enumerate(current.ceasefire.windows)
+                        if (w.start - origin).total_seconds() == e["window_start"]
+                    ),
+                    None,
+                )
                 if idx is None:
                     continue
                 w = current.ceasefire.windows[idx]
-                change = WindowChange(index=idx, cancel=True) if at(e["end"]) <= w.start else WindowChange(index=idx, end=at(e["end"]))
+                change = (
+                    WindowChange(index=idx, cancel=True)
+                    if at(e["end"]) <= w.start
+                    else WindowChange(index=idx, end=at(e["end"]))
+                )
                 evs.append(Event(at=max(at(t), w.start), window=change))
             elif "close_crossing" in e:
-                if any(c.id == e["close_crossing"] and c.closed_from is None for c in current.ceasefire.crossing_points):
+                if any(
+                    c.id == e["close_crossing"] and c.closed_from is None
+                    for c in current.ceasefire.crossing_points
+                ):
                     evs.append(Event(at=at(t), close_crossing=e["close_crossing"]))
             elif "cell" in e:
-                evs.append(Event(at=at(t), hazard=_cell_hazard(e["cell"], km, f"sweep-closure-{len(evs)}-{replans}")))
+                evs.append(
+                    Event(
+                        at=at(t),
+                        hazard=_cell_hazard(e["cell"], km, f"sweep-closure-{len(evs)}-{replans}"),
+                    )
+                )
             else:
                 evs.append(Event(at=at(t), vehicle_lost=e["vehicle_lost"]))
         if not evs:
@@ -327,14 +375,25 @@ def replan_run(
         # event for a delay); its own stream, so the closures' draws above stay as they were
         final = compact_plan(data, current)
         delays_only = Disruptions(crossing_delay=dis.crossing_delay)
-        still = Sample(list(final.windows), [False] * len(final.windows), np.full(len(final.crossing_ids), np.inf),
-                       np.full(final.n_segments, np.inf), np.full(len(final.vehicles), np.inf), [])
+        still = Sample(
+            list(final.windows),
+            [False] * len(final.windows),
+            np.full(len(final.crossing_ids), np.inf),
+            np.full(final.n_segments, np.inf),
+            np.full(len(final.vehicles), np.inf),
+            [],
+        )
         evacuated = _drive(final, delays_only, still, np.random.default_rng([seed, run, 1]))
     elif replans:
         evacuated = {g: int(data["totals"]["evacuated"].get(g, 0)) for g in GROUPS}
     else:  # nothing happened that a re-plan answers: the plan as it is
         evacuated = _drive(sim, dis, smp, rng)
-    return {"run": run, "evacuated": evacuated, "events": sorted(set(smp.events)), "replans": replans}
+    return {
+        "run": run,
+        "evacuated": evacuated,
+        "events": sorted(set(smp.events)),
+        "replans": replans,
+    }
 
 
 def _cell_hazard(cell: tuple[int, int], km: float, hid: str) -> Any:
@@ -354,7 +413,13 @@ def _batch(sim: SimPlan, dis: Disruptions, seed: int, runs: list[int]) -> list[d
 
 
 def _replan_batch(
-    scenario: Scenario, plan: dict[str, Any], sim: SimPlan, dis: Disruptions, seed: int, runs: list[int], plan_kwargs: dict[str, Any]
+    scenario: Scenario,
+    plan: dict[str, Any],
+    sim: SimPlan,
+    dis: Disruptions,
+    seed: int,
+    runs: list[int],
+    plan_kwargs: dict[str, Any],
 ) -> list[dict[str, Any]]:
     return [replan_run(scenario, plan, sim, dis, seed, r, plan_kwargs) for r in runs]
 
@@ -381,7 +446,7 @@ def summarise(results: list[dict[str, Any]], sim: SimPlan) -> SweepResult:
     results = sorted(results, key=lambda r: r["run"])
     n = len(results)
     arr = {g: np.array([r["evacuated"][g] for r in results], dtype=float) for g in GROUPS}
-    total = sum(arr.values())
+    total = sum(arr.values(), start=np.zeros(n))
     mean = {g: float(a.mean()) for g, a in arr.items()}
     mean["total"] = float(total.mean())
     ci: dict[str, tuple[float, float]] = {}
@@ -431,7 +496,9 @@ def connect_scheduler(address: str, timeout_s: float) -> Any:
     if "client" in box:
         return box["client"]
     why = f" ({box['error']})" if "error" in box else ""
-    raise PlannerError(f"--scheduler {address}: no dask scheduler answered within {timeout_s:g} s{why} (--connect-timeout)")
+    raise PlannerError(
+        f"--scheduler {address}: no dask scheduler answered within {timeout_s:g} s{why} (--connect-timeout)"
+    )
 
 
 def run_sweep(
@@ -498,15 +565,29 @@ def run_sweep(
         client = connect_scheduler(scheduler, connect_timeout_s)
     else:
         n = workers or max(1, min(2, os.cpu_count() or 1))
-        cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None)
+        cluster = LocalCluster(
+            n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None
+        )
         client = Client(cluster)
     try:
         sim_f = client.scatter(sim, broadcast=True)
         if replan:
-            kw = {"workers": 1, "budget": REPLAN_BUDGET, "time_limit_s": 600.0, "seed": seed, **(plan_kwargs or {})}
+            kw = {
+                "workers": 1,
+                "budget": REPLAN_BUDGET,
+                "time_limit_s": 600.0,
+                "seed": seed,
+                **(plan_kwargs or {}),
+            }
             kw["workers"] = 1  # dask workers are daemons: no process pool inside
-            sc_f, plan_f = client.scatter(scenario, broadcast=True), client.scatter(plan, broadcast=True)
-            futures = [client.submit(_replan_batch, sc_f, plan_f, sim_f, dis, seed, [r], kw, pure=False) for r in range(runs)]
+            sc_f, plan_f = (
+                client.scatter(scenario, broadcast=True),
+                client.scatter(plan, broadcast=True),
+            )
+            futures = [
+                client.submit(_replan_batch, sc_f, plan_f, sim_f, dis, seed, [r], kw, pure=False)
+                for r in range(runs)
+            ]
         else:
             futures = [client.submit(_batch, sim_f, dis, seed, b, pure=False) for b in batches]
         results: list[dict[str, Any]] = []

@@ -149,7 +149,13 @@ RANGES: tuple[Range, ...] = (
         integer=True,
     ),
     Range("evacuation.fleet.*.count", 0, MAX_VEHICLES_TOTAL, "vehicles of one type", integer=True),
-    Range("evacuation.fleet.*.seats", 0, 1_000, "seats per vehicle (0: a convoy's lead vehicle)", integer=True),
+    Range(
+        "evacuation.fleet.*.seats",
+        0,
+        1_000,
+        "seats per vehicle (0: a convoy's lead vehicle)",
+        integer=True,
+    ),
     Range("evacuation.priorities.*", 0, 1_000_000, "priority weight of a group", low_open=True),
     Range("evacuation.boarding_s_per_person", 0, 3_600, "boarding seconds per person"),
     Range("evacuation.stop_min", 0, 1_440, "minutes at a pickup stop"),
@@ -184,7 +190,13 @@ RANGES: tuple[Range, ...] = (
         low_open=True,
     ),
     Range("ceasefire.approach_km", 0, 100, "roads off the corridors near a site, km"),
-    Range("ceasefire.corridors.*.width_m", 0, 50_000, "width of an agreed corridor, metres", low_open=True),
+    Range(
+        "ceasefire.corridors.*.width_m",
+        0,
+        50_000,
+        "width of an agreed corridor, metres",
+        low_open=True,
+    ),
     Range(
         "ceasefire.corridors.*.checkpoints.*.stop_min",
         0,
@@ -198,7 +210,9 @@ RANGES: tuple[Range, ...] = (
         "vehicles in one convoy",
         integer=True,
     ),
-    Range("ceasefire.convoys.*.max_speed_kph", 0, 300, "speed cap of a convoy, km/h", low_open=True),
+    Range(
+        "ceasefire.convoys.*.max_speed_kph", 0, 300, "speed cap of a convoy, km/h", low_open=True
+    ),
     Range("ceasefire.convoys.*.gap_min", 0, 1_440, "minutes between convoy vehicles"),
     Range("hazards.*.factor", 1, 1_000, "cost factor of a risk area", low_open=True),
     Range("disruptions.*.probability", 0, 1, "probability of a disruption"),
@@ -280,7 +294,17 @@ _COMPILED = [(r, r.regex()) for r in RANGES]
 
 _LONG_TEXT = {"description", "notes", "comment"}
 _PATH_TEXT = {"file", "roster", "source", "overpass_url", "layer", "url"}
-_ID_TEXT = {"id", "type", "party", "facility", "site", "start", "vehicle_lost", "close_crossing", "corridor"}
+_ID_TEXT = {
+    "id",
+    "type",
+    "party",
+    "facility",
+    "site",
+    "start",
+    "vehicle_lost",
+    "close_crossing",
+    "corridor",
+}
 _NAIVE = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?$")
 
 
@@ -685,7 +709,8 @@ def check_layer(gdf: gpd.GeoDataFrame, source: str, field: str, path: Path) -> g
             raise ScenarioError(
                 source, field, f"{path.name}: cannot reproject from {gdf.crs} to EPSG:4326: {exc}"
             ) from None
-    check_lonlat_bounds(source, field, tuple(float(x) for x in gdf.total_bounds))  # type: ignore[arg-type]
+    west, south, east, north = (float(x) for x in gdf.total_bounds)
+    check_lonlat_bounds(source, field, (west, south, east, north))
     return gdf
 
 

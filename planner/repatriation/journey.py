@@ -111,7 +111,7 @@ def resolve_durations(
             transfer[c.id] = 0.0
     to_route: dict[str, float] = {}
     routes = spec.route_map()
-    for i, g in enumerate(spec.guardians):  # type: ignore[arg-type]
+    for i, g in enumerate(spec.guardian_list()):
         if g.to_route_min is not None or g.location is None or g.route is None:
             to_route[g.id] = float(g.to_route_min or 0.0)
         else:
@@ -132,9 +132,9 @@ def resolve_durations(
         elif key.startswith("guardian:"):
             to_route[key[9:]] = minutes
         else:
-            rid, j = key.rsplit("#", 1)
-            legs[(rid, int(j))] = minutes
-            net_legs.add((rid, int(j)))
+            rid, leg_no = key.rsplit("#", 1)
+            legs[(rid, int(leg_no))] = minutes
+            net_legs.add((rid, int(leg_no)))
     return Durations(
         legs=legs, network_legs=frozenset(net_legs), to_route=to_route, transfer=transfer
     )

@@ -9,6 +9,9 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+PlanStatus = Literal["complete", "partial", "empty"]
+"""Every child returned, some, or none."""
+
 
 class _M(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
@@ -80,7 +83,7 @@ class RepatriationSolver(_M):
 class RepatriationPlan(_M):
     """The repatriation schedule."""
 
-    status: Literal["complete", "partial", "empty"]
+    status: PlanStatus
     children: int
     returned: int
     bound: int

@@ -30,6 +30,7 @@ from planner.repatriation.result import (
     GroupOut,
     GuardianTrip,
     LegOut,
+    PlanStatus,
     RepatriationPlan,
     RepatriationSolver,
     Waiting,
@@ -190,14 +191,14 @@ def assign_escorts(
     groups under way need no more than the class has)."""
     out: dict[int, list[str]] = {}
     for ci, cls in enumerate(classes):
-        free_at = dict.fromkeys(cls, None)
+        free_at: dict[str, datetime | None] = dict.fromkeys(cls, None)
         todo = sorted(
             (gi for (c, gi), n in counts.items() if c == ci and n > 0),
             key=lambda i: (cand.groups[i].at, cand.groups[i].id),
         )
         for gi in todo:
             start, end = escort_span(spec, cand.groups[gi])
-            free = [k for k in cls if free_at[k] is None or free_at[k] <= start]
+            free = [k for k in cls if (busy := free_at[k]) is None or busy <= start]
             for k in free[: counts[(ci, gi)]]:
                 free_at[k] = end
                 out.setdefault(gi, []).append(k)
@@ -383,7 +384,7 @@ def _legs(j: Journey) -> list[LegOut]:
     return [
         LegOut(
             leg=p.leg,
-            from_=p.frm,
+            **{"from": p.frm},
             to=p.to,
             mode=p.mode,
             depart=_iso(p.depart),
@@ -461,19 +462,21 @@ def to_plan(
                 )
             )
     waiting = []
-    for c in children:
-        if c.id in assign:
+    for child in children:
+        if child.id in assign:
             continue
         code, detail = cand.reasons.get(
-            c.id,
+            child.id,
             (
                 "no_handover_date_left",
                 "the handovers it could join are full (places, group sizes or escorts)",
             ),
         )
-        waiting.append(Waiting(child=c.id, reason=code, detail=detail))
+        waiting.append(Waiting(child=child.id, reason=code, detail=detail))
     n = len(children)
-    status = "complete" if assign and len(assign) == n else "partial" if assign else "empty"
+    status: PlanStatus = (
+        "complete" if assign and len(assign) == n else "partial" if assign else "empty"
+    )
     solver = RepatriationSolver(
         status=str(info["status"]), returned_bound=int(info["returned_bound"]), earliness=int(info.get("earliness", 0)),
         earliness_bound=int(info.get("earliness_bound", 0)), workers=workers, budget=budget, seed=seed,

@@ -74,9 +74,11 @@ from planner.errors import ScenarioError
 if TYPE_CHECKING:
     from planner.scenario import Scenario
 
-DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+Day = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+DAYS: tuple[Day, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 Loc = tuple[float, float] | dict[str, Any]
-TERMS = ("medical", "youngest", "longest_separated")
+Term = Literal["medical", "youngest", "longest_separated"]
+TERMS: tuple[Term, ...] = ("medical", "youngest", "longest_separated")
 
 
 class _M(BaseModel):
@@ -205,9 +207,7 @@ class Crossing(_M):
     """A border crossing: open days and hours (local to ``utc_offset``) and documents."""
 
     id: str | None = None
-    open_days: list[Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]] = Field(
-        default_factory=lambda: list(DAYS)
-    )
+    open_days: list[Day] = Field(default_factory=lambda: list(DAYS))
     open: time = time(0, 0)
     close: time = time(23, 59)
     utc_offset: str = Field(default="+00:00", pattern=r"^[+-]\d{2}:\d{2}$")
@@ -265,9 +265,7 @@ class TravelDay(_M):
 class Terms(_M):
     """Who goes first."""
 
-    first: list[Literal["medical", "youngest", "longest_separated"]] = Field(
-        default_factory=lambda: list(TERMS)
-    )
+    first: list[Term] = Field(default_factory=lambda: list(TERMS))
 
 
 class FileRef(_M):
@@ -303,10 +301,14 @@ class RepatriationSpec(_M):
         assert isinstance(self.children, list)
         return self.children
 
+    def guardian_list(self) -> list[Guardian]:
+        """The guardians (files are read by :func:`parse_repatriation`)."""
+        assert isinstance(self.guardians, list)
+        return self.guardians
+
     def guardian_map(self) -> dict[str, Guardian]:
         """Guardians by id."""
-        assert isinstance(self.guardians, list)
-        return {g.id: g for g in self.guardians}
+        return {g.id: g for g in self.guardian_list()}
 
     def sites(self) -> dict[str, HandoverSite]:
         """Handover sites by id."""
@@ -434,6 +436,7 @@ def _cross_check(spec: RepatriationSpec, src: str) -> None:
 
     children = spec.child_list()
     guardians = spec.guardian_map()
+    guardian_list = spec.guardian_list()
     sites = spec.sites()
     routes = spec.route_map()
     for label, ids in (
@@ -441,9 +444,9 @@ def _cross_check(spec: RepatriationSpec, src: str) -> None:
         (
             "guardians",
             list(guardians)
-            if len(guardians) == len(spec.guardians)
-            else [g.id for g in spec.guardians],
-        ),  # type: ignore[union-attr]
+            if len(guardians) == len(guardian_list)
+            else [g.id for g in guardian_list],
+        ),
         ("mediator.handover_sites", [s.id for s in spec.mediator.handover_sites]),
         ("mediator.escorts", [e.id for e in spec.mediator.escorts]),
         ("routes", [r.id for r in spec.routes]),
@@ -457,7 +460,7 @@ def _cross_check(spec: RepatriationSpec, src: str) -> None:
             raise err(f"children.{i}.guardian", "is required when handover_to is guardian")
         if c.site is not None and c.site not in sites:
             raise err(f"children.{i}.site", f"{c.site!r} is not a handover site id")
-    for i, g in enumerate(spec.guardians):  # type: ignore[arg-type]
+    for i, g in enumerate(guardian_list):
         if g.route is not None and g.route not in routes:
             raise err(f"guardians.{i}.route", f"{g.route!r} is not a route id")
     for i, r in enumerate(spec.routes):
@@ -484,9 +487,9 @@ def _cross_check(spec: RepatriationSpec, src: str) -> None:
     ]
     locs += [
         (f"guardians.{i}.location", g.location)
-        for i, g in enumerate(spec.guardians)
+        for i, g in enumerate(guardian_list)
         if g.location is not None
-    ]  # type: ignore[arg-type]
+    ]
     for field, loc in locs:
         try:
             location_lonlat(PlaceRef.model_validate(loc) if isinstance(loc, dict) else loc)
