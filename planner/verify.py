@@ -5,6 +5,12 @@ crossing points itself, recomputes great-circle lengths, and replays every vehic
 and legs.  It trusts nothing in the plan; a missing or mistyped field is reported as a
 ``format`` violation, never raised.
 
+Each check is a small rule function in :mod:`planner.verify_rules`, registered with
+:func:`planner.verify_registry.rule` for a scope (the plan, each vehicle, stop or leg, each
+vehicle's itinerary); :func:`verify_plan` reads the plan into a
+:class:`planner.verify_context.Context` and runs the rules in their fixed order.  Adding a
+check is one decorated function there and one test that breaks a good plan.
+
 Check codes
 -----------
 ``format``
@@ -90,6 +96,7 @@ INTERNAL_ERROR = "cannot be checked further: a field has an unexpected shape"
 
 
 def _graph_top_speed_kph(graph: nx.MultiDiGraph) -> float | None:
+    """The largest edge speed of a graph, km/h (``None`` when no edge gives one)."""
     best: float | None = None
     for _u, _v, d in graph.edges(data=True):
         cands = []

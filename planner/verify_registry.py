@@ -120,6 +120,7 @@ def rule(scope: str, *, codes: tuple[str, ...]) -> Callable[[F], F]:
         raise ValueError(f"unknown rule scope {scope!r} (one of {', '.join(SCOPES)})")
 
     def register(func: F) -> F:
+        """Add ``func`` to its scope's rules."""
         name = func.__name__
         if any(r.name == name for rules in RULES.values() for r in rules):
             raise ValueError(f"a rule named {name!r} is already registered")

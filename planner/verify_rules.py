@@ -145,9 +145,12 @@ def check_vehicle(ctx: Context, veh: VehicleRead) -> None:
     run_rules("itinerary", ctx, veh)
 
 
-@rule("plan", codes=("format",))
+@rule("plan", codes=("format", "unknown_site"))
 def vehicles(ctx: Context) -> None:
-    """``format``: each vehicle has a unique id and a type; then its own rules run."""
+    """``format``, ``unknown_site``: each vehicle reads well; its stops and legs name known sites.
+
+    Each vehicle is then checked by the ``vehicle``, ``stop``, ``leg`` and ``itinerary`` rules.
+    """
     raw = ctx.field(ctx.plan, "vehicles", list, "plan")
     seen: set[str] = set()
     for i, v in enumerate(raw or []):
@@ -605,6 +608,7 @@ def people_on_board(ctx: Context, veh: VehicleRead) -> None:
     offset, paired = veh.pairing
 
     def expect_load(j: int) -> None:
+        """Leg ``j``'s ``load`` is who is on board when it sets off."""
         lg = veh.legs[j]
         want = {g: n for g, n in onboard.items() if n}
         if lg.load is not None and on_known and want != lg.load:
