@@ -67,11 +67,13 @@ def _legs(plan: dict[str, Any]) -> list[_Leg]:
     for i, v in enumerate(plan.get("vehicles") or []):
         if not isinstance(v, dict):
             continue
-        vid = v.get("id") if isinstance(v.get("id"), str) else f"vehicles[{i}]"
+        raw_id = v.get("id")
+        vid = raw_id if isinstance(raw_id, str) else f"vehicles[{i}]"
         for j, leg in enumerate(v.get("legs") or []):
             if not isinstance(leg, dict):
                 continue
-            raw = leg.get("path") if isinstance(leg.get("path"), list) else []
+            raw_path = leg.get("path")
+            raw = raw_path if isinstance(raw_path, list) else []
             path = [
                 (float(p[0]), float(p[1]))
                 for p in raw
@@ -261,7 +263,7 @@ def rule_together(members: dict[str, list[_Leg]], add: Add) -> None:
 def rule_size_and_lead(scenario: Scenario, members: dict[str, list[_Leg]], add: Add) -> None:
     """``convoy_size`` and ``convoy_lead``."""
     known = _departures(scenario)
-    fleet = {vt.type for vt in scenario.evacuation.fleet}
+    fleet = {vt.type for vt in scenario.evacuation.fleet} if scenario.evacuation else set()
     for label, legs in sorted(members.items()):
         hit = _match(label, known, scenario)
         if hit is None:
@@ -332,7 +334,8 @@ def check_convoys(
         return
     ev = scenario.evacuation
     points = ev.assembly_points if isinstance(ev.assembly_points, list) else []
-    sites = {s.id: location_lonlat(s.location) for s in [*points, *ev.reception_centres]}
+    sites = {a.id: location_lonlat(a.location) for a in points}
+    sites |= {r.id: location_lonlat(r.location) for r in ev.reception_centres}
     legs = _legs(plan)
     members: dict[str, list[_Leg]] = defaultdict(list)
     for lg in legs:

@@ -80,9 +80,10 @@ class CorridorChecker:
         self.sc, self.report = scenario, report
         ev = scenario.evacuation
         assert ev is not None
-        self.sites = {a.id: location_lonlat(a.location) for a in ev.assembly_points}
+        points = ev.assembly_points if isinstance(ev.assembly_points, list) else []
+        self.sites = {a.id: location_lonlat(a.location) for a in points}
         self.sites |= {r.id: location_lonlat(r.location) for r in ev.reception_centres}
-        self.assembly = {a.id for a in ev.assembly_points}
+        self.assembly = {a.id for a in points}
         starts = [location_lonlat(vt.start) for vt in ev.fleet if not isinstance(vt.start, str)]
         pts = [*self.sites.values(), *starts]
         lon0 = sum(p[0] for p in pts) / len(pts)
@@ -108,7 +109,12 @@ class CorridorChecker:
         for c in self.sc.ceasefire.corridors:
             part = given.get(c.id)
             path = part.get("path") if isinstance(part, dict) else None
-            if not isinstance(path, list) or not path or not all(_is_lonlat(p) for p in path):
+            if (
+                not isinstance(part, dict)
+                or not isinstance(path, list)
+                or not path
+                or not all(_is_lonlat(p) for p in path)
+            ):
                 self.report("corridor_missing", f"corridor {c.id}", "the plan gives no path for it")
                 continue
             line = self._metres([(float(p[0]), float(p[1])) for p in path])
@@ -130,9 +136,10 @@ class CorridorChecker:
         for k, item in enumerate(c.via):
             ll = self._via_lonlat(item)
             at = Point(self.to_m(*ll))
-            snap = snaps[k] if k < len(snaps) and isinstance(snaps[k], int | float) else 0.0
+            given = snaps[k] if k < len(snaps) else None
+            snap = float(given) if isinstance(given, int | float) else 0.0
             d = line.distance(at)
-            if d > VIA_SLACK_M + float(snap):
+            if d > VIA_SLACK_M + snap:
                 self.report(
                     "corridor_via",
                     f"corridor {c.id}",

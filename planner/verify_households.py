@@ -45,10 +45,11 @@ class _HouseholdCheck:
         ev = scenario.evacuation
         assert ev is not None
         self.home: dict[str, tuple[str, Household]] = {}
-        for a in ev.assembly_points:
+        points = ev.assembly_points if isinstance(ev.assembly_points, list) else []
+        for a in points:
             for h in a.household_list or []:
                 self.home[h.id] = (a.id, h)
-        self.sites = {a.id for a in ev.assembly_points if a.household_list is not None}
+        self.sites = {a.id for a in points if a.household_list is not None}
         self.fleet = {vt.type: vt for vt in ev.fleet}
         self.boarded: dict[str, str] = {}
         self.alighted: set[str] = set()

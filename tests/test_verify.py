@@ -124,7 +124,9 @@ def _iso(t: str, **delta: float) -> str:
 # --------------------------------------------------------------------------- clean
 
 
-def test_good_plan_verifies_clean(scenario: Scenario, good_plan: dict[str, Any], graph: nx.MultiDiGraph) -> None:
+def test_good_plan_verifies_clean(
+    scenario: Scenario, good_plan: dict[str, Any], graph: nx.MultiDiGraph
+) -> None:
     violations = verify_plan(scenario, good_plan, graph=graph)
     assert violations == [], format_violations(violations)
     assert good_plan["totals"]["evacuated"]["total"] > 0
@@ -182,8 +184,15 @@ def test_top_speed_of_graph(scenario: Scenario, graph: nx.MultiDiGraph) -> None:
 
 
 def test_violation_str_is_one_line() -> None:
-    v = Violation("seats", "bus-1", "vehicle bus-1 leg 0 (a1→r1)", "carries 41 people, the vehicle has 40 seats")
-    assert str(v) == "[seats] vehicle bus-1 leg 0 (a1→r1): carries 41 people, the vehicle has 40 seats"
+    v = Violation(
+        "seats",
+        "bus-1",
+        "vehicle bus-1 leg 0 (a1→r1)",
+        "carries 41 people, the vehicle has 40 seats",
+    )
+    assert (
+        str(v) == "[seats] vehicle bus-1 leg 0 (a1→r1): carries 41 people, the vehicle has 40 seats"
+    )
     assert "\n" not in str(v)
     assert format_violations([v, v]).splitlines()[-1] == "2 violation(s)"
 
@@ -191,20 +200,26 @@ def test_violation_str_is_one_line() -> None:
 # --------------------------------------------------------------------------- geometry
 
 
-def test_path_through_closed_hazard(scenario: Scenario, plan: dict[str, Any], graph: nx.MultiDiGraph) -> None:
+def test_path_through_closed_hazard(
+    scenario: Scenario, plan: dict[str, Any], graph: nx.MultiDiGraph
+) -> None:
     v, j = _loaded_leg(plan, "bus")
     path = v["legs"][j]["path"]
     path.insert(1, [35.15, 47.15])  # the middle of closed area h1
     assert "closed_hazard" in _check(scenario, plan, graph)
 
 
-def test_path_touching_closed_hazard_counts(scenario: Scenario, plan: dict[str, Any], graph: nx.MultiDiGraph) -> None:
+def test_path_touching_closed_hazard_counts(
+    scenario: Scenario, plan: dict[str, Any], graph: nx.MultiDiGraph
+) -> None:
     v, j = _loaded_leg(plan, "bus")
     v["legs"][j]["path"].insert(1, [35.12, 47.12])  # a corner of h1: strict, touching counts
     assert "closed_hazard" in _check(scenario, plan, graph)
 
 
-def test_path_across_frontline_away_from_crossing(scenario: Scenario, plan: dict[str, Any], graph: nx.MultiDiGraph) -> None:
+def test_path_across_frontline_away_from_crossing(
+    scenario: Scenario, plan: dict[str, Any], graph: nx.MultiDiGraph
+) -> None:
     leg = _crossing_leg(plan)
     a, b = leg["path"][0], leg["path"][-1]
     # go north first and cross the line at 47.4 N, 33 km from cp1
@@ -217,12 +232,16 @@ def test_path_across_frontline_away_from_crossing(scenario: Scenario, plan: dict
     assert "[35.25, 47.4]" in fl.message
 
 
-def test_crossing_not_listed(scenario: Scenario, plan: dict[str, Any], graph: nx.MultiDiGraph) -> None:
+def test_crossing_not_listed(
+    scenario: Scenario, plan: dict[str, Any], graph: nx.MultiDiGraph
+) -> None:
     _crossing_leg(plan)["crossings"] = []
     assert _check(scenario, plan, graph) == {"crossing_unlisted"}
 
 
-def test_crossing_rate(scenario_path: Path, tmp_path: Path, plan: dict[str, Any], graph: nx.MultiDiGraph) -> None:
+def test_crossing_rate(
+    scenario_path: Path, tmp_path: Path, plan: dict[str, Any], graph: nx.MultiDiGraph
+) -> None:
     def limit(d: dict[str, Any]) -> None:
         d["ceasefire"]["crossing_points"][0]["vehicles_per_hour"] = 1
 
@@ -233,13 +252,20 @@ def test_crossing_rate(scenario_path: Path, tmp_path: Path, plan: dict[str, Any]
 
 @pytest.mark.parametrize(("per_hour", "flagged"), [(1, False), (0.5, True)])
 def test_crossing_rate_below_one_per_hour(
-    scenario_path: Path, tmp_path: Path, plan: dict[str, Any], graph: nx.MultiDiGraph, per_hour: float, flagged: bool
+    scenario_path: Path,
+    tmp_path: Path,
+    plan: dict[str, Any],
+    graph: nx.MultiDiGraph,
+    per_hour: float,
+    flagged: bool,
 ) -> None:
     # one vehicle crossing out and back, its two departures 1 to 2 hours apart
     v = _vehicle(plan, "bus")
     v["legs"], v["stops"] = v["legs"][:2], v["stops"][:2]
     plan["vehicles"] = [v]
-    gap = datetime.fromisoformat(v["legs"][1]["depart"]) - datetime.fromisoformat(v["legs"][0]["depart"])
+    gap = datetime.fromisoformat(v["legs"][1]["depart"]) - datetime.fromisoformat(
+        v["legs"][0]["depart"]
+    )
     assert timedelta(hours=1) <= gap < timedelta(hours=2)
     assert all(leg["crossings"] == ["cp1"] for leg in v["legs"])
 
@@ -250,20 +276,26 @@ def test_crossing_rate_below_one_per_hour(
     assert ("crossing_rate" in _check(sc, plan, graph)) == flagged
 
 
-def test_path_endpoint_far_from_site(scenario: Scenario, plan: dict[str, Any], graph: nx.MultiDiGraph) -> None:
+def test_path_endpoint_far_from_site(
+    scenario: Scenario, plan: dict[str, Any], graph: nx.MultiDiGraph
+) -> None:
     v, j = _loaded_leg(plan, "bus")
     leg = v["legs"][j]
     leg["path"][0] = [leg["path"][0][0], leg["path"][0][1] - 0.05]  # 5.6 km south of the site
     assert "path_endpoints" in _check(scenario, plan, graph)
 
 
-def test_length_shorter_than_path(scenario: Scenario, plan: dict[str, Any], graph: nx.MultiDiGraph) -> None:
+def test_length_shorter_than_path(
+    scenario: Scenario, plan: dict[str, Any], graph: nx.MultiDiGraph
+) -> None:
     v, j = _loaded_leg(plan, "bus")
     v["legs"][j]["length_m"] = 1000.0
     assert _check(scenario, plan, graph) == {"length"}
 
 
-def test_layers_read_from_files(scenario_path: Path, tmp_path: Path, plan: dict[str, Any], graph: nx.MultiDiGraph) -> None:
+def test_layers_read_from_files(
+    scenario_path: Path, tmp_path: Path, plan: dict[str, Any], graph: nx.MultiDiGraph
+) -> None:
     # the same hazards as GeoJSON features, and the frontline as the edge of an occupied area
     hazards = {
         "type": "FeatureCollection",
@@ -271,12 +303,34 @@ def test_layers_read_from_files(scenario_path: Path, tmp_path: Path, plan: dict[
             {
                 "type": "Feature",
                 "properties": {"id": "h1", "kind": "closed"},
-                "geometry": {"type": "Polygon", "coordinates": [[[35.12, 47.12], [35.18, 47.12], [35.18, 47.18], [35.12, 47.18], [35.12, 47.12]]]},
+                "geometry": {
+                    "type": "Polygon",
+                    "coordinates": [
+                        [
+                            [35.12, 47.12],
+                            [35.18, 47.12],
+                            [35.18, 47.18],
+                            [35.12, 47.18],
+                            [35.12, 47.12],
+                        ]
+                    ],
+                },
             },
             {
                 "type": "Feature",
                 "properties": {"id": "h2", "kind": "risk", "factor": 3},
-                "geometry": {"type": "Polygon", "coordinates": [[[35.32, 46.95], [35.38, 46.95], [35.38, 47.35], [35.32, 47.35], [35.32, 46.95]]]},
+                "geometry": {
+                    "type": "Polygon",
+                    "coordinates": [
+                        [
+                            [35.32, 46.95],
+                            [35.38, 46.95],
+                            [35.38, 47.35],
+                            [35.32, 47.35],
+                            [35.32, 46.95],
+                        ]
+                    ],
+                },
             },
         ],
     }
@@ -286,7 +340,12 @@ def test_layers_read_from_files(scenario_path: Path, tmp_path: Path, plan: dict[
             {
                 "type": "Feature",
                 "properties": {},
-                "geometry": {"type": "Polygon", "coordinates": [[[35.25, 46.9], [35.25, 47.5], [36.0, 47.5], [36.0, 46.9], [35.25, 46.9]]]},
+                "geometry": {
+                    "type": "Polygon",
+                    "coordinates": [
+                        [[35.25, 46.9], [35.25, 47.5], [36.0, 47.5], [36.0, 46.9], [35.25, 46.9]]
+                    ],
+                },
             }
         ],
     }
@@ -302,13 +361,24 @@ def test_layers_read_from_files(scenario_path: Path, tmp_path: Path, plan: dict[
     v, j = _loaded_leg(plan, "bus")
     v["legs"][j]["path"].insert(1, [35.15, 47.15])
     leg = _crossing_leg(plan)
-    leg["path"] = [leg["path"][0], [leg["path"][0][0], 47.4], [leg["path"][-1][0], 47.4], leg["path"][-1]]
+    leg["path"] = [
+        leg["path"][0],
+        [leg["path"][0][0], 47.4],
+        [leg["path"][-1][0], 47.4],
+        leg["path"][-1],
+    ]
     found = verify_plan(sc, plan, graph=graph)
     assert {"closed_hazard", "frontline"} <= _codes(found)
     assert any(x.code == "closed_hazard" and "h1" in x.message for x in found)
 
 
-def test_default_crossing_radius(scenario_path: Path, tmp_path: Path, plan: dict[str, Any], graph: nx.MultiDiGraph, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_default_crossing_radius(
+    scenario_path: Path,
+    tmp_path: Path,
+    plan: dict[str, Any],
+    graph: nx.MultiDiGraph,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     def no_radius(d: dict[str, Any]) -> None:
         d["ceasefire"]["crossing_points"][0].pop("radius_m")
         d["ceasefire"]["crossing_points"][0]["location"] = [35.25, 47.115]  # 1.7 km from the road
@@ -328,7 +398,9 @@ def test_load_over_seats(scenario: Scenario, plan: dict[str, Any], graph: nx.Mul
     assert "seats" in _check(scenario, plan, graph)
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(data=st.data())
 def test_any_overload_is_caught(
     scenario: Scenario, good_plan: dict[str, Any], graph: nx.MultiDiGraph, data: st.DataObject
@@ -343,15 +415,23 @@ def test_any_overload_is_caught(
     assert ("seats" in codes) == (sum(load.values()) > v["seats"])
 
 
-def test_seats_differ_from_fleet(scenario: Scenario, plan: dict[str, Any], graph: nx.MultiDiGraph) -> None:
+def test_seats_differ_from_fleet(
+    scenario: Scenario, plan: dict[str, Any], graph: nx.MultiDiGraph
+) -> None:
     _vehicle(plan, "bus")["seats"] = 80
     assert _check(scenario, plan, graph) == {"seats"}
 
 
-def test_ambulance_group_in_a_bus(scenario: Scenario, plan: dict[str, Any], graph: nx.MultiDiGraph) -> None:
+def test_ambulance_group_in_a_bus(
+    scenario: Scenario, plan: dict[str, Any], graph: nx.MultiDiGraph
+) -> None:
     # move the ambulance's wounded into a bus that also calls at a1
     amb = _vehicle(plan, "ambulance")
-    bus = next(v for v in plan["vehicles"] if v["type"] == "bus" and any(s["site"] == "a1" and s["board"] for s in v["stops"]))
+    bus = next(
+        v
+        for v in plan["vehicles"]
+        if v["type"] == "bus" and any(s["site"] == "a1" and s["board"] for s in v["stops"])
+    )
     k = next(k for k, s in enumerate(bus["stops"]) if s["site"] == "a1" and s["board"])
     group, n = next(iter(bus["stops"][k]["board"].items()))
     bus["stops"][k]["board"] = {group: n - 2, "wounded": 2}
@@ -360,7 +440,9 @@ def test_ambulance_group_in_a_bus(scenario: Scenario, plan: dict[str, Any], grap
     assert amb["type"] == "ambulance"
 
 
-def test_boarded_more_than_waiting(scenario: Scenario, plan: dict[str, Any], graph: nx.MultiDiGraph) -> None:
+def test_boarded_more_than_waiting(
+    scenario: Scenario, plan: dict[str, Any], graph: nx.MultiDiGraph
+) -> None:
     # every wounded person is already boarded by the ambulance; board two more on its first trip
     amb = _vehicle(plan, "ambulance")
     i = next(i for i, s in enumerate(amb["stops"]) if s["board"].get("wounded"))
@@ -377,7 +459,9 @@ def test_boarded_more_than_waiting(scenario: Scenario, plan: dict[str, Any], gra
     assert any(v.code == "boarded_more_than_waiting" and "wounded" in v.message for v in found)
 
 
-def test_reception_over_capacity(scenario_path: Path, tmp_path: Path, plan: dict[str, Any], graph: nx.MultiDiGraph) -> None:
+def test_reception_over_capacity(
+    scenario_path: Path, tmp_path: Path, plan: dict[str, Any], graph: nx.MultiDiGraph
+) -> None:
     def shrink(d: dict[str, Any]) -> None:
         d["evacuation"]["reception_centres"][0]["capacity"] = 50
 
@@ -385,7 +469,9 @@ def test_reception_over_capacity(scenario_path: Path, tmp_path: Path, plan: dict
     assert _check(sc, plan, graph) == {"reception_capacity"}
 
 
-def test_people_left_on_board(scenario: Scenario, plan: dict[str, Any], graph: nx.MultiDiGraph) -> None:
+def test_people_left_on_board(
+    scenario: Scenario, plan: dict[str, Any], graph: nx.MultiDiGraph
+) -> None:
     v = _vehicle(plan, "bus")
     v["stops"][-1]["alight"] = {}
     codes = _check(scenario, plan, graph)
@@ -393,7 +479,9 @@ def test_people_left_on_board(scenario: Scenario, plan: dict[str, Any], graph: n
     assert "totals" in codes  # the plan's totals now claim more than is delivered
 
 
-def test_board_not_at_assembly(scenario: Scenario, plan: dict[str, Any], graph: nx.MultiDiGraph) -> None:
+def test_board_not_at_assembly(
+    scenario: Scenario, plan: dict[str, Any], graph: nx.MultiDiGraph
+) -> None:
     v = _vehicle(plan, "bus")
     st = next(s for s in v["stops"] if s["site"] == "r1")
     st["board"] = {"general": 1}
@@ -433,7 +521,9 @@ def test_legs_overlap(scenario: Scenario, plan: dict[str, Any], graph: nx.MultiD
     assert "two_places" in _check(scenario, plan, graph)
 
 
-def test_leg_starts_elsewhere(scenario: Scenario, plan: dict[str, Any], graph: nx.MultiDiGraph) -> None:
+def test_leg_starts_elsewhere(
+    scenario: Scenario, plan: dict[str, Any], graph: nx.MultiDiGraph
+) -> None:
     v = _vehicle(plan, "bus")
     leg = v["legs"][1]
     other = "a2" if leg["from"] != "a2" else "a1"
@@ -441,13 +531,17 @@ def test_leg_starts_elsewhere(scenario: Scenario, plan: dict[str, Any], graph: n
     assert "two_places" in _check(scenario, plan, graph)
 
 
-def test_first_leg_not_from_start(scenario: Scenario, plan: dict[str, Any], graph: nx.MultiDiGraph) -> None:
+def test_first_leg_not_from_start(
+    scenario: Scenario, plan: dict[str, Any], graph: nx.MultiDiGraph
+) -> None:
     v = _vehicle(plan, "bus")
     v["legs"][0]["from"] = "a2"
     assert "start" in _check(scenario, plan, graph)
 
 
-def test_stop_and_leg_disagree(scenario: Scenario, plan: dict[str, Any], graph: nx.MultiDiGraph) -> None:
+def test_stop_and_leg_disagree(
+    scenario: Scenario, plan: dict[str, Any], graph: nx.MultiDiGraph
+) -> None:
     v = _vehicle(plan, "bus")
     del v["stops"][0]
     assert "two_places" in _check(scenario, plan, graph)
@@ -465,7 +559,9 @@ def test_fleet_size(scenario: Scenario, plan: dict[str, Any], graph: nx.MultiDiG
     assert _check(scenario, plan, graph) == {"fleet_size"}
 
 
-def test_unknown_type_and_site(scenario: Scenario, plan: dict[str, Any], graph: nx.MultiDiGraph) -> None:
+def test_unknown_type_and_site(
+    scenario: Scenario, plan: dict[str, Any], graph: nx.MultiDiGraph
+) -> None:
     _vehicle(plan, "ambulance")["type"] = "tank"
     _vehicle(plan, "bus")["stops"][0]["site"] = "nowhere"
     codes = _check(scenario, plan, graph)
@@ -475,7 +571,9 @@ def test_unknown_type_and_site(scenario: Scenario, plan: dict[str, Any], graph: 
 # --------------------------------------------------------------------------- format
 
 
-def test_missing_vehicles_is_format(scenario: Scenario, plan: dict[str, Any], graph: nx.MultiDiGraph) -> None:
+def test_missing_vehicles_is_format(
+    scenario: Scenario, plan: dict[str, Any], graph: nx.MultiDiGraph
+) -> None:
     del plan["vehicles"]
     found = verify_plan(scenario, plan, graph=graph)
     assert "format" in _codes(found)
@@ -502,7 +600,9 @@ def _no_internal_error(found: list[Violation]) -> None:
     assert not [v for v in found if INTERNAL_ERROR in v.message], found
 
 
-def test_mangled_fields_never_raise(scenario: Scenario, good_plan: dict[str, Any], graph: nx.MultiDiGraph) -> None:
+def test_mangled_fields_never_raise(
+    scenario: Scenario, good_plan: dict[str, Any], graph: nx.MultiDiGraph
+) -> None:
     # trim to one vehicle and its first two legs/stops to keep this quick
     base = copy.deepcopy(good_plan)
     base["vehicles"] = base["vehicles"][:1]
@@ -527,7 +627,9 @@ def test_mangled_fields_never_raise(scenario: Scenario, good_plan: dict[str, Any
             _no_internal_error(verify_plan(scenario, broken, graph=graph))
 
 
-def test_mistyped_fields_are_format(scenario: Scenario, plan: dict[str, Any], graph: nx.MultiDiGraph) -> None:
+def test_mistyped_fields_are_format(
+    scenario: Scenario, plan: dict[str, Any], graph: nx.MultiDiGraph
+) -> None:
     v = _vehicle(plan, "bus")
     v["seats"] = "forty"
     v["legs"][0]["path"] = "not a path"
@@ -537,3 +639,164 @@ def test_mistyped_fields_are_format(scenario: Scenario, plan: dict[str, Any], gr
     fmt = [x for x in found if x.code == "format"]
     assert len(fmt) >= 4
     assert all(x.vehicle == v["id"] for x in fmt)
+
+
+# --------------------------------------------------------------------------- the rule registry
+
+
+def _documented_codes() -> list[str]:
+    """The codes the ``Check codes`` section of :mod:`planner.verify` lists."""
+    import re
+
+    import planner.verify
+
+    section = (planner.verify.__doc__ or "").split("Check codes", 1)[1]
+    return [
+        c
+        for line in section.splitlines()
+        if line.startswith("``")
+        for c in re.findall(r"``([a-z_*]+)``", line)
+    ]
+
+
+def _is_documented(code: str, documented: list[str]) -> bool:
+    return any(code == d or (d.endswith("*") and code.startswith(d[:-1])) for d in documented)
+
+
+def test_every_rule_has_a_name_a_summary_and_documented_codes() -> None:
+    import planner.exchange_check  # noqa: F401  (registers the exchange rules)
+    from planner.verify_registry import RULES
+
+    rules = [r for scope in RULES.values() for r in scope]
+    names = [r.name for r in rules]
+    assert len(names) == len(set(names)), "two rules share a name"
+    assert len(rules) >= 40
+    documented = _documented_codes()
+    for r in rules:
+        assert r.summary and r.summary.endswith("."), f"rule {r.name} needs a one-line docstring"
+        assert r.codes, f"rule {r.name} declares no code"
+        for code in r.codes:
+            if r.scope.startswith("exchange"):
+                assert code.startswith("exchange_"), (r.name, code)
+            else:
+                assert _is_documented(code, documented), (
+                    f"{r.name} reports {code}, not in planner.verify's doc"
+                )
+    declared = {c for r in rules for c in r.codes}
+    for d in documented:
+        assert any(_is_documented(c, [d]) for c in declared), (
+            f"{d} is documented but no rule reports it"
+        )
+
+
+def test_registering_a_rule_needs_a_docstring_and_a_new_name(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from planner.verify_registry import RULES, rule
+
+    monkeypatch.setitem(RULES, "leg", list(RULES["leg"]))
+    with pytest.raises(ValueError, match="no docstring"):
+        rule("leg", codes=("x",))(lambda ctx, veh, lg: None)
+
+    def too_fast(ctx: Any, veh: Any, lg: Any) -> None:
+        """A second rule of that name."""
+
+    with pytest.raises(ValueError, match="already registered"):
+        rule("leg", codes=("x",))(too_fast)
+    with pytest.raises(ValueError, match="unknown rule scope"):
+        rule("legs", codes=("x",))
+
+
+def test_a_new_rule_is_one_function(
+    scenario: Scenario,
+    good_plan: dict[str, Any],
+    graph: nx.MultiDiGraph,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from planner.verify_registry import RULES, rule
+
+    monkeypatch.setitem(RULES, "leg", list(RULES["leg"]))
+
+    @rule("leg", codes=("escort",))
+    def escorted(ctx: Any, veh: Any, lg: Any) -> None:
+        """``escort``: every leg with people aboard is reported (a contributor's new rule)."""
+        if lg.load and any(lg.load.values()):
+            ctx.add("escort", lg.where, "needs an escort", veh.vid)
+
+    found = verify_plan(scenario, good_plan, graph=graph)
+    loaded = [
+        f"vehicle {v['id']} leg {j} ({leg['from']}→{leg['to']})"
+        for v in good_plan["vehicles"]
+        for j, leg in enumerate(v["legs"])
+        if any(leg["load"].values())
+    ]
+    assert 0 < len(loaded) < sum(len(v["legs"]) for v in good_plan["vehicles"])
+    assert [x.where for x in found] == loaded
+    assert {(x.code, x.message) for x in found} == {("escort", "needs an escort")}
+
+
+def test_each_rule_reports_only_the_codes_it_declares(
+    scenario: Scenario,
+    good_plan: dict[str, Any],
+    graph: nx.MultiDiGraph,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Break the good plan in many ways; every violation comes from a rule declaring its code."""
+    import dataclasses
+
+    from planner.verify_context import Context
+    from planner.verify_registry import RULES
+
+    running: list[Any] = []
+    wrong: list[tuple[str, str]] = []
+    seen: set[str] = set()
+    ran: set[str] = set()
+
+    def wrap(r: Any) -> Any:
+        def check(*args: Any) -> None:
+            ran.add(r.name)
+            running.append(r)
+            try:
+                r.check(*args)
+            finally:
+                running.pop()
+
+        return dataclasses.replace(r, check=check)
+
+    for scope in ("plan", "vehicle", "stop", "leg", "itinerary"):
+        monkeypatch.setitem(RULES, scope, [wrap(r) for r in RULES[scope]])
+    add = Context.add
+
+    def recording_add(
+        self: Context, code: str, where: str, message: str, vehicle: str | None = None
+    ) -> None:
+        seen.add(code)
+        if running and code not in running[-1].codes:
+            wrong.append((running[-1].name, code))
+        add(self, code, where, message, vehicle)
+
+    monkeypatch.setattr(Context, "add", recording_add)
+    base = copy.deepcopy(good_plan)
+    paths = [
+        p for p in _mutations(base) if p[0] not in {"solver", "windows", "unserved", "warnings"}
+    ]
+    for i, where in enumerate(paths[:: max(1, len(paths) // 150)]):
+        broken = copy.deepcopy(base)
+        parent = broken
+        for k in where[:-1]:
+            parent = parent[k]
+        old = parent[where[-1]]
+        if isinstance(old, str) and old[:2] == "20":
+            parent[where[-1]] = _iso(old, minutes=(-1) ** i * 90)
+        elif isinstance(old, str):
+            parent[where[-1]] = "elsewhere"
+        elif isinstance(old, int | float) and not isinstance(old, bool):
+            parent[where[-1]] = old * 3 + 1
+        else:
+            parent[where[-1]] = None
+        verify_plan(scenario, broken, graph=graph)
+    assert not wrong, f"rules reporting codes they do not declare: {sorted(set(wrong))}"
+    assert ran == {
+        r.name for scope in ("plan", "vehicle", "stop", "leg", "itinerary") for r in RULES[scope]
+    }
+    assert len(seen) >= 8, seen
