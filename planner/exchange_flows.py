@@ -461,6 +461,7 @@ def optimise_flows(
         for si in range(len(d.slots)):
             for c in d.cats:
                 merged["counts"].setdefault((si, f.id, c), 0)
+    bounds = rebound(d, active, mine, merged["counts"], bounds)
     stages = _compose(d, merged["counts"], bounds)
     block_s = time.perf_counter() - t_blocks
     stages.append(
@@ -662,14 +663,52 @@ def horizon(d: ModelData, blocks: list[int]) -> int:
     return max(1, k)
 
 
+def rebound(
+    d: ModelData,
+    active: list[str],
+    slots: list[int],
+    counts: dict[tuple[int, str, str], int],
+    bounds: list[dict],
+) -> list[dict]:
+    """Stage bounds that hold for the composed schedule's values of the earlier stages.
+
+    A stage's bound was found with the earlier stages kept at the values the aggregate model
+    reached; when the composed schedule is worse on an earlier stage (a block realised the
+    constructive schedule instead), fewer events may take a later sum, so the later bounds
+    are found again: the LP bound of the aggregate model with the earlier stages at least as
+    good as the composed schedule's (never above the bound found first).
+    """
+    value, earliest, events = schedule_figures(d, counts)
+    got = {"value": value, "earliest": earliest, "events": events}
+    out, kept, flow = [], True, None
+    for rec in bounds:
+        name = rec["stage"]
+        if not kept and name != "value":
+            if flow is None:
+                flow = FlowModel(d, slots)
+                switch_terms(flow, active)
+                flow.m.add(flow.obj_value >= got["value"])
+            if name == "events":
+                flow.m.add(flow.obj_time <= got["earliest"])
+            flow.m.minimize(flow.obj_events if name == "events" else flow.obj_time)
+            lits = {v.index: int(k in active) for k, v in flow.lit.items()}
+            lp = lp_bound(flow, lits)
+            low = math.ceil(lp - 1e-6) if lp is not None else 0
+            rec = {**rec, "bound": min(rec["bound"], low)}
+        out.append(rec)
+        worse = got[name] < rec["objective"] if name == "value" else got[name] > rec["objective"]
+        kept = kept and not worse
+    return out
+
+
 def _compose(
     d: ModelData, counts: dict[tuple[int, str, str], int], bounds: list[dict]
 ) -> list[dict]:
     """Each stage's objective in the composed schedule against the aggregate model's bound.
 
-    A stage whose objective meets its bound is optimal when the earlier stages are no worse
-    than the values its bound was found with: the bound holds for every schedule that keeps
-    them (the aggregate model is a relaxation of the exact one).
+    A stage whose objective meets its bound is optimal: the bound holds for every schedule
+    that keeps the earlier stages' values (:func:`rebound`; the aggregate model is a
+    relaxation of the exact one).
     """
     people: dict[int, int] = defaultdict(int)
     value = 0
@@ -682,18 +721,15 @@ def _compose(
         "events": sum(1 for n in people.values() if n),
     }
     out = []
-    kept = True  # the earlier stages as good as the values the later bounds were found with
     for rec in bounds:
         name = rec["stage"]
         bound = rec["bound"]
         v = got[name]
         gap = abs(bound - v) / max(1, abs(bound))
-        optimal = kept and v == bound
-        kept = kept and (v >= rec["objective"] if name == "value" else v <= rec["objective"])
         out.append(
             {
                 "stage": name,
-                "status": "optimal" if optimal else "feasible",
+                "status": "optimal" if v == bound else "feasible",
                 "objective": v,
                 "bound": bound,
                 "gap": round(gap, 6),
