@@ -10,10 +10,11 @@ totals and whether ``planner verify``'s checker finds the plan clean.
     python bench/exchange.py [--per-side 10000] [--seed 0] [--time-limit 60] [--det-time 5]
                              [--no-verify]
 
-A constructive schedule (:mod:`planner.exchange_greedy`) starts every solve; a stage whose
-schedule is within 1 % of the LP relaxation's bound is not solved further, the others get
-``--det-time`` of CP-SAT deterministic time each (one worker: the same seed and budget give
-the same plan).
+A constructive schedule (:mod:`planner.exchange_greedy`) starts every solve (the one with
+fewer events, each day keeping only the slots its limit fills, when its earliest sum is
+within 1 % of that stage's LP bound); a stage whose schedule is within 1 % of the LP
+relaxation's bound is not solved further, the others get ``--det-time`` of CP-SAT
+deterministic time each (one worker: the same seed and budget give the same plan).
 """
 
 from __future__ import annotations

@@ -26,18 +26,22 @@ the aggregate model is solved again with the blocks done fixed, and the next blo
 
 from __future__ import annotations
 
+import copy
+import math
 import time
 from collections import defaultdict
 from datetime import datetime
 from typing import Any
 
-from planner.exchange_greedy import greedy_flows
+from planner.exchange_greedy import greedy_events, greedy_flows
 from planner.exchange_model import (
     CpBase,
     ExactModel,
+    HintValues,
     ModelData,
     extract,
     lexicographic,
+    lp_bound,
     satisfies,
 )
 from planner.exchange_spec import ParitySpec, parse_ratio
@@ -407,7 +411,7 @@ def optimise_flows(
         mine = [si for si, s in enumerate(d.slots) if s.block in set(blocks[:k])]
         flow = FlowModel(d, mine)
         switch_terms(flow, active)
-        hint, greedy = greedy_flows(flow, active)
+        hint, greedy = pick_schedule(flow, active, greedy_flows(flow, active))
         value = sum(d.weights[c] * hint[v] for (_k, _f, c), v in flow.y.items())
         if not satisfies(flow, {v.index: x for v, x in hint.items()}):
             greedy, value = None, -1  # a hint only (e.g. an agreed daily figure not reached)
@@ -436,10 +440,14 @@ def optimise_flows(
     bounds = [dict(r) for r in records]
     t_blocks = time.perf_counter()
     budget = (seed, time_limit_s, det_time)
-    done = _realise(d, active, flow.flows(solver), blocks, budget, None if greedy else flow)
     method = "flows"
+    if isinstance(solver, HintValues) and greedy is not None:  # no stage moved the schedule
+        done: tuple[dict, int, str | None] | None = (greedy, 0, None)
+    else:
+        done = _realise(d, active, flow.flows(solver), blocks, budget, None if greedy else flow)
     if done is not None:  # fewer events, the realised flows' earliest sum kept
-        done = (fewer_events(d, active, done[0], blocks, budget)[0], *done[1:])
+        at_bound = records[-1]["objective"] == records[-1]["bound"]  # then the earliest sum
+        done = (fewer_events(d, active, done[0], blocks, budget, at_bound)[0], *done[1:])
     if done is None and greedy is not None:  # the constructive schedule, improved per block
         method = "flows+greedy"
         done = fewer_events(d, active, greedy, blocks, budget)
@@ -453,6 +461,7 @@ def optimise_flows(
         for si in range(len(d.slots)):
             for c in d.cats:
                 merged["counts"].setdefault((si, f.id, c), 0)
+    bounds = rebound(d, active, mine, merged["counts"], bounds)
     stages = _compose(d, merged["counts"], bounds)
     block_s = time.perf_counter() - t_blocks
     stages.append(
@@ -474,8 +483,55 @@ def optimise_flows(
     return status, merged, info
 
 
+def schedule_figures(d: ModelData, counts: dict[tuple[int, str, str], int]) -> tuple[int, int, int]:
+    """``(value, earliest-exchange sum, events)`` of a schedule's counts."""
+    people: dict[int, int] = defaultdict(int)
+    value = 0
+    for (si, _f, c), n in counts.items():
+        people[si] += n
+        value += d.weights[c] * n
+    earliest = sum(d.slots[si].rank * n for si, n in people.items())
+    return value, earliest, sum(1 for n in people.values() if n)
+
+
+def pick_schedule(
+    flow: FlowModel, active: list[str], first: tuple[dict[Any, int], dict | None]
+) -> tuple[dict[Any, int], dict | None]:
+    """The constructive schedule to start from: ``first`` (:func:`greedy_flows`), or the one
+    with fewer events (:func:`greedy_events`) when it holds every term, exchanges as much and
+    its earliest-exchange sum is within ``FLOW_GAP`` of the LP bound of that stage.
+
+    The earliest stage accepts any schedule within the gap of its bound, so among those the
+    one with fewer events is the better start for the third stage.
+    """
+    other = greedy_events(flow, active)
+    if other is None or first[1] is None or other[1] is None:
+        return first
+    if not satisfies(flow, {v.index: x for v, x in other[0].items()}):
+        return first
+    d = flow.d
+    value0, _earliest0, events0 = schedule_figures(d, first[1]["counts"])
+    value1, earliest1, events1 = schedule_figures(d, other[1]["counts"])
+    if value1 < value0 or events1 >= events0:
+        return first
+    view = copy.copy(flow)
+    view.m = flow.m.clone()
+    view.m.add(flow.obj_value >= value1)
+    view.m.minimize(flow.obj_time)
+    lits = {v.index: int(k in active) for k, v in flow.lit.items()}
+    bound = lp_bound(view, lits)
+    if bound is None or earliest1 > (1 + FLOW_GAP) * math.ceil(bound - 1e-6):
+        return first
+    return other
+
+
 def fewer_events(
-    d: ModelData, active: list[str], schedule: dict, blocks: list[int], budget: tuple
+    d: ModelData,
+    active: list[str],
+    schedule: dict,
+    blocks: list[int],
+    budget: tuple,
+    then_earliest: bool = False,
 ) -> tuple[dict, int, None]:
     """A schedule (constructive or realised), re-solved exactly ``IMPROVE_BLOCKS`` blocks at a time:
     fewest events with the same people per (facility, category) in those blocks and their
@@ -498,6 +554,9 @@ def fewer_events(
         The blocks planned, in order.
     budget
         ``(seed, time limit s, deterministic time)`` of each window's solve.
+    then_earliest
+        Keep the schedule's events in each window (fewest already) and make the
+        earliest-exchange sum least instead.
 
     Returns
     -------
@@ -522,11 +581,14 @@ def fewer_events(
         model = ExactModel(d, slots, dict(targets), state["free"], state["groups"], state["busy"])
         switch_terms(model, active)
         model.m.add(model.obj_time <= earliest)
+        stages = _stages(model)[2:]
+        if then_earliest:  # the events kept, the earliest sum made least
+            used = {si for (si, _f, _c), n in schedule["counts"].items() if si in inside and n}
+            model.m.add(model.obj_events <= len(used))
+            stages = _stages(model)[1:2]
         hint = [(v, schedule["x"].get(k, 0)) for k, v in model.x.items()]
         hint += [(v, schedule["vehicles"].get(k, 0)) for k, v in model.vehicles.items()]
-        word, solver, _ = lexicographic(
-            model, _stages(model)[2:], seed, time_limit_s, det_time, hint=hint
-        )
+        word, solver, _ = lexicographic(model, stages, seed, time_limit_s, det_time, hint=hint)
         if solver is None:
             return schedule, 0, None
         _advance(d, extract(model, solver), state, merged)
@@ -601,10 +663,53 @@ def horizon(d: ModelData, blocks: list[int]) -> int:
     return max(1, k)
 
 
+def rebound(
+    d: ModelData,
+    active: list[str],
+    slots: list[int],
+    counts: dict[tuple[int, str, str], int],
+    bounds: list[dict],
+) -> list[dict]:
+    """Stage bounds that hold for the composed schedule's values of the earlier stages.
+
+    A stage's bound was found with the earlier stages kept at the values the aggregate model
+    reached; when the composed schedule is worse on an earlier stage (a block realised the
+    constructive schedule instead), fewer events may take a later sum, so the later bounds
+    are found again: the LP bound of the aggregate model with the earlier stages at least as
+    good as the composed schedule's (never above the bound found first).
+    """
+    value, earliest, events = schedule_figures(d, counts)
+    got = {"value": value, "earliest": earliest, "events": events}
+    out, kept, flow = [], True, None
+    for rec in bounds:
+        name = rec["stage"]
+        if not kept and name != "value":
+            if flow is None:
+                flow = FlowModel(d, slots)
+                switch_terms(flow, active)
+                flow.m.add(flow.obj_value >= got["value"])
+            if name == "events":
+                flow.m.add(flow.obj_time <= got["earliest"])
+            flow.m.minimize(flow.obj_events if name == "events" else flow.obj_time)
+            lits = {v.index: int(k in active) for k, v in flow.lit.items()}
+            lp = lp_bound(flow, lits)
+            low = math.ceil(lp - 1e-6) if lp is not None else 0
+            rec = {**rec, "bound": min(rec["bound"], low)}
+        out.append(rec)
+        worse = got[name] < rec["objective"] if name == "value" else got[name] > rec["objective"]
+        kept = kept and not worse
+    return out
+
+
 def _compose(
     d: ModelData, counts: dict[tuple[int, str, str], int], bounds: list[dict]
 ) -> list[dict]:
-    """Each stage's objective in the composed schedule against the aggregate model's bound."""
+    """Each stage's objective in the composed schedule against the aggregate model's bound.
+
+    A stage whose objective meets its bound is optimal: the bound holds for every schedule
+    that keeps the earlier stages' values (:func:`rebound`; the aggregate model is a
+    relaxation of the exact one).
+    """
     people: dict[int, int] = defaultdict(int)
     value = 0
     for (si, _f, c), n in counts.items():
@@ -620,16 +725,11 @@ def _compose(
         name = rec["stage"]
         bound = rec["bound"]
         v = got[name]
-        ok = (
-            rec["status"] == "optimal" and v == rec["objective"] and (v == bound or name != "value")
-        )
-        if name == "value":
-            ok = v == bound
         gap = abs(bound - v) / max(1, abs(bound))
         out.append(
             {
                 "stage": name,
-                "status": "optimal" if ok and gap == 0 else "feasible",
+                "status": "optimal" if v == bound else "feasible",
                 "objective": v,
                 "bound": bound,
                 "gap": round(gap, 6),

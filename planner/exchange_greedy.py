@@ -14,6 +14,7 @@ solution and, when it exchanges everyone, proves the first stage optimal at once
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections import defaultdict
 from datetime import date
@@ -40,6 +41,19 @@ class _State:
         self.count: dict[tuple[int, str, str], int] = defaultdict(int)  # (slot, fid, c)
         self.load: dict[tuple[int, str, str], dict[str, int]] = defaultdict(dict)  # (slot, fid, t)
         self.out: dict[tuple[str, str], dict[int, int]] = defaultdict(dict)  # (fid, t) -> slot: n
+        self.first: dict[int, set[str]] = {}
+        """Facilities that go first to a slot (they reach no earlier one that day)."""
+
+    def clone(self) -> _State:
+        """A copy to try a choice on (the model and ``first`` shared)."""
+        other = _State.__new__(_State)
+        other.flow, other.first = self.flow, self.first
+        other.left = dict(self.left)
+        other.y = defaultdict(int, self.y)
+        other.count = defaultdict(int, self.count)
+        other.load = defaultdict(dict, {k: dict(v) for k, v in self.load.items()})
+        other.out = defaultdict(dict, {k: dict(v) for k, v in self.out.items()})
+        return other
 
     def vehicles(self, si: int, fid: str, t: str) -> int:
         """Vehicles of type ``t`` the facility sends to slot ``si``."""
@@ -118,7 +132,8 @@ def _fill(
         and flow.earliest[(key, f.id)] is not None
         and flow.earliest[(key, f.id)] <= j
     ]
-    facs.sort(key=lambda fid: (-sum(st.left.get((fid, c), 0) for c in cats), fid))
+    first = st.first.get(si, set())
+    facs.sort(key=lambda fid: (fid not in first, -sum(st.left.get((fid, c), 0) for c in cats), fid))
     sent = 0
     spare: dict[tuple[str, str], int] = {}
     for fid in facs:
@@ -177,21 +192,39 @@ def greedy_flows(flow: Any, active: list[str]) -> tuple[dict[Any, int], dict | N
     so that people who reach only the late slots of a day keep their places; the second
     fills what is left.
     """
-    d = flow.d
     st = _State(flow)
     fill = _Filler(flow, st)
+    for _b, slots in sorted(_blocks(flow).items()):
+        _fill_block(flow, st, fill, slots)
+    return _finish(flow, st, fill, active)
+
+
+def _blocks(flow: Any) -> dict[int, list[int]]:
+    """The model's slots per block, in order of start."""
+    d = flow.d
     blocks: dict[int, list[int]] = defaultdict(list)
     for si in sorted(flow.S, key=lambda k: (d.slots[k].rank, d.slots[k].point)):
         blocks[d.slots[si].block].append(si)
-    for _b, slots in sorted(blocks.items()):
-        cats, urgent = _allowed(d, st)
-        pick = {(f, c) for (f, c), n in st.left.items() if n and c in urgent}
-        pick |= {(f, c) for (f, c), n in st.left.items() if n and f in _slowest(flow, st, fill)}
-        if pick:
-            for si in slots:
-                fill.slot(si, cats, pick)
+    return blocks
+
+
+def _fill_block(flow: Any, st: _State, fill: _Filler, slots: list[int]) -> None:
+    """Two passes over a block's slots: the urgent people first, then everyone else."""
+    cats, urgent = _allowed(flow.d, st)
+    pick = {(f, c) for (f, c), n in st.left.items() if n and c in urgent}
+    pick |= {(f, c) for (f, c), n in st.left.items() if n and f in _slowest(flow, st, fill)}
+    if pick:
         for si in slots:
-            fill.slot(si, cats, None)
+            fill.slot(si, cats, pick)
+    for si in slots:
+        fill.slot(si, cats, None)
+
+
+def _finish(
+    flow: Any, st: _State, fill: _Filler, active: list[str]
+) -> tuple[dict[Any, int], dict | None]:
+    """The hint and the schedule of a filled state (see :func:`greedy_flows`)."""
+    d = flow.d
     hint = _values(flow, st, fill.n, set(active))
     if d.groups:
         return hint, None
@@ -253,6 +286,19 @@ class _Filler:
         self.day_side: dict[tuple[date, str], int] = defaultdict(int)
         self.n: dict[tuple[int, str], int] = defaultdict(int)
         self.index = {si: ss.index(si) for ss in flow.keys.values() for si in ss}
+        self.caps: dict[int, int] = {}
+        """People a slot may take at most, where a choice of slots closes the others."""
+
+    def clone(self, st: _State) -> _Filler:
+        """A copy filling ``st`` (a clone of this filler's state)."""
+        other = _Filler.__new__(_Filler)
+        other.__dict__.update(self.__dict__)
+        other.st = st
+        other.day_both = defaultdict(int, self.day_both)
+        other.day_side = defaultdict(int, self.day_side)
+        other.n = defaultdict(int, self.n)
+        other.caps = dict(self.caps)
+        return other
 
     def room(self, si: int) -> tuple[int, dict[str, int]]:
         """People the slot may still take, both sides and per side."""
@@ -261,7 +307,7 @@ class _Filler:
             return 0, dict.fromkeys(d.parties, 0)
         people = sum(self.n[(si, p)] for p in d.parties)
         room = s.cap if t.max_per_event is None else min(s.cap, t.max_per_event)
-        room -= people
+        room = min(room, self.caps.get(si, room)) - people
         if t.max_per_day is not None:
             room = min(room, t.max_per_day - self.day_both[s.day])
         side = {}
@@ -334,3 +380,187 @@ def _values(
     for term, v in flow.lit.items():
         out[v] = int(term in active)
     return out
+
+
+MAX_OPTIONS = 36
+"""Choices of slots tried per block by :func:`greedy_events` (more: the block keeps all)."""
+
+
+def greedy_events(flow: Any, active: list[str]) -> tuple[dict[Any, int], dict | None] | None:
+    """A constructive schedule with few events: each block keeps only as many slots as its
+    daily limit fills, the choice that sends the most.
+
+    :func:`greedy_flows` fills the slots in order of start, so a day whose buses cannot all
+    reach its first start time gets a second one: three events where two would hold the
+    day's limit.  Here each block (a day) keeps ``K`` of its slots, ``K`` the events its
+    daily limit needs (``ceil(limit / event cap)``), every choice of ``K`` is filled as
+    :func:`greedy_flows` fills a block, and the block takes the choice that sends the most
+    people, less those that the facilities' vehicles could no longer carry in the days the
+    exchange still needs.  A block keeps a late start time when the facilities that reach
+    only that one (they go first there) need as many days as the exchange still needs, or
+    hold urgent people (the precedence category due, the all-for-all ones); otherwise the choice with the earliest sum wins.
+
+    Parameters
+    ----------
+    flow
+        An aggregate model (:class:`planner.exchange_flows.FlowModel`).
+    active
+        The terms switched on.
+
+    Returns
+    -------
+    tuple or None
+        ``(hint, schedule)`` as :func:`greedy_flows` returns them, or ``None`` when no block
+        has a choice (no daily limit, or a limit that needs every slot).
+    """
+    blocks = _blocks(flow)
+    options = {b: _slot_choices(flow, slots) for b, slots in blocks.items()}
+    if all(len(o) <= 1 for o in options.values()):
+        return None
+    st = _State(flow)
+    fill = _Filler(flow, st)
+    late = {b: _late_only(flow, st, slots) for b, slots in blocks.items()}
+    for b, slots in sorted(blocks.items()):
+        best: tuple[tuple, _State, _Filler] | None = None
+        room = max(1, _block_limit(flow, slots))
+        force = _needs_late(flow, st, late[b], room)
+        choices = options[b]
+        if force:  # the choices that keep the first start time and one the late-only reach
+            first = min((flow.d.slots[si].rank for si in _usable(flow, slots)), default=0)
+            later = [
+                keep
+                for keep in choices
+                if _reaches(flow, keep, late[b])
+                and any(flow.d.slots[si].rank == first for si in keep)
+            ]
+            choices = later or choices
+        for keep in choices:
+            trial = st.clone()
+            tfill = fill.clone(trial)
+            tfill.caps.update({si: 0 for si in slots if si not in keep})
+            _fill_block(flow, trial, tfill, slots)
+            score = _score(flow, st, trial, tfill, slots, late[b], room, force)
+            if best is None or score > best[0]:
+                best = (score, trial, tfill)
+        assert best is not None
+        _score_, st, fill = best
+    return _finish(flow, st, fill, active)
+
+
+def _usable(flow: Any, slots: list[int]) -> list[int]:
+    """Slots of a block some facility can send to (a road, within the window, a mediator)."""
+    d, t = flow.d, flow.d.spec_terms
+    ok = set(t.mediator_dates) if t.mediator_dates is not None else None
+    return [
+        si
+        for si in slots
+        if (ok is None or d.slots[si].day in ok)
+        and any(d.reach(si, f.id) and d.in_window(si, f.id) for f in d.facs)
+    ]
+
+
+def _block_limit(flow: Any, slots: list[int]) -> int:
+    """People a block can hold: its usable slots' capacity, or its days' limits when lower."""
+    d, t = flow.d, flow.d.spec_terms
+    usable = _usable(flow, slots)
+    cap = sum(_event_cap(flow, si) for si in usable)
+    daily = {dt.date: dt.per_side for dt in t.daily}
+    limit = 0
+    for day in sorted({d.slots[si].day for si in usable}):
+        bounds = [cap]
+        if t.max_per_day is not None:
+            bounds.append(t.max_per_day)
+        if t.max_per_day_per_side is not None:
+            bounds.append(len(d.parties) * t.max_per_day_per_side)
+        if day in daily:
+            bounds.append(len(d.parties) * daily[day])
+        limit += min(bounds)
+    return min(cap, limit)
+
+
+def _event_cap(flow: Any, si: int) -> int:
+    t, s = flow.d.spec_terms, flow.d.slots[si]
+    return s.cap if t.max_per_event is None else min(s.cap, t.max_per_event)
+
+
+def _slot_choices(flow: Any, slots: list[int]) -> list[tuple[int, ...]]:
+    """The choices of slots a block may keep: every ``K`` of its usable slots."""
+    usable = _usable(flow, slots)
+    if not usable:
+        return [()]
+    per_event = max(_event_cap(flow, si) for si in usable)
+    k = math.ceil(_block_limit(flow, slots) / max(1, per_event))
+    if k >= len(usable) or math.comb(len(usable), k) > MAX_OPTIONS:
+        return [tuple(usable)]
+    return list(itertools.combinations(usable, k))
+
+
+def _late_only(flow: Any, st: _State, slots: list[int]) -> set[str]:
+    """Facilities that reach none of the block's first usable start time; each goes first to
+    the slots of its own first start time."""
+    d = flow.d
+    first: dict[str, int] = {}
+    for si in _usable(flow, slots):
+        for f in d.facs:
+            if d.reach(si, f.id) and d.in_window(si, f.id):
+                first[f.id] = min(first.get(f.id, d.slots[si].rank), d.slots[si].rank)
+    if not first:
+        return set()
+    earliest = min(first.values())
+    late = {fid for fid, r in first.items() if r > earliest}
+    for si in slots:
+        ahead = {fid for fid in late if first[fid] == d.slots[si].rank}
+        if ahead:
+            st.first[si] = ahead
+    return late
+
+
+def _reaches(flow: Any, keep: tuple[int, ...], late: set[str]) -> bool:
+    """Whether some late-only facility can send to one of the slots kept."""
+    d = flow.d
+    return any(d.reach(si, f) and d.in_window(si, f) for si in keep for f in late)
+
+
+def _seats(d: Any, fid: str) -> int:
+    return sum(count * cap for count, cap in d.fleet[fid].values())
+
+
+def _needs_late(flow: Any, st: _State, late: set[str], room: int) -> bool:
+    """Whether the block must keep a late start time: its late-only facilities need as many
+    days (a trip a day) as the exchange still needs, or hold urgent people (see
+    :func:`_allowed`)."""
+    d = flow.d
+    left: dict[str, int] = defaultdict(int)
+    for (fid, _c), n in st.left.items():
+        left[fid] += n
+    days = math.ceil(sum(left.values()) / room)
+    need = max(
+        (math.ceil(left[fid] / _seats(d, fid)) for fid in late if left[fid] and _seats(d, fid)),
+        default=0,
+    )
+    _cats, urgent = _allowed(d, st)
+    return need >= days or any(n for (fid, c), n in st.left.items() if fid in late and c in urgent)
+
+
+def _score(
+    flow: Any,
+    before: _State,
+    st: _State,
+    fill: _Filler,
+    slots: list[int],
+    late: set[str],
+    room: int,
+    force: bool,
+) -> tuple:
+    """How good a block's choice is: people sent less those left beyond what the vehicles
+    carry in the days still needed, then late-only people sent or the earliest sum."""
+    d = flow.d
+    sent = sum(fill.n[(si, p)] for si in slots for p in d.parties)
+    left: dict[str, int] = defaultdict(int)
+    for (fid, _c), n in st.left.items():
+        left[fid] += n
+    days = math.ceil(sum(left.values()) / room)
+    over = sum(max(0, n - _seats(d, fid) * days) for fid, n in left.items())
+    gone = sum(before.left[k] - n for k, n in st.left.items() if k[0] in late)
+    cost = sum(d.slots[si].rank * fill.n[(si, p)] for si in slots for p in d.parties)
+    return (sent - over, gone, -cost) if force else (sent - over, -cost, gone)
