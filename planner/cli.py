@@ -25,7 +25,10 @@ from planner.validate import (
 )
 
 if TYPE_CHECKING:
+    from planner.exchange import ExchangePlan
+    from planner.network import PreparedNetwork
     from planner.plan import Plan, Unserved
+    from planner.scenario import Scenario
 
 app = typer.Typer(
     add_completion=False,
@@ -106,9 +109,6 @@ def plan(
 
     quiet = quiet or as_json
     from planner.evacuation import plan_evacuation
-    from planner.export import write_plan_files
-    from planner.network import prepare_network
-    from planner.render import render_map
     from planner.routing import SOLVERS
     from planner.scenario import load_scenario
 
@@ -120,15 +120,7 @@ def plan(
         if quiet or bar_on
         else (lambda line: err.print(f"[dim]search: {line}[/]", highlight=False))
     )
-    with err.status("loading the road network", spinner="dots") if not quiet else _NullContext():
-        net = prepare_network(sc)
-    if not quiet:
-        r = net.report
-        err.print(
-            f"network: {net.roads.n_nodes:,} nodes, {net.roads.n_edges:,} edges; "
-            f"{r.closed_edges} closed, {r.risk_edges} under risk, {r.frontline_cut_edges} cut at the frontline",
-            highlight=False,
-        )
+    net = _load_network(sc, quiet)
     if solver is not None and solver not in SOLVERS:
         raise PlannerError(f"--solver: {solver!r} is not one of {', '.join(SOLVERS)}")
     with search_progress(time_limit, bar_on) as bar:
@@ -142,9 +134,49 @@ def plan(
             network=net,
             solver=solver,
         )
+    exchange = _plan_exchange_and_repatriation(sc, result, net, time_limit, workers)
+    paths = _write_plan_outputs(sc, result, exchange, folder)
+    png_error = None
+    if not no_map:
+        png_error = _write_map(sc, result, net, paths, folder, png=png, online=online)
+    if as_json:
+        emit_json(plan_json(result, paths))
+        if png_error is not None:
+            raise png_error
+        return
+    _print_plan(sc, result, paths, quiet)
+    if png_error is not None:
+        raise png_error
+    _exit_if_nobody_served(result)
+
+
+def _load_network(sc: Scenario, quiet: bool) -> PreparedNetwork:
+    """Prepare the scenario's road network, with a spinner and a one-line report unless quiet."""
+    from planner.network import prepare_network
+
+    with err.status("loading the road network", spinner="dots") if not quiet else _NullContext():
+        net = prepare_network(sc)
+    if not quiet:
+        r = net.report
+        err.print(
+            f"network: {net.roads.n_nodes:,} nodes, {net.roads.n_edges:,} edges; "
+            f"{r.closed_edges} closed, {r.risk_edges} under risk, {r.frontline_cut_edges} cut at the frontline",
+            highlight=False,
+        )
+    return net
+
+
+def _plan_exchange_and_repatriation(
+    sc: Scenario,
+    result: Plan,
+    net: PreparedNetwork,
+    time_limit: float | None,
+    workers: int | None,
+) -> ExchangePlan | None:
+    """Schedule the scenario's exchange and repatriation into ``result``; the exchange plan."""
     exchange = None
     if sc.exchange is not None:
-        from planner.exchange import parse_exchange, schedule_exchanges, write_manifests
+        from planner.exchange import parse_exchange, schedule_exchanges
 
         exchange = schedule_exchanges(
             sc,
@@ -155,34 +187,61 @@ def plan(
         )
         result.exchange = exchange.model_dump(mode="json")
     if sc.repatriation is not None:
-        from planner.repatriation.schedule import attach_repatriation, write_repatriation_outputs
+        from planner.repatriation.schedule import attach_repatriation
 
         attach_repatriation(
             sc, result, network=net, seed=result.seed, workers=workers, time_limit_s=time_limit
         )
+    return exchange
+
+
+def _write_plan_outputs(
+    sc: Scenario, result: Plan, exchange: ExchangePlan | None, folder: Path
+) -> dict[str, Path]:
+    """Write the plan's files (and repatriation outputs, exchange manifests); their paths."""
+    from planner.export import write_plan_files
+
     paths = write_plan_files(result, folder, scenario=sc)
     if result.repatriation is not None:
+        from planner.repatriation.schedule import write_repatriation_outputs
+
         paths.update(write_repatriation_outputs(sc, result, folder))
     if exchange is not None:
+        from planner.exchange import write_manifests
+
         manifests = write_manifests(exchange, folder)
         if manifests:
             paths["manifests"] = manifests[0].parent
-    png_error = None
-    if not no_map:
-        paths["map"] = folder / "map.html"
-        render_map(sc, result, net.layers, paths["map"], online=online)
-        if png:
-            from planner.render import render_png
+    return paths
 
-            try:
-                paths["png"] = render_png(paths["map"])
-            except PlannerError as exc:
-                png_error = exc
-    if as_json:
-        emit_json(plan_json(result, paths))
-        if png_error is not None:
-            raise png_error
-        return
+
+def _write_map(
+    sc: Scenario,
+    result: Plan,
+    net: PreparedNetwork,
+    paths: dict[str, Path],
+    folder: Path,
+    *,
+    png: bool,
+    online: bool,
+) -> PlannerError | None:
+    """Write map.html (and map.png when asked) into ``paths``; the PNG's error, if any."""
+    from planner.render import render_map
+
+    paths["map"] = folder / "map.html"
+    render_map(sc, result, net.layers, paths["map"], online=online)
+    if png:
+        from planner.render import render_png
+
+        try:
+            paths["png"] = render_png(paths["map"])
+        except PlannerError as exc:
+            return exc
+    return None
+
+
+def _print_plan(sc: Scenario, result: Plan, paths: dict[str, Path], quiet: bool) -> None:
+    """Print the plan's summary, exchange, repatriation, unserved people and warnings."""
     if sc.evacuation is not None:
         out.print(_summary_table(result))
     if result.exchange:
@@ -196,9 +255,6 @@ def plan(
         out.print(f"  [yellow]warning:[/] {w}", highlight=False)
     if not quiet:
         out.print(f"wrote {', '.join(str(p) for p in paths.values())}", highlight=False)
-    if png_error is not None:
-        raise png_error
-    _exit_if_nobody_served(result)
 
 
 def _exit_if_nobody_served(result: Plan) -> None:

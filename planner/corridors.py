@@ -22,7 +22,7 @@ from ortools.sat.python import cp_model
 
 from planner.bound import max_trips
 from planner.network import PreparedNetwork
-from planner.scenario import GROUPS, Group, Scenario, location_lonlat
+from planner.scenario import GROUPS, Evacuation, Group, Scenario, location_lonlat
 from planner.timeline import Timeline
 
 _SCALE = 1000
@@ -190,20 +190,70 @@ def _alternatives(g: nx.MultiDiGraph, a: int, b: int, k: int) -> list[list[int]]
     return routes
 
 
+_PeopleVars = dict[tuple[int, Group, int], cp_model.IntVar]
+"""People moved on corridor ``k`` of group ``g`` by vehicle type ``t``, keyed ``(k, g, t)``."""
+
+
 def _solve(
     scenario: Scenario, tl: Timeline, cands: list[Corridor], max_n: int, banned: set[int], seed: int
 ) -> tuple[int, list[int], dict[int, int], dict[str, int], str]:
+    """Most people at most ``max_n`` corridors move, none of ``banned`` (CP-SAT, one worker).
+
+    Returns
+    -------
+    tuple
+        People moved, the chosen corridors' indices, people per chosen index, people per
+        group, and the solver's status name.
+    """
     ev = scenario.require_evacuation()
-    stop_s, unload_s = ev.stop_min * 60, ev.unload_min * 60
     m = cp_model.CpModel()
     x = [m.new_bool_var(f"x{k}") for k in range(len(cands))]
     for k in banned:
         m.add(x[k] == 0)
     m.add(sum(x) <= max_n)
-    points = ev.assembly_points if isinstance(ev.assembly_points, list) else []
-    waiting = {a.id: a.require_people().as_dict() for a in points}
-    cap = {r.id: r.capacity for r in ev.reception_centres}
-    people_vars: dict[tuple[int, Group, int], cp_model.IntVar] = {}
+    people_vars, trips_of = _add_trips(m, ev, tl, cands, x)
+    _add_site_limits(m, ev, cands, people_vars)
+    _add_crossing_limits(m, scenario, tl, cands, trips_of)
+    total = sum(people_vars.values()) if people_vars else 0
+    weighted = (
+        sum(int(ev.priorities[g] * 10) * p for (k, g, _t), p in people_vars.items())
+        if people_vars
+        else 0
+    )
+    m.maximize(total * 10_000 + weighted - sum(x))
+    solver = cp_model.CpSolver()
+    solver.parameters.num_workers = 1
+    solver.parameters.random_seed = seed
+    solver.parameters.max_time_in_seconds = 30.0
+    st = solver.Solve(m)
+    if st not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+        return 0, [], {}, dict.fromkeys(GROUPS, 0), solver.StatusName(st)
+    chosen = [k for k in range(len(cands)) if solver.Value(x[k])]
+    per_k: dict[int, int] = {}
+    by_group = dict.fromkeys(GROUPS, 0)
+    for (k, g, _t), p in people_vars.items():
+        v = solver.Value(p)
+        per_k[k] = per_k.get(k, 0) + v
+        by_group[g] += v
+    return int(sum(per_k.values())), chosen, per_k, by_group, solver.StatusName(st)
+
+
+def _add_trips(
+    m: cp_model.CpModel,
+    ev: Evacuation,
+    tl: Timeline,
+    cands: list[Corridor],
+    x: list[cp_model.IntVar],
+) -> tuple[_PeopleVars, list[tuple[int, Any]]]:
+    """Trips and people per corridor and vehicle type, within seats and vehicles' time.
+
+    Returns
+    -------
+    tuple
+        The people variables and ``(corridor index, trips variable)`` pairs.
+    """
+    stop_s, unload_s = ev.stop_min * 60, ev.unload_min * 60
+    people_vars: _PeopleVars = {}
     share_terms: dict[int, list[Any]] = {}
     trips_of: list[tuple[int, Any]] = []
     for ti, vt in enumerate(ev.fleet):
@@ -227,6 +277,16 @@ def _solve(
             m.add(sum(seats_used) <= vt.seats * trips)
     for ti, terms in share_terms.items():
         m.add(sum(trips * w for trips, w in terms) <= ev.fleet[ti].count * _SCALE)
+    return people_vars, trips_of
+
+
+def _add_site_limits(
+    m: cp_model.CpModel, ev: Evacuation, cands: list[Corridor], people_vars: _PeopleVars
+) -> None:
+    """No more people than wait at each assembly point, or fit in each reception centre."""
+    points = ev.assembly_points if isinstance(ev.assembly_points, list) else []
+    waiting = {a.id: a.require_people().as_dict() for a in points}
+    cap = {r.id: r.capacity for r in ev.reception_centres}
     for a, groups in waiting.items():
         for group in GROUPS:
             vs = [
@@ -240,6 +300,16 @@ def _solve(
         vs = [p for (k, _g, _t), p in people_vars.items() if cands[k].reception == r]
         if vs:
             m.add(sum(vs) <= seats_r)
+
+
+def _add_crossing_limits(
+    m: cp_model.CpModel,
+    scenario: Scenario,
+    tl: Timeline,
+    cands: list[Corridor],
+    trips_of: list[tuple[int, Any]],
+) -> None:
+    """No more passages (out and back) of a crossing point than its vehicles per hour allow."""
     vph = {
         c.id: c.vehicles_per_hour for c in scenario.ceasefire.crossing_points if c.vehicles_per_hour
     }
@@ -248,28 +318,6 @@ def _solve(
         ts = [trips for k, trips in trips_of if cands[k].crossing == cid]
         if ts:
             m.add(2 * sum(ts) <= int(rate * hours))
-    total = sum(people_vars.values()) if people_vars else 0
-    weighted = (
-        sum(int(ev.priorities[g] * 10) * p for (k, g, _t), p in people_vars.items())
-        if people_vars
-        else 0
-    )
-    m.maximize(total * 10_000 + weighted - sum(x))
-    solver = cp_model.CpSolver()
-    solver.parameters.num_workers = 1
-    solver.parameters.random_seed = seed
-    solver.parameters.max_time_in_seconds = 30.0
-    st = solver.Solve(m)
-    if st not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
-        return 0, [], {}, dict.fromkeys(GROUPS, 0), solver.StatusName(st)
-    chosen = [k for k in range(len(cands)) if solver.Value(x[k])]
-    per_k: dict[int, int] = {}
-    by_group = dict.fromkeys(GROUPS, 0)
-    for (k, g, _t), p in people_vars.items():
-        v = solver.Value(p)
-        per_k[k] = per_k.get(k, 0) + v
-        by_group[g] += v
-    return int(sum(per_k.values())), chosen, per_k, by_group, solver.StatusName(st)
 
 
 def choose_corridors(

@@ -251,6 +251,19 @@ def read_assembly_points(path: str | Path, *, sheet: str | None = None) -> list[
     """
     p = Path(path)
     rows = table_rows(p, sheet)
+    at = _hashtag_row(rows, p)
+    cols = _columns([parse_tag(c) for c in rows[at]])
+    _check_columns(cols, p)
+    sites: dict[str, dict[str, Any]] = {}
+    for n, r in enumerate(rows[at + 1 :], start=at + 2):
+        _add_row(sites, r, n, cols, p)
+    if not sites:
+        raise ScenarioError(str(p), "", "no site rows below the hashtag row")
+    return [_assembly_point(s, p) for s in sites.values()]
+
+
+def _hashtag_row(rows: list[list[Any]], path: Path) -> int:
+    """Index of the HXL hashtag row (the first of the first rows with two hashtags)."""
     at = next(
         (
             i
@@ -261,90 +274,104 @@ def read_assembly_points(path: str | Path, *, sheet: str | None = None) -> list[
     )
     if at is None:
         raise ScenarioError(
-            str(p),
+            str(path),
             "",
             "no HXL hashtag row (e.g. #loc+name, #geo+lat, #affected+children) in the first rows",
         )
-    cols = _columns([parse_tag(c) for c in rows[at]])
+    return at
+
+
+def _check_columns(cols: dict[str, int], path: Path) -> None:
+    """Raise unless the columns name a site, count people and give both coordinates or none."""
     if "id" not in cols and "name" not in cols:
-        raise ScenarioError(str(p), "hashtags", "needs a site column: #loc+name or #loc+id")
+        raise ScenarioError(str(path), "hashtags", "needs a site column: #loc+name or #loc+id")
     if not set(cols) & {*_GROUPS, "total"}:
         raise ScenarioError(
-            str(p),
+            str(path),
             "hashtags",
             "needs a people column: #affected+children, #affected+general, #affected+total, ...",
         )
     if ("lat" in cols) != ("lon" in cols):
-        raise ScenarioError(str(p), "hashtags", "give both #geo+lat and #geo+lon, or neither")
-    sites: dict[str, dict[str, Any]] = {}
-    for n, r in enumerate(rows[at + 1 :], start=at + 2):
+        raise ScenarioError(str(path), "hashtags", "give both #geo+lat and #geo+lon, or neither")
 
-        def cell(key: str, r: list[Any] = r) -> Any:
-            i = cols.get(key)
-            return r[i] if i is not None and i < len(r) else None
 
-        name = str(cell("name") or "").strip()
-        sid = str(cell("id") or "").strip() or (_slug(name) if name else "")
-        if not sid:
-            continue  # a blank row
-        people = {g: _number(cell(g), p, n, f"#{'affected'} {g}") for g in _GROUPS}
-        total = _number(cell("total"), p, n, "#affected+total")
-        if "general" not in cols and total:
-            rest = sum(people.values())
-            if total < rest:
-                raise ScenarioError(
-                    str(p),
-                    f"row {n}: #affected+total",
-                    f"{total} is less than the groups given ({rest})",
-                )
-            people["general"] = total - rest
-        s = sites.setdefault(
-            sid,
-            {
-                "id": sid,
-                "name": name or None,
-                "people": dict.fromkeys(_GROUPS, 0),
-                "ll": [],
-                "pcode": None,
-            },
-        )
-        for g in _GROUPS:
-            s["people"][g] += people[g]
-        if "lat" in cols and cell("lat") not in (None, ""):
-            lat, lon = (
-                _coord(cell("lat"), p, n, "#geo+lat", 90),
-                _coord(cell("lon"), p, n, "#geo+lon", 180),
-            )
-            s["ll"].append((lon, lat))
-        code = str(cell("pcode") or "").strip()
-        if code:
-            if s["pcode"] not in (None, code):
-                raise ScenarioError(
-                    str(p), f"row {n}: pcode", f"site {sid} has two pcodes: {s['pcode']} and {code}"
-                )
-            s["pcode"] = code
-    if not sites:
-        raise ScenarioError(str(p), "", "no site rows below the hashtag row")
-    out = []
-    for s in sites.values():
-        if s["ll"]:
-            loc: Any = [
-                round(sum(x for x, _ in s["ll"]) / len(s["ll"]), 6),
-                round(sum(y for _, y in s["ll"]) / len(s["ll"]), 6),
-            ]
-        elif s["name"]:
-            loc = {"place": s["name"]}
-        else:
+def _cell(r: list[Any], cols: dict[str, int], key: str) -> Any:
+    """The value of column ``key`` in row ``r`` (``None`` when absent or past the row's end)."""
+    i = cols.get(key)
+    return r[i] if i is not None and i < len(r) else None
+
+
+def _row_people(r: list[Any], n: int, cols: dict[str, int], path: Path) -> dict[str, int]:
+    """People by group on row ``n``; a total without ``general`` fills ``general`` up."""
+    people = {g: _number(_cell(r, cols, g), path, n, f"#{'affected'} {g}") for g in _GROUPS}
+    total = _number(_cell(r, cols, "total"), path, n, "#affected+total")
+    if "general" not in cols and total:
+        rest = sum(people.values())
+        if total < rest:
             raise ScenarioError(
-                str(p),
-                f"site {s['id']}",
-                "has neither coordinates (#geo+lat, #geo+lon) nor a name to look up",
+                str(path),
+                f"row {n}: #affected+total",
+                f"{total} is less than the groups given ({rest})",
             )
-        point = {"id": s["id"], "name": s["name"], "location": loc, "people": s["people"]}
-        if s["pcode"]:
-            point["pcode"] = s["pcode"]
-        out.append(point)
-    return out
+        people["general"] = total - rest
+    return people
+
+
+def _add_row(
+    sites: dict[str, dict[str, Any]], r: list[Any], n: int, cols: dict[str, int], path: Path
+) -> None:
+    """Add row ``n`` (1-based) to its site in ``sites``: people, coordinates and pcode."""
+    name = str(_cell(r, cols, "name") or "").strip()
+    sid = str(_cell(r, cols, "id") or "").strip() or (_slug(name) if name else "")
+    if not sid:
+        return  # a blank row
+    people = _row_people(r, n, cols, path)
+    s = sites.setdefault(
+        sid,
+        {
+            "id": sid,
+            "name": name or None,
+            "people": dict.fromkeys(_GROUPS, 0),
+            "ll": [],
+            "pcode": None,
+        },
+    )
+    for g in _GROUPS:
+        s["people"][g] += people[g]
+    if "lat" in cols and _cell(r, cols, "lat") not in (None, ""):
+        lat, lon = (
+            _coord(_cell(r, cols, "lat"), path, n, "#geo+lat", 90),
+            _coord(_cell(r, cols, "lon"), path, n, "#geo+lon", 180),
+        )
+        s["ll"].append((lon, lat))
+    code = str(_cell(r, cols, "pcode") or "").strip()
+    if code:
+        if s["pcode"] not in (None, code):
+            raise ScenarioError(
+                str(path), f"row {n}: pcode", f"site {sid} has two pcodes: {s['pcode']} and {code}"
+            )
+        s["pcode"] = code
+
+
+def _assembly_point(s: dict[str, Any], path: Path) -> dict[str, Any]:
+    """A summed site as an assembly point mapping (mean coordinates, or its name to look up)."""
+    if s["ll"]:
+        loc: Any = [
+            round(sum(x for x, _ in s["ll"]) / len(s["ll"]), 6),
+            round(sum(y for _, y in s["ll"]) / len(s["ll"]), 6),
+        ]
+    elif s["name"]:
+        loc = {"place": s["name"]}
+    else:
+        raise ScenarioError(
+            str(path),
+            f"site {s['id']}",
+            "has neither coordinates (#geo+lat, #geo+lon) nor a name to look up",
+        )
+    point = {"id": s["id"], "name": s["name"], "location": loc, "people": s["people"]}
+    if s["pcode"]:
+        point["pcode"] = s["pcode"]
+    return point
 
 
 def _coord(value: Any, path: Path, row: int, what: str, limit: float) -> float:

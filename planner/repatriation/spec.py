@@ -429,18 +429,27 @@ def _dup(ids: list[str]) -> list[str]:
 
 
 def _cross_check(spec: RepatriationSpec, src: str) -> None:
-    def err(field: str, problem: str) -> ScenarioError:
-        return ScenarioError(src, f"repatriation.{field}", problem)
+    """Raise on the first problem across the section's parts, in the order of the checks.
 
-    from planner.scenario import PlaceRef, location_lonlat
+    Unique ids first, then references between children, guardians, sites and routes,
+    then group sizes against the sites, then every location.
+    """
+    _check_unique_ids(spec, src)
+    _check_references(spec, src)
+    _check_locations(spec, src)
 
-    children = spec.child_list()
+
+def _field_error(src: str, field: str, problem: str) -> ScenarioError:
+    """A ScenarioError naming ``repatriation.<field>`` of the scenario ``src``."""
+    return ScenarioError(src, f"repatriation.{field}", problem)
+
+
+def _check_unique_ids(spec: RepatriationSpec, src: str) -> None:
+    """Raise when a child, guardian, handover site, escort or route id repeats."""
     guardians = spec.guardian_map()
     guardian_list = spec.guardian_list()
-    sites = spec.sites()
-    routes = spec.route_map()
     for label, ids in (
-        ("children", [c.id for c in children]),
+        ("children", [c.id for c in spec.child_list()]),
         (
             "guardians",
             list(guardians)
@@ -452,25 +461,44 @@ def _cross_check(spec: RepatriationSpec, src: str) -> None:
         ("routes", [r.id for r in spec.routes]),
     ):
         if _dup(ids):
-            raise err(label, f"ids must be unique; repeated: {', '.join(_dup(ids))}")
-    for i, c in enumerate(children):
+            raise _field_error(src, label, f"ids must be unique; repeated: {', '.join(_dup(ids))}")
+
+
+def _check_references(spec: RepatriationSpec, src: str) -> None:
+    """Raise on an unknown guardian, site or route id, or a site below the smallest group."""
+    guardians = spec.guardian_map()
+    sites = spec.sites()
+    routes = spec.route_map()
+    for i, c in enumerate(spec.child_list()):
         if c.guardian is not None and c.guardian not in guardians:
-            raise err(f"children.{i}.guardian", f"{c.guardian!r} is not a guardian id")
+            raise _field_error(
+                src, f"children.{i}.guardian", f"{c.guardian!r} is not a guardian id"
+            )
         if c.handover_to == "guardian" and c.guardian is None:
-            raise err(f"children.{i}.guardian", "is required when handover_to is guardian")
+            raise _field_error(
+                src, f"children.{i}.guardian", "is required when handover_to is guardian"
+            )
         if c.site is not None and c.site not in sites:
-            raise err(f"children.{i}.site", f"{c.site!r} is not a handover site id")
-    for i, g in enumerate(guardian_list):
+            raise _field_error(src, f"children.{i}.site", f"{c.site!r} is not a handover site id")
+    for i, g in enumerate(spec.guardian_list()):
         if g.route is not None and g.route not in routes:
-            raise err(f"guardians.{i}.route", f"{g.route!r} is not a route id")
+            raise _field_error(src, f"guardians.{i}.route", f"{g.route!r} is not a route id")
     for i, r in enumerate(spec.routes):
         if r.from_ not in sites:
-            raise err(f"routes.{i}.from", f"{r.from_!r} is not a handover site id")
+            raise _field_error(src, f"routes.{i}.from", f"{r.from_!r} is not a handover site id")
     for i, s in enumerate(spec.mediator.handover_sites):
         if spec.mediator.group_size.min > s.max_children:
-            raise err(
-                f"mediator.handover_sites.{i}.max_children", "is below the smallest group size"
+            raise _field_error(
+                src,
+                f"mediator.handover_sites.{i}.max_children",
+                "is below the smallest group size",
             )
+
+
+def _check_locations(spec: RepatriationSpec, src: str) -> None:
+    """Raise on the first location of sites, route legs, children or guardians not found."""
+    from planner.scenario import PlaceRef, location_lonlat
+
     locs: list[tuple[str, Any]] = [
         (f"mediator.handover_sites.{i}.location", s.location)
         for i, s in enumerate(spec.mediator.handover_sites)
@@ -482,19 +510,19 @@ def _cross_check(spec: RepatriationSpec, src: str) -> None:
     ]
     locs += [
         (f"children.{i}.location", c.location)
-        for i, c in enumerate(children)
+        for i, c in enumerate(spec.child_list())
         if c.location is not None
     ]
     locs += [
         (f"guardians.{i}.location", g.location)
-        for i, g in enumerate(guardian_list)
+        for i, g in enumerate(spec.guardian_list())
         if g.location is not None
     ]
     for field, loc in locs:
         try:
             location_lonlat(PlaceRef.model_validate(loc) if isinstance(loc, dict) else loc)
         except (ValueError, ValidationError) as exc:
-            raise err(field, str(exc).splitlines()[0]) from None
+            raise _field_error(src, field, str(exc).splitlines()[0]) from None
 
 
 def lonlat(loc: Loc) -> tuple[float, float]:
