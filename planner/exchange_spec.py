@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import date
 from fractions import Fraction
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -25,14 +25,16 @@ from pydantic import (
 )
 
 from planner.errors import ScenarioError, validation_error_line
-from planner.scenario import (
+from planner.scenario_base import (
     Location,
     PlaceRef,
-    Scenario,
     Window,
     check_lonlat,
     location_lonlat,
 )
+
+if TYPE_CHECKING:
+    from planner.scenario import Scenario
 
 ROSTER_COLUMNS: tuple[str, ...] = (
     "id",

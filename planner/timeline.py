@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta, tzinfo
+from typing import TYPE_CHECKING
 
-from planner.scenario import Scenario
+if TYPE_CHECKING:
+    from planner.scenario import Scenario
 
 
 @dataclass(frozen=True)

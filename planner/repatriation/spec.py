@@ -70,6 +70,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from planner.errors import ScenarioError
+from planner.scenario_base import PlaceRef, location_lonlat
 
 if TYPE_CHECKING:
     from planner.scenario import Scenario
@@ -430,8 +431,6 @@ def _cross_check(spec: RepatriationSpec, src: str) -> None:
     def err(field: str, problem: str) -> ScenarioError:
         return ScenarioError(src, f"repatriation.{field}", problem)
 
-    from planner.scenario import PlaceRef, location_lonlat
-
     children = spec.child_list()
     guardians = spec.guardian_map()
     sites = spec.sites()
@@ -496,8 +495,6 @@ def _cross_check(spec: RepatriationSpec, src: str) -> None:
 
 def lonlat(loc: Loc) -> tuple[float, float]:
     """``(lon, lat)`` of a location of this section."""
-    from planner.scenario import PlaceRef, location_lonlat
-
     return location_lonlat(
         PlaceRef.model_validate(loc) if isinstance(loc, dict) else (float(loc[0]), float(loc[1]))
     )
