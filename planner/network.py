@@ -16,6 +16,7 @@ import logging
 import multiprocessing as mp
 import os
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
 from typing import NamedTuple
@@ -69,7 +70,7 @@ def haversine_m(lon1, lat1, lon2, lat2):  # noqa: ANN001, ANN201 - numpy broadca
     return 2 * EARTH_RADIUS_M * np.arcsin(np.sqrt(np.clip(a, 0.0, 1.0)))
 
 
-def line_length_m(coords: list[tuple[float, float]] | np.ndarray) -> float:
+def line_length_m(coords: Sequence[Sequence[float]] | np.ndarray) -> float:
     """Great-circle length in metres of a polyline of ``(lon, lat)`` points."""
     arr = np.asarray(coords, dtype=float)
     if len(arr) < 2:

@@ -511,6 +511,10 @@ class Evacuation(_Model):
                 raise ValueError(f"priority of {g!r} must be positive")
         return {**DEFAULT_PRIORITIES, **v}
 
+    def point_list(self) -> list[AssemblyPoint]:
+        """The assembly points as a list (``from_osm`` and ``file`` are expanded at load time)."""
+        return self.assembly_points if isinstance(self.assembly_points, list) else []
+
     @model_validator(mode="after")
     def _check(self) -> Evacuation:
         if isinstance(self.assembly_points, list) and not self.assembly_points:
