@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from planner.errors import InfeasibleError, PlannerError, ScenarioError
+from planner.errors import PlannerError, ScenarioError
 from planner.expect import Evidence, Outcome, evaluate
 from planner.scenario import GROUPS, read_yaml
 from planner.variants import Case, load_cases
@@ -130,27 +130,15 @@ class CheckReport:
 def attach_exchange(scenario: Scenario, plan: Plan) -> None:
     """Give the plan its exchange schedule when the scenario has an exchange section.
 
-    Uses ``planner.exchange.schedule_exchanges(scenario)`` when that module exists and the
-    plan carries no ``exchange`` yet; its result (a mapping or a pydantic model) is stored
-    as ``plan.exchange``.  An :class:`~planner.errors.InfeasibleError` becomes
-    ``{"status": "infeasible", "events": [], "conflicts": reasons}``.
+    The schedule of :func:`planner.exchange.schedule_exchanges` is stored, as JSON data, as
+    ``plan.exchange`` unless the plan carries one already; terms that cannot all hold give
+    a schedule whose ``status`` is ``infeasible``, with its ``conflicts``.
     """
     if scenario.exchange is None or plan.exchange is not None:
         return
-    try:
-        from planner.exchange import schedule_exchanges  # type: ignore[attr-defined]
-    except ImportError:
-        log.info("no exchange scheduler available; %s has no exchange schedule", scenario.name)
-        return
-    try:
-        result: Any = schedule_exchanges(scenario)
-    except InfeasibleError as exc:
-        plan.exchange = {"status": "infeasible", "events": [], "conflicts": exc.reasons or [str(exc)]}
-        return
-    if hasattr(result, "model_dump"):
-        result = result.model_dump(mode="json")
-    if isinstance(result, dict):
-        plan.exchange = result
+    from planner.exchange import schedule_exchanges
+
+    plan.exchange = schedule_exchanges(scenario).model_dump(mode="json")
 
 
 def plan_case(
@@ -160,14 +148,14 @@ def plan_case(
     budget: int | None = None,
     seed: int | None = None,
     workers: int = 1,
-) -> tuple[Plan | None, list[str] | None]:
+) -> Plan:
     """Plan one scenario or variant.
 
     Returns
     -------
-    tuple
-        ``(plan, None)``, or ``(None, reasons)`` when planning raised
-        :class:`~planner.errors.InfeasibleError`.
+    Plan
+        The plan, with its exchange and repatriation schedules when the scenario has them
+        (a scenario whose terms cannot hold gives a plan that says so, not an error).
 
     Raises
     ------
@@ -176,16 +164,13 @@ def plan_case(
     """
     from planner.evacuation import plan_evacuation
 
-    try:
-        plan = plan_evacuation(case.scenario, time_limit_s=time_limit_s, seed=seed, workers=workers, budget=budget)
-    except InfeasibleError as exc:
-        return None, exc.reasons or [str(exc)]
+    plan = plan_evacuation(case.scenario, time_limit_s=time_limit_s, seed=seed, workers=workers, budget=budget)
     attach_exchange(case.scenario, plan)
     if case.scenario.repatriation is not None:
         from planner.repatriation.schedule import attach_repatriation
 
         attach_repatriation(case.scenario, plan)
-    return plan, None
+    return plan
 
 
 def plan_summary(plan: Plan | None) -> dict[str, Any]:
@@ -249,9 +234,9 @@ def run_case(
     t0 = time.perf_counter()
     res = CaseResult(str(case.file), case.id, case.variant)
     try:
-        plan, reasons = plan_case(case, time_limit_s=time_limit_s, budget=budget, seed=seed, workers=workers)
+        plan = plan_case(case, time_limit_s=time_limit_s, budget=budget, seed=seed, workers=workers)
         res.summary = plan_summary(plan)
-        res.outcomes = evaluate(case.expectations, Evidence(case.scenario, plan, reasons))
+        res.outcomes = evaluate(case.expectations, Evidence(case.scenario, plan))
     except PlannerError as exc:
         res.error = " ".join(str(exc).split())
     res.seconds = time.perf_counter() - t0

@@ -237,3 +237,23 @@ def test_every_exception_is_still_needed(name):
     kind, lines = sizes().get(name, ("gone", 0))
     limit = MAX_CLASS_LINES if kind == "class" else MAX_FUNCTION_LINES
     assert lines > limit, f"{name} is now {lines} lines: remove it from OVERSIZE_ALLOWED"
+
+
+def test_every_planner_error_is_raised_somewhere():
+    tree = ast.parse((PACKAGE / "errors.py").read_text(encoding="utf-8"))
+    defined = {n.name for n in tree.body if isinstance(n, ast.ClassDef)} - {"PlannerError"}
+    raised: set[str] = set()
+    for path in planner_modules().values():
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Raise) and node.exc is not None:
+                call = node.exc.func if isinstance(node.exc, ast.Call) else node.exc
+                raised.add(ast.unparse(call).rpartition(".")[2])
+    assert defined <= raised, f"defined in errors.py but never raised: {sorted(defined - raised)}"
+
+
+def test_version_comes_from_the_package_metadata():
+    from importlib.metadata import version
+
+    import planner
+
+    assert planner.__version__ == version("corridor-planner")
