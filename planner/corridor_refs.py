@@ -22,8 +22,9 @@ def site_locations(scenario: Scenario) -> dict[str, tuple[float, float]]:
     ev = scenario.evacuation
     if ev is None:
         return {}
-    points = ev.assembly_points if isinstance(ev.assembly_points, list) else []
-    return {s.id: location_lonlat(s.location) for s in [*points, *ev.reception_centres]}
+    out = {s.id: location_lonlat(s.location) for s in ev.point_list()}
+    out.update({s.id: location_lonlat(s.location) for s in ev.reception_centres})
+    return out
 
 
 def via_points(

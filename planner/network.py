@@ -1401,9 +1401,9 @@ def _contract_halves(
         (pu, pv, pw), alive = job.get()
         gone[mine[~alive]] = True
         edges.append((mine[pu], mine[pv], pw))
-    halves = tuple(np.concatenate([e[i] for e in edges]) for i in range(3))
-    joined = tuple(np.concatenate([h, x[cross]]) for h, x in zip(halves, (u, v, w), strict=True))
-    return joined, np.flatnonzero(~gone), halves
+    hu, hv, hw = (np.concatenate([e[i] for e in edges]) for i in range(3))
+    joined = (np.concatenate([hu, u[cross]]), np.concatenate([hv, v[cross]]), np.concatenate([hw, w[cross]]))
+    return joined, np.flatnonzero(~gone), (hu, hv, hw)
 
 
 def _same_edges(g: _Contraction, u: np.ndarray, v: np.ndarray, w: np.ndarray) -> np.ndarray:

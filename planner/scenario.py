@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from pydantic import (
     BaseModel,
@@ -407,10 +407,11 @@ class AssemblyPoint(_Model):
             return self
         if h.file is None:
             if h.sizes is not None:
-                made = households_from_sizes(self.id, h.sizes, h.members, GROUPS, h.companions)
+                members = cast("dict[str, float] | None", h.members)
+                made = households_from_sizes(self.id, h.sizes, members, GROUPS, h.companions)
             else:
                 assert h.count is not None and h.members is not None
-                made = households_from_means(self.id, h.count, h.members, GROUPS, h.companions)
+                made = households_from_means(self.id, h.count, cast("dict[str, float]", h.members), GROUPS, h.companions)
             self.set_households(made)
         return self
 
@@ -497,7 +498,7 @@ class Evacuation(_Model):
     assembly_points: list[AssemblyPoint] | AssemblyFromOsm | AssemblyFromFile
     reception_centres: list[ReceptionCentre] = Field(min_length=1)
     fleet: list[VehicleType] = Field(min_length=1)
-    priorities: dict[Group, float] = Field(default_factory=lambda: dict(DEFAULT_PRIORITIES))
+    priorities: dict[Group, float] = Field(default_factory=lambda: cast("dict[Group, float]", dict(DEFAULT_PRIORITIES)))
     boarding_s_per_person: float = Field(default=6.0, ge=0)
     stop_min: float = Field(default=10.0, ge=0)
     unload_min: float = Field(default=15.0, ge=0)
@@ -653,7 +654,8 @@ def _expand_from_osm(scenario: Scenario) -> None:
     from planner.errors import NetworkError
     from planner.osm import assembly_points_from_osm
 
-    spec = scenario.evacuation.assembly_points
+    ev = scenario.require_evacuation()
+    spec = ev.assembly_points
     assert isinstance(spec, AssemblyFromOsm)
     src = scenario.source_name()
     fo = spec.from_osm
@@ -664,9 +666,9 @@ def _expand_from_osm(scenario: Scenario) -> None:
         points = assembly_points_from_osm(scenario.resolve_path(name), fo.tags, fo.people.as_dict(), fo.share)
     except NetworkError as exc:
         raise ScenarioError(src, "evacuation.assembly_points.from_osm", str(exc)) from None
-    scenario.evacuation.assembly_points = [AssemblyPoint.model_validate(p) for p in points]
-    ids = [p.id for p in scenario.evacuation.assembly_points]
-    clash = sorted(set(ids) & {r.id for r in scenario.evacuation.reception_centres})
+    ev.assembly_points = [AssemblyPoint.model_validate(p) for p in points]
+    ids = [p.id for p in ev.assembly_points]
+    clash = sorted(set(ids) & {r.id for r in ev.reception_centres})
     if clash:
         raise ScenarioError(src, "evacuation.assembly_points.from_osm", f"made ids that clash with reception centres: {', '.join(clash)}")
 
@@ -675,7 +677,8 @@ def _expand_from_file(scenario: Scenario) -> None:
     """Replace ``assembly_points: {file: ...}`` by the points read from the HXL-tagged file."""
     from planner.hxl import read_assembly_points
 
-    spec = scenario.evacuation.assembly_points
+    ev = scenario.require_evacuation()
+    spec = ev.assembly_points
     assert isinstance(spec, AssemblyFromFile)
     src = scenario.source_name()
     path = scenario.resolve_path(spec.file)
@@ -688,9 +691,9 @@ def _expand_from_file(scenario: Scenario) -> None:
         except ValidationError as err:
             field, msg = validation_error_line(err)
             raise ScenarioError(str(path), f"site {p.get('id')} ({i + 1}): {field}", msg) from None
-    scenario.evacuation.assembly_points = points
+    ev.assembly_points = points
     ids = [p.id for p in points]
-    clash = sorted(set(ids) & {r.id for r in scenario.evacuation.reception_centres})
+    clash = sorted(set(ids) & {r.id for r in ev.reception_centres})
     if clash:
         raise ScenarioError(src, "evacuation.assembly_points.file", f"site ids clash with reception centres: {', '.join(clash)}")
 
@@ -723,7 +726,7 @@ def _resolve_locations(scenario: Scenario) -> None:
     groups: list[tuple[str, list[Any]]] = [("ceasefire.crossing_points", scenario.ceasefire.crossing_points)]
     if ev is not None:
         groups += [
-            ("evacuation.assembly_points", ev.assembly_points),
+            ("evacuation.assembly_points", ev.point_list()),
             ("evacuation.reception_centres", ev.reception_centres),
         ]
     for prefix, items in groups:
