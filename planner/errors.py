@@ -52,7 +52,9 @@ def field_path(loc: tuple[Any, ...]) -> str:
     pydantic's union and validator tags."""
     parts = []
     for p in loc:
-        if isinstance(p, str) and (p.startswith(("tuple[", "list[", "function-")) or p in {"PlaceRef"}):
+        if isinstance(p, str) and (
+            p.startswith(("tuple[", "list[", "function-")) or p in {"PlaceRef"}
+        ):
             continue
         parts.append(str(p))
     return ".".join(parts)

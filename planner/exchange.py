@@ -339,7 +339,9 @@ def _sites(spec: ExchangeSpec, nodes: dict, lls: dict) -> list[SiteInfo]:
     ]
 
 
-def _queues(spec: ExchangeSpec) -> tuple[dict[tuple[str, str], list[Person]], dict[str, list[Person]]]:
+def _queues(
+    spec: ExchangeSpec,
+) -> tuple[dict[tuple[str, str], list[Person]], dict[str, list[Person]]]:
     """Persons not in a group by (facility, category), in the order they go; group members by group."""
     queues: dict[tuple[str, str], list[Person]] = defaultdict(list)
     members: dict[str, list[Person]] = defaultdict(list)
@@ -354,7 +356,12 @@ def _queues(spec: ExchangeSpec) -> tuple[dict[tuple[str, str], list[Person]], di
 
 
 def _transports(
-    d: ModelData, sol: dict, si: int, nodes: dict, roads: Any, path_cache: dict[tuple[str, str], dict]
+    d: ModelData,
+    sol: dict,
+    si: int,
+    nodes: dict,
+    roads: Any,
+    path_cache: dict[tuple[str, str], dict],
 ) -> list[Transport]:
     """The vehicles each facility sends to slot ``si``, with their road path and times."""
     s = d.slots[si]
@@ -393,7 +400,14 @@ def _transports(
 
 
 def _slot_event(
-    spec: ExchangeSpec, d: ModelData, sol: dict, si: int, eid: str, nodes: dict, lls: dict, roads: Any,
+    spec: ExchangeSpec,
+    d: ModelData,
+    sol: dict,
+    si: int,
+    eid: str,
+    nodes: dict,
+    lls: dict,
+    roads: Any,
     path_cache: dict[tuple[str, str], dict],
 ) -> ExchangeEvent:
     """The exchange event the solution holds at slot ``si``: counts by party, facility and
@@ -463,7 +477,11 @@ def _events(
         return events, assignment
     queues, members = _queues(spec)
     pos: dict[tuple[str, str], int] = defaultdict(int)
-    used = [si for si in range(len(d.slots)) if any(sol["counts"][(si, f.id, c)] for f in d.facs for c in d.cats)]
+    used = [
+        si
+        for si in range(len(d.slots))
+        if any(sol["counts"][(si, f.id, c)] for f in d.facs for c in d.cats)
+    ]
     path_cache: dict[tuple[str, str], dict] = {}
     for k, si in enumerate(used, start=1):
         eid = f"e{k:02d}"

@@ -488,7 +488,9 @@ def _check_sites(spec: ExchangeSpec, src: str) -> None:
                 f"{f.party!r} is not one of the parties ({', '.join(parties)})",
             )
         if f.buses and f.seats is None:
-            raise _section_error(src, f"facilities.{i}.seats", "is required when the facility has buses")
+            raise _section_error(
+                src, f"facilities.{i}.seats", "is required when the facility has buses"
+            )
         try:
             f.fleet()
         except ValueError as exc:
@@ -519,14 +521,20 @@ def _counted_people(spec: ExchangeSpec, party: str, source: CountsSource, src: s
     for fac_id, cats in source.counts.items():
         fac = facilities.get(fac_id)
         if fac is None:
-            raise _section_error(src, f"detainees.{party}.counts.{fac_id}", "is not a facility of the exchange")
+            raise _section_error(
+                src, f"detainees.{party}.counts.{fac_id}", "is not a facility of the exchange"
+            )
         if fac.party != party:
             raise _section_error(
-                src, f"detainees.{party}.counts.{fac_id}", f"is held by {fac.party!r}, not {party!r}"
+                src,
+                f"detainees.{party}.counts.{fac_id}",
+                f"is held by {fac.party!r}, not {party!r}",
             )
         for cat, n in cats.items():
             if spec.categories is not None and cat not in _declared(spec):
-                raise _section_error(src, f"detainees.{party}.counts.{fac_id}.{cat}", "is not a declared category")
+                raise _section_error(
+                    src, f"detainees.{party}.counts.{fac_id}.{cat}", "is not a declared category"
+                )
             people += [
                 Person(f"{fac_id}-{cat}-{k:04d}", party, fac_id, cat, source="aggregate")
                 for k in range(1, n + 1)
@@ -540,7 +548,9 @@ def _read_people(scenario: Scenario, spec: ExchangeSpec, src: str) -> list[Perso
     parties = spec.party_ids
     for party in spec.detainees:
         if party not in parties:
-            raise _section_error(src, f"detainees.{party}", f"is not one of the parties ({', '.join(parties)})")
+            raise _section_error(
+                src, f"detainees.{party}", f"is not one of the parties ({', '.join(parties)})"
+            )
     facilities = {f.id: f for f in spec.facilities}
     people: list[Person] = []
     for party in parties:
@@ -559,7 +569,9 @@ def _read_people(scenario: Scenario, spec: ExchangeSpec, src: str) -> list[Perso
         seen: set[str] = set()
         dup = next(i for i in ids if i in seen or seen.add(i))  # type: ignore[func-returns-value]
         raise _section_error(
-            src, "detainees", f"person id {dup!r} appears twice (ids must be unique across both rosters)"
+            src,
+            "detainees",
+            f"person id {dup!r} appears twice (ids must be unique across both rosters)",
         )
     groups: dict[str, set[str]] = defaultdict(set)
     for p in people:
@@ -590,7 +602,9 @@ def _check_terms(spec: ExchangeSpec, people: list[Person], src: str) -> dict[str
         cats = declared
         for c in mentioned:
             if c not in cats:
-                raise _section_error(src, "terms", f"category {c!r} is not declared in exchange.categories")
+                raise _section_error(
+                    src, "terms", f"category {c!r} is not declared in exchange.categories"
+                )
     else:
         cats = list(dict.fromkeys(list(terms.precedence) + found + sorted(set(mentioned))))
     n_prec = len(terms.precedence)

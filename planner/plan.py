@@ -222,7 +222,10 @@ class Plan(_M):
     def summary_rows(self) -> list[tuple[str, int, int, int]]:
         """``(group, requested, evacuated, bound)`` rows, then ``total``."""
         t = self.totals
-        return [(g, t.requested.get(g, 0), t.evacuated.get(g, 0), t.bound.get(g, 0)) for g in (*GROUPS, "total")]
+        return [
+            (g, t.requested.get(g, 0), t.evacuated.get(g, 0), t.bound.get(g, 0))
+            for g in (*GROUPS, "total")
+        ]
 
     def to_json(self) -> str:
         """Serialise deterministically (sorted keys, fixed float rounding done upstream)."""
@@ -234,7 +237,9 @@ class Plan(_M):
         lines = [f"plan {self.scenario} (seed {self.seed}): {self.status}"]
         for g, r, e, b in self.summary_rows():
             lines.append(f"  {g:<17} requested {r:>7}  evacuated {e:>7}  bound {b:>7}")
-        lines.append(f"  vehicles used {self.vehicles_used}/{self.vehicles_total}, {self.risk_km:.1f} km under risk")
+        lines.append(
+            f"  vehicles used {self.vehicles_used}/{self.vehicles_total}, {self.risk_km:.1f} km under risk"
+        )
         return "\n".join(lines)
 
 

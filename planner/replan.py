@@ -60,7 +60,11 @@ class Event(_M):
     def _one(self) -> Event:
         if self.at.tzinfo is None:
             raise ValueError("'at' needs a timezone offset")
-        given = [x for x in (self.hazard, self.window, self.close_crossing, self.vehicle_lost) if x is not None]
+        given = [
+            x
+            for x in (self.hazard, self.window, self.close_crossing, self.vehicle_lost)
+            if x is not None
+        ]
         if len(given) != 1:
             raise ValueError("give exactly one of hazard, window, close_crossing, vehicle_lost")
         return self
@@ -81,7 +85,9 @@ def load_events(path: str | Path, scenario: Scenario) -> list[Event]:
     path = Path(path)
     data = read_yaml(path)
     if not isinstance(data, dict):
-        raise ScenarioError(str(path), "events", "the file must hold a mapping with an 'events' list")
+        raise ScenarioError(
+            str(path), "events", "the file must hold a mapping with an 'events' list"
+        )
     check_events(data, path)
     try:
         evs = Events.model_validate(data).events
@@ -91,9 +97,17 @@ def load_events(path: str | Path, scenario: Scenario) -> list[Event]:
     crossings = {c.id for c in scenario.ceasefire.crossing_points}
     for i, e in enumerate(evs):
         if e.close_crossing is not None and e.close_crossing not in crossings:
-            raise ScenarioError(str(path), f"events.{i}.close_crossing", f"{e.close_crossing!r} is not a crossing point of the scenario")
+            raise ScenarioError(
+                str(path),
+                f"events.{i}.close_crossing",
+                f"{e.close_crossing!r} is not a crossing point of the scenario",
+            )
         if e.window is not None and e.window.index >= len(scenario.ceasefire.windows):
-            raise ScenarioError(str(path), f"events.{i}.window.index", f"the scenario has {len(scenario.ceasefire.windows)} windows")
+            raise ScenarioError(
+                str(path),
+                f"events.{i}.window.index",
+                f"the scenario has {len(scenario.ceasefire.windows)} windows",
+            )
         if e.hazard is not None and e.hazard.file is not None:
             p = path.parent / e.hazard.file
             e.hazard.file = str(p.resolve())
@@ -173,21 +187,29 @@ def _situation(scenario: Scenario, events: list[Event]) -> _Situation:
     """The scenario as the events leave it, with what the kept part of each vehicle must avoid."""
     ev = scenario.require_evacuation()
     changed = apply_events(scenario, events)
-    new_hazards = load_layers(changed.model_copy(update={"hazards": [e.hazard for e in events if e.hazard], "frontline": None}))
+    new_hazards = load_layers(
+        changed.model_copy(
+            update={"hazards": [e.hazard for e in events if e.hazard], "frontline": None}
+        )
+    )
     return _Situation(
         now=min(e.at for e in events),
         changed=changed,
         lost={e.vehicle_lost for e in events if e.vehicle_lost},
         closed_now={e.close_crossing for e in events if e.close_crossing},
         hazard_union=new_hazards.closed.geometry.union_all() if len(new_hazards.closed) else None,
-        crossing_loc={c.id: location_lonlat(c.location) for c in scenario.ceasefire.crossing_points},
+        crossing_loc={
+            c.id: location_lonlat(c.location) for c in scenario.ceasefire.crossing_points
+        },
         rec_ids={r.id for r in ev.reception_centres},
         unload_min=ev.unload_min,
         stop_min=ev.stop_min,
     )
 
 
-def _leg_stays_safe(vid: str, leg: dict, dep: datetime, arr: datetime, share: float, sit: _Situation) -> bool:
+def _leg_stays_safe(
+    vid: str, leg: dict, dep: datetime, arr: datetime, share: float, sit: _Situation
+) -> bool:
     """Whether a leg in progress at the event may be completed: its vehicle is not lost, it has
     passed every crossing that closed, what lies ahead avoids the new hazards, and it still ends
     inside a window."""
@@ -195,7 +217,12 @@ def _leg_stays_safe(vid: str, leg: dict, dep: datetime, arr: datetime, share: fl
     safe = vid not in sit.lost
     for c in set(leg.get("crossings", [])) & sit.closed_now:
         loc = sit.crossing_loc.get(c)
-        passed = line is not None and loc is not None and line.length > 0 and share >= line.project(shapely.Point(loc), normalized=True)
+        passed = (
+            line is not None
+            and loc is not None
+            and line.length > 0
+            and share >= line.project(shapely.Point(loc), normalized=True)
+        )
         safe = safe and passed
     if safe and sit.hazard_union is not None and line is not None and line.length > 0:
         ahead = shapely.ops.substring(line, min(1.0, max(0.0, share)), 1.0, normalized=True)
@@ -203,26 +230,48 @@ def _leg_stays_safe(vid: str, leg: dict, dep: datetime, arr: datetime, share: fl
     return safe and any(w.start <= dep and arr <= w.end for w in sit.changed.ceasefire.windows)
 
 
-def _turn_back(leg: dict, dep: datetime, share: float, now: datetime, k_legs: list[dict], k_stops: list[dict]) -> datetime:
+def _turn_back(
+    leg: dict, dep: datetime, share: float, now: datetime, k_legs: list[dict], k_stops: list[dict]
+) -> datetime:
     """Record a vehicle turning back at ``now`` to the site its leg left; the time it is back."""
     part = _partial_path(leg["path"], share)
     ret = now + (now - dep)
     k_legs.append(
-        {**leg, "to": leg["from"], "arrive": ret.isoformat(), "path": part + part[::-1][1:],
-         "length_m": round(2 * line_length_m(part), 1), "risk_km": round(leg["risk_km"] * share * 2, 3),
-         "crossings": []}
+        {
+            **leg,
+            "to": leg["from"],
+            "arrive": ret.isoformat(),
+            "path": part + part[::-1][1:],
+            "length_m": round(2 * line_length_m(part), 1),
+            "risk_km": round(leg["risk_km"] * share * 2, 3),
+            "crossings": [],
+        }
     )
-    k_stops.append({"site": leg["from"], "arrive": ret.isoformat(), "depart": ret.isoformat(), "board": {}, "alight": {}})
+    k_stops.append(
+        {
+            "site": leg["from"],
+            "arrive": ret.isoformat(),
+            "depart": ret.isoformat(),
+            "board": {},
+            "alight": {},
+        }
+    )
     return ret
 
 
-def _keep_vehicle(v: dict, sit: _Situation, notes: list[str]) -> tuple[list[dict], list[dict], str, datetime]:
+def _keep_vehicle(
+    v: dict, sit: _Situation, notes: list[str]
+) -> tuple[list[dict], list[dict], str, datetime]:
     """The legs and stops vehicle ``v`` keeps, and the site and time it is free again."""
     vid, now = v["id"], sit.now
     legs, stops = v["legs"], v["stops"]
     k_legs: list[dict] = []
     first_dep = _t(legs[0]["depart"]) if legs else None
-    k_stops: list[dict] = [dict(s) for s in stops if (first_dep is None or _t(s["arrive"]) < first_dep) and _t(s["arrive"]) <= now]
+    k_stops: list[dict] = [
+        dict(s)
+        for s in stops
+        if (first_dep is None or _t(s["arrive"]) < first_dep) and _t(s["arrive"]) <= now
+    ]
     site, avail = v["start"], now
     for leg in legs:
         dep, arr = _t(leg["depart"]), _t(leg["arrive"])
@@ -253,7 +302,9 @@ def _keep_vehicle(v: dict, sit: _Situation, notes: list[str]) -> tuple[list[dict
     return k_legs, k_stops, site, avail
 
 
-def _delivered(scenario: Scenario, kept: dict[str, tuple[list[dict], list[dict]]]) -> dict[str, dict[str, int]]:
+def _delivered(
+    scenario: Scenario, kept: dict[str, tuple[list[dict], list[dict]]]
+) -> dict[str, dict[str, int]]:
     """People delivered by the kept part, by assembly point and group (boards and alights
     replayed per vehicle trip)."""
     delivered = {a.id: dict.fromkeys(GROUPS, 0) for a in scenario.require_evacuation().point_list()}
@@ -306,14 +357,24 @@ def _rest(
             continue
         site, avail = state[v["id"]]
         vt = types[v["type"]]
-        start: Any = site if site in site_ids else (vt.start if isinstance(vt.start, str) else list(site_loc[site]))
-        fleet.append(vt.model_copy(update={"type": v["id"], "count": 1, "start": start, "available_from": avail}))
+        start: Any = (
+            site
+            if site in site_ids
+            else (vt.start if isinstance(vt.start, str) else list(site_loc[site]))
+        )
+        fleet.append(
+            vt.model_copy(
+                update={"type": v["id"], "count": 1, "start": start, "available_from": avail}
+            )
+        )
     rest_ev.fleet = fleet or [types[plan["vehicles"][0]["type"]].model_copy(update={"count": 0})]
     return rest
 
 
 def _previous(
-    plan: dict[str, Any], kept: dict[str, tuple[list[dict], list[dict]]], state: dict[str, tuple[str, datetime]]
+    plan: dict[str, Any],
+    kept: dict[str, tuple[list[dict], list[dict]]],
+    state: dict[str, tuple[str, datetime]],
 ) -> dict[str, list[tuple[str, str, int]]]:
     """What each remaining vehicle was still to pick up: the re-plan changes it only where that
     serves more people or saves real driving (each vehicle is its own type, so its id in the
@@ -339,7 +400,9 @@ def _kept_note(new: Plan, previous: dict[str, list[tuple[str, str, int]]]) -> st
     return f"re-plan: {same} of the {before} people still to be picked up keep the vehicle planned before the events"
 
 
-def _merge_vehicles(plan: dict[str, Any], kept: dict[str, tuple[list[dict], list[dict]]], new: Plan) -> list[Vehicle]:
+def _merge_vehicles(
+    plan: dict[str, Any], kept: dict[str, tuple[list[dict], list[dict]]], new: Plan
+) -> list[Vehicle]:
     """Each vehicle's kept part followed by its new plan (joined at the stop they share)."""
     new_by_vid = {nv.type: nv for nv in new.vehicles}
     vehicles: list[Vehicle] = []
@@ -350,14 +413,35 @@ def _merge_vehicles(plan: dict[str, Any], kept: dict[str, tuple[list[dict], list
         nv = new_by_vid.get(v["id"])
         if nv is not None:
             n_stops = list(nv.stops)
-            if n_stops and stops and (not nv.legs or _t(n_stops[0].arrive) <= _t(nv.legs[0].depart)) and n_stops[0].site == stops[-1].site and nv.start == stops[-1].site:
+            if (
+                n_stops
+                and stops
+                and (not nv.legs or _t(n_stops[0].arrive) <= _t(nv.legs[0].depart))
+                and n_stops[0].site == stops[-1].site
+                and nv.start == stops[-1].site
+            ):
                 first = n_stops.pop(0)
                 last = stops[-1]
-                stops[-1] = Stop(site=last.site, arrive=last.arrive, depart=first.depart,
-                                 board=_add(last.board, first.board), alight=_add(last.alight, first.alight))
+                stops[-1] = Stop(
+                    site=last.site,
+                    arrive=last.arrive,
+                    depart=first.depart,
+                    board=_add(last.board, first.board),
+                    alight=_add(last.alight, first.alight),
+                )
             stops += n_stops
             legs += list(nv.legs)
-        vehicles.append(Vehicle(id=v["id"], type=v["type"], seats=v["seats"], groups=v["groups"], start=v["start"], stops=stops, legs=legs))
+        vehicles.append(
+            Vehicle(
+                id=v["id"],
+                type=v["type"],
+                seats=v["seats"],
+                groups=v["groups"],
+                start=v["start"],
+                stops=stops,
+                legs=legs,
+            )
+        )
     return vehicles
 
 
@@ -378,11 +462,22 @@ def _merged_plan(
     bound = {g: kept_ev[g] + new.totals.bound.get(g, 0) for g in GROUPS}
     bound["total"] = sum(kept_ev.values()) + new.totals.bound.get("total", 0)
     requested = dict(plan["totals"]["requested"])
-    recs = [Reception(id=r.id, capacity=r.capacity, received=received.get(r.id, 0) + next((x.received for x in new.receptions if x.id == r.id), 0))
-            for r in scenario.require_evacuation().reception_centres]
+    recs = [
+        Reception(
+            id=r.id,
+            capacity=r.capacity,
+            received=received.get(r.id, 0)
+            + next((x.received for x in new.receptions if x.id == r.id), 0),
+        )
+        for r in scenario.require_evacuation().reception_centres
+    ]
     risk = sum(lg.risk_km for v in vehicles for lg in v.legs)
     dist = sum(lg.length_m for v in vehicles for lg in v.legs) / 1000
-    status: Literal["complete", "partial", "empty"] = "complete" if evac["total"] == requested.get("total") else ("empty" if evac["total"] == 0 else "partial")
+    status: Literal["complete", "partial", "empty"] = (
+        "complete"
+        if evac["total"] == requested.get("total")
+        else ("empty" if evac["total"] == 0 else "partial")
+    )
     return Plan(
         scenario=plan["scenario"],
         seed=new.seed,
