@@ -26,7 +26,7 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 
@@ -581,9 +581,13 @@ def register_cli(app: typer.Typer) -> None:
     app
         The typer application (``planner.cli.app``).
     """
-    from rich.table import Table
+    _register_check(app)
+    _register_compare(app)
 
-    from planner.cli_common import err, one_line_errors, out
+
+def _register_check(app: typer.Typer) -> None:
+    """Add ``planner check``."""
+    from planner.cli_common import err, one_line_errors
 
     @app.command()
     @one_line_errors
@@ -636,53 +640,68 @@ def register_cli(app: typer.Typer) -> None:
                 on_result=progress,
             )
         )
-        if as_json:
-            from planner.cli_output import emit_json
+        _print_check(report, quiet=quiet, as_json=as_json)
 
-            emit_json(
-                {
-                    "passed": report.n_passed,
-                    "failed": report.n_failed,
-                    "errors": report.errors,
-                    "outcomes": [
-                        {
-                            "case": r.id,
-                            "expectation": o.name,
-                            "passed": o.passed,
-                            "measured": o.message,
-                        }
-                        for r, o in report.outcomes
-                    ],
-                }
-            )
-            raise typer.Exit(report.exit_code)
-        if not quiet:
-            table = Table(title="planner check")
-            table.add_column("scenario")
-            table.add_column("expectation")
-            table.add_column("result")
-            table.add_column("measured")
-            for r, o in report.outcomes:
-                table.add_row(
-                    r.id, o.name, "[green]passed[/]" if o.passed else "[red]failed[/]", o.message
-                )
-            out.print(table)
-        for r, o in report.outcomes:
-            if not o.passed:
-                out.print(
-                    f"FAILED {r.id}::{o.name}: {o.message}",
-                    highlight=False,
-                    markup=False,
-                    soft_wrap=True,
-                )
-        for line in report.errors:
-            out.print(f"ERROR {line}", highlight=False, markup=False, soft_wrap=True)
-        out.print(
-            f"{report.n_passed} passed, {report.n_failed} failed"
-            + (f", {len(report.errors)} error(s)" if report.errors else ""),
-            highlight=False,
+
+def _print_check(report: CheckReport, *, quiet: bool, as_json: bool) -> NoReturn:
+    """Print what ``planner check`` found (a table, or one JSON document) and exit with the
+    report's code."""
+    from rich.table import Table
+
+    from planner.cli_common import out
+
+    if as_json:
+        from planner.cli_output import emit_json
+
+        emit_json(
+            {
+                "passed": report.n_passed,
+                "failed": report.n_failed,
+                "errors": report.errors,
+                "outcomes": [
+                    {
+                        "case": r.id,
+                        "expectation": o.name,
+                        "passed": o.passed,
+                        "measured": o.message,
+                    }
+                    for r, o in report.outcomes
+                ],
+            }
         )
         raise typer.Exit(report.exit_code)
+    if not quiet:
+        table = Table(title="planner check")
+        table.add_column("scenario")
+        table.add_column("expectation")
+        table.add_column("result")
+        table.add_column("measured")
+        for r, o in report.outcomes:
+            table.add_row(
+                r.id, o.name, "[green]passed[/]" if o.passed else "[red]failed[/]", o.message
+            )
+        out.print(table)
+    for r, o in report.outcomes:
+        if not o.passed:
+            out.print(
+                f"FAILED {r.id}::{o.name}: {o.message}",
+                highlight=False,
+                markup=False,
+                soft_wrap=True,
+            )
+    for line in report.errors:
+        out.print(f"ERROR {line}", highlight=False, markup=False, soft_wrap=True)
+    out.print(
+        f"{report.n_passed} passed, {report.n_failed} failed"
+        + (f", {len(report.errors)} error(s)" if report.errors else ""),
+        highlight=False,
+    )
+    raise typer.Exit(report.exit_code)
+
+
+def _register_compare(app: typer.Typer) -> None:
+    """Add ``planner compare``."""
+    from planner.cli_common import one_line_errors, out
 
     @app.command()
     @one_line_errors
