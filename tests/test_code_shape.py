@@ -54,7 +54,10 @@ def type_checking_nodes(tree: ast.AST) -> set[int]:
     """Ids of the nodes inside ``if TYPE_CHECKING:`` blocks (never executed)."""
     skip: set[int] = set()
     for node in ast.walk(tree):
-        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+        if isinstance(node, ast.If) and ast.unparse(node.test) in {
+            "TYPE_CHECKING",
+            "typing.TYPE_CHECKING",
+        }:
             for stmt in node.body:
                 skip.update(id(n) for n in ast.walk(stmt))
     return skip
@@ -70,8 +73,22 @@ class ImportRef:
     line: int
 
 
+@cache
+def lazy_names() -> dict[str, str]:
+    """Names ``planner/__init__.py`` loads on first use (its ``_LAZY`` table): name -> module."""
+    tree = ast.parse((PACKAGE / "__init__.py").read_text(encoding="utf-8"))
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and ast.unparse(node.targets[0]) == "_LAZY":
+            return dict(ast.literal_eval(node.value))
+    return {}
+
+
 def resolve(name: str, modules: dict[str, Path]) -> str | None:
-    """The planner module ``name`` refers to (``planner.x.attr`` -> ``planner.x``), if any."""
+    """The planner module ``name`` refers to (``planner.x.attr`` -> ``planner.x``; a name the
+    package loads lazily -> the module that defines it), if any."""
+    package, _, attr = name.rpartition(".")
+    if package == "planner" and attr in lazy_names():
+        return lazy_names()[attr]
     while name:
         if name in modules:
             return name
@@ -102,6 +119,9 @@ def imports_of(module: str, path: Path, modules: dict[str, Path]) -> list[Import
                 sub = resolve(f"{base}.{alias.name}", modules)
                 if sub is not None and sub == f"{base}.{alias.name}":
                     refs.append(ImportRef(module, sub, None, node.lineno))  # a submodule
+                    continue
+                if sub is not None and base == "planner" and alias.name in lazy_names():
+                    refs.append(ImportRef(module, sub, alias.name, node.lineno))  # loaded lazily
                     continue
                 target = resolve(base, modules)
                 if target is not None:
@@ -162,7 +182,17 @@ def test_find_cycle_reports_a_cycle():
     assert find_cycle({"a": {"b": 1}, "b": {}}) is None
 
 
-def test_function_level_imports_are_in_the_graph():
+def test_function_level_and_lazy_imports_are_in_the_graph(tmp_path):
+    modules = planner_modules()
+    assert resolve("planner.plan_evacuation", modules) == "planner.evacuation"
+    source = "def f():\n    from planner import plan_evacuation, __version__\n"
+    fake = tmp_path / "fake.py"
+    fake.write_text(source, encoding="utf-8")
+    refs = imports_of("planner.fake", fake, modules)
+    assert {(r.module, r.name) for r in refs} == {
+        ("planner.evacuation", "plan_evacuation"),
+        ("planner", "__version__"),
+    }
     graph = import_graph()
     assert "planner.evacuation" in graph["planner.replan"]  # imported inside replan()
     assert "planner.scenario" not in graph["planner.timeline"]  # only under TYPE_CHECKING
