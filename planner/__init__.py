@@ -10,7 +10,6 @@ from importlib import import_module
 from typing import Any
 
 from planner.errors import (
-    InfeasibleError,
     NetworkError,
     PlanFormatError,
     PlannerError,
@@ -42,7 +41,6 @@ _LAZY = {
 }
 
 __all__ = [
-    "InfeasibleError",
     "NetworkError",
     "PlanFormatError",
     "PlannerError",

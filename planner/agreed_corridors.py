@@ -21,109 +21,14 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from planner.corridor_refs import check_corridor_refs as check_corridor_refs
+from planner.corridor_refs import site_locations, via_points
 from planner.errors import NetworkError, ScenarioError
 from planner.network import RoadNetwork, haversine_m
 from planner.plan import CorridorCheckpointPart, CorridorPart, CorridorVia
-from planner.scenario import (
-    AssemblyPoint,
-    Corridor,
-    PlaceRef,
-    ReceptionCentre,
-    Scenario,
-    location_lonlat,
-)
+from planner.scenario import Corridor, Scenario, location_lonlat
 from planner.settings import get_settings
-from planner.timeline import agreed_windows
 from planner.validate import check_layer
-
-
-def site_locations(scenario: Scenario) -> dict[str, tuple[float, float]]:
-    """``(lon, lat)`` of every assembly point and reception centre, by site id."""
-    ev = scenario.evacuation
-    if ev is None:
-        return {}
-    points = ev.assembly_points if isinstance(ev.assembly_points, list) else []
-    sites: list[AssemblyPoint | ReceptionCentre] = [*points, *ev.reception_centres]
-    return {s.id: location_lonlat(s.location) for s in sites}
-
-
-def via_points(
-    corridor: Corridor, sites: dict[str, tuple[float, float]]
-) -> list[tuple[str, tuple[float, float]]]:
-    """The via points of a corridor as ``(label, (lon, lat))``.
-
-    A string is a site id when one has that id, else a place name (GeoNames).
-
-    Raises
-    ------
-    ValueError
-        When a point is neither a site id nor a known place.
-    """
-    out: list[tuple[str, tuple[float, float]]] = []
-    for item in corridor.via or []:
-        if isinstance(item, str):
-            if item in sites:
-                out.append((item, sites[item]))
-                continue
-            try:
-                out.append((item, location_lonlat(PlaceRef(place=item))))
-            except ValueError:
-                raise ValueError(f"{item!r} is neither a site id nor a known place") from None
-        elif isinstance(item, PlaceRef):
-            out.append((item.place or str(item.geonameid), location_lonlat(item)))
-        else:
-            out.append((f"{item[0]:.5f},{item[1]:.5f}", (float(item[0]), float(item[1]))))
-    return out
-
-
-def check_corridor_refs(scenario: Scenario) -> None:
-    """Cross-references of ``ceasefire.corridors`` and ``ceasefire.convoys`` (after the
-    assembly points are known): via points resolve, checkpoints resolve, line files exist,
-    each convoy leaves from a site.
-
-    Raises
-    ------
-    ScenarioError
-        Naming the file, the field and the problem.
-    """
-    src = scenario.source_name()
-    cf = scenario.ceasefire
-    if not cf.corridors and not cf.convoys:
-        return
-    sites = site_locations(scenario)
-    for i, c in enumerate(cf.corridors):
-        for j, item in enumerate(c.via or []):
-            try:
-                via_points(c.model_copy(update={"via": [item]}), sites)
-            except ValueError as exc:
-                raise ScenarioError(src, f"ceasefire.corridors.{i}.via.{j}", str(exc)) from None
-        if c.file is not None and not scenario.resolve_path(c.file).is_file():
-            raise ScenarioError(
-                src,
-                f"ceasefire.corridors.{i}.file",
-                f"file not found: {scenario.resolve_path(c.file)}",
-            )
-        for j, cp in enumerate(c.checkpoints):
-            try:
-                location_lonlat(cp.location)
-            except ValueError as exc:
-                raise ScenarioError(
-                    src, f"ceasefire.corridors.{i}.checkpoints.{j}.location", str(exc)
-                ) from None
-    if not agreed_windows(scenario):
-        raise ScenarioError(
-            src,
-            "ceasefire.corridors",
-            "the corridors' windows leave no time inside the ceasefire windows",
-        )
-    for i, cv in enumerate(cf.convoys):
-        if cv.from_ not in sites:
-            raise ScenarioError(
-                src,
-                f"ceasefire.convoys.{i}.from",
-                f"{cv.from_!r} is not a site id (an assembly point or reception centre)",
-            )
-
 
 # --------------------------------------------------------------------------- road paths
 

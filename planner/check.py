@@ -26,11 +26,11 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 
-from planner.errors import InfeasibleError, PlannerError, ScenarioError
+from planner.errors import PlannerError, ScenarioError
 from planner.expect import Evidence, Outcome, evaluate
 from planner.scenario import GROUPS, read_yaml
 from planner.variants import Case, load_cases
@@ -130,27 +130,15 @@ class CheckReport:
 def attach_exchange(scenario: Scenario, plan: Plan) -> None:
     """Give the plan its exchange schedule when the scenario has an exchange section.
 
-    Uses ``planner.exchange.schedule_exchanges(scenario)`` when that module exists and the
-    plan carries no ``exchange`` yet; its result (a mapping or a pydantic model) is stored
-    as ``plan.exchange``.  An :class:`~planner.errors.InfeasibleError` becomes
-    ``{"status": "infeasible", "events": [], "conflicts": reasons}``.
+    The schedule of :func:`planner.exchange.schedule_exchanges` is stored, as JSON data, as
+    ``plan.exchange`` unless the plan carries one already; terms that cannot all hold give
+    a schedule whose ``status`` is ``infeasible``, with its ``conflicts``.
     """
     if scenario.exchange is None or plan.exchange is not None:
         return
-    try:
-        from planner.exchange import schedule_exchanges  # type: ignore[attr-defined]
-    except ImportError:
-        log.info("no exchange scheduler available; %s has no exchange schedule", scenario.name)
-        return
-    try:
-        result: Any = schedule_exchanges(scenario)
-    except InfeasibleError as exc:
-        plan.exchange = {"status": "infeasible", "events": [], "conflicts": exc.reasons or [str(exc)]}
-        return
-    if hasattr(result, "model_dump"):
-        result = result.model_dump(mode="json")
-    if isinstance(result, dict):
-        plan.exchange = result
+    from planner.exchange import schedule_exchanges
+
+    plan.exchange = schedule_exchanges(scenario).model_dump(mode="json")
 
 
 def plan_case(
@@ -160,14 +148,14 @@ def plan_case(
     budget: int | None = None,
     seed: int | None = None,
     workers: int = 1,
-) -> tuple[Plan | None, list[str] | None]:
+) -> Plan:
     """Plan one scenario or variant.
 
     Returns
     -------
-    tuple
-        ``(plan, None)``, or ``(None, reasons)`` when planning raised
-        :class:`~planner.errors.InfeasibleError`.
+    Plan
+        The plan, with its exchange and repatriation schedules when the scenario has them
+        (a scenario whose terms cannot hold gives a plan that says so, not an error).
 
     Raises
     ------
@@ -176,16 +164,15 @@ def plan_case(
     """
     from planner.evacuation import plan_evacuation
 
-    try:
-        plan = plan_evacuation(case.scenario, time_limit_s=time_limit_s, seed=seed, workers=workers, budget=budget)
-    except InfeasibleError as exc:
-        return None, exc.reasons or [str(exc)]
+    plan = plan_evacuation(
+        case.scenario, time_limit_s=time_limit_s, seed=seed, workers=workers, budget=budget
+    )
     attach_exchange(case.scenario, plan)
     if case.scenario.repatriation is not None:
         from planner.repatriation.schedule import attach_repatriation
 
         attach_repatriation(case.scenario, plan)
-    return plan, None
+    return plan
 
 
 def plan_summary(plan: Plan | None) -> dict[str, Any]:
@@ -195,7 +182,12 @@ def plan_summary(plan: Plan | None) -> dict[str, Any]:
         return {"status": "infeasible"}
     ex = plan.exchange or {}
     days = sorted(
-        {datetime.fromisoformat(str(e[k])).date() for e in ex.get("events") or [] for k in ("start", "end") if e.get(k)}
+        {
+            datetime.fromisoformat(str(e[k])).date()
+            for e in ex.get("events") or []
+            for k in ("start", "end")
+            if e.get(k)
+        }
     )
     return {
         "status": plan.status,
@@ -249,9 +241,9 @@ def run_case(
     t0 = time.perf_counter()
     res = CaseResult(str(case.file), case.id, case.variant)
     try:
-        plan, reasons = plan_case(case, time_limit_s=time_limit_s, budget=budget, seed=seed, workers=workers)
+        plan = plan_case(case, time_limit_s=time_limit_s, budget=budget, seed=seed, workers=workers)
         res.summary = plan_summary(plan)
-        res.outcomes = evaluate(case.expectations, Evidence(case.scenario, plan, reasons))
+        res.outcomes = evaluate(case.expectations, Evidence(case.scenario, plan))
     except PlannerError as exc:
         res.error = " ".join(str(exc).split())
     res.seconds = time.perf_counter() - t0
@@ -306,7 +298,9 @@ def run_cases(
     else:
         tasks = [(str(c.file), c.variant, time_limit_s, budget, seed) for c in cases]
         # spawn: the planner runs OR-Tools threads; forking a process that has threads is unsafe
-        with ProcessPoolExecutor(max_workers=min(workers, len(cases)), mp_context=mp.get_context("spawn")) as pool:
+        with ProcessPoolExecutor(
+            max_workers=min(workers, len(cases)), mp_context=mp.get_context("spawn")
+        ) as pool:
             futures = {pool.submit(_run_task, t): i for i, t in enumerate(tasks)}
             from concurrent.futures import as_completed
 
@@ -334,7 +328,9 @@ def is_checked_scenario(path: Path, data: Any = None) -> bool:
             data = read_yaml(path)
         except ScenarioError:
             return True  # it says it has expectations: report the YAML error
-    return isinstance(data, dict) and "ceasefire" in data and ("expect" in data or "variants" in data)
+    return (
+        isinstance(data, dict) and "ceasefire" in data and ("expect" in data or "variants" in data)
+    )
 
 
 def collect_files(paths: Iterable[str | Path]) -> list[Path]:
@@ -414,7 +410,14 @@ def check_paths(
     """
     cases = collect_cases(paths)
     return CheckReport(
-        run_cases(cases, workers=workers, time_limit_s=time_limit_s, budget=budget, seed=seed, on_result=on_result)
+        run_cases(
+            cases,
+            workers=workers,
+            time_limit_s=time_limit_s,
+            budget=budget,
+            seed=seed,
+            on_result=on_result,
+        )
     )
 
 
@@ -445,9 +448,16 @@ def compare_rows(results: list[CaseResult]) -> list[dict[str, Any]]:
     rows = []
     for r in results:
         s = r.summary
-        row: dict[str, Any] = {"variant": r.variant or "base", **{k: s.get(k) for k, _h in COMPARE_COLUMNS[1:] if k in s}}
+        row: dict[str, Any] = {
+            "variant": r.variant or "base",
+            **{k: s.get(k) for k, _h in COMPARE_COLUMNS[1:] if k in s},
+        }
         total = s.get("total")
-        row["delta"] = (total - base_total) if total is not None and base_total is not None and r.variant else None
+        row["delta"] = (
+            (total - base_total)
+            if total is not None and base_total is not None and r.variant
+            else None
+        )
         if r.error is not None:
             row["expectations"] = f"error: {r.error}"
         elif r.outcomes:
@@ -509,12 +519,23 @@ def compare_markdown(rows: list[dict[str, Any]], title: str | None = None) -> st
     """The comparison as a Markdown table."""
     buf = [f"# {title}\n"] if title else []
     buf.append("| " + " | ".join(h for _k, h in COMPARE_COLUMNS) + " |")
-    buf.append("|" + "|".join("---" if k in ("variant", "expectations", "route") else "---:" for k, _h in COMPARE_COLUMNS) + "|")
+    buf.append(
+        "|"
+        + "|".join(
+            "---" if k in ("variant", "expectations", "route") else "---:"
+            for k, _h in COMPARE_COLUMNS
+        )
+        + "|"
+    )
     for row in rows:
         cells = []
         for k, _h in COMPARE_COLUMNS:
             v = row.get(k)
-            cells.append((f"{v:+,}" if isinstance(v, int) else "") if k == "delta" else _cell(v).replace("|", "\\|"))
+            cells.append(
+                (f"{v:+,}" if isinstance(v, int) else "")
+                if k == "delta"
+                else _cell(v).replace("|", "\\|")
+            )
         buf.append("| " + " | ".join(cells) + " |")
     return "\n".join(buf) + "\n"
 
@@ -529,7 +550,9 @@ def compare_csv(rows: list[dict[str, Any]]) -> str:
     return buf.getvalue()
 
 
-def write_compare(rows: list[dict[str, Any]], md_path: str | Path, csv_path: str | Path, title: str | None = None) -> None:
+def write_compare(
+    rows: list[dict[str, Any]], md_path: str | Path, csv_path: str | Path, title: str | None = None
+) -> None:
     """Write the comparison as Markdown and CSV, each atomically.
 
     Parameters
@@ -558,20 +581,36 @@ def register_cli(app: typer.Typer) -> None:
     app
         The typer application (``planner.cli.app``).
     """
-    from rich.table import Table
+    _register_check(app)
+    _register_compare(app)
 
-    from planner.cli_common import err, one_line_errors, out
+
+def _register_check(app: typer.Typer) -> None:
+    """Add ``planner check``."""
+    from planner.cli_common import err, one_line_errors
 
     @app.command()
     @one_line_errors
     def check(
         paths: Annotated[list[Path], typer.Argument(help="Scenario files or folders.")],
-        workers: Annotated[int | None, typer.Option("--workers", help="Processes (default: one per core).")] = None,
-        time_limit: Annotated[float | None, typer.Option("--time-limit", help="Search time cap per scenario, seconds.")] = None,
-        budget: Annotated[int | None, typer.Option("--budget", help="Deterministic search budget (solutions).")] = None,
+        workers: Annotated[
+            int | None, typer.Option("--workers", help="Processes (default: one per core).")
+        ] = None,
+        time_limit: Annotated[
+            float | None,
+            typer.Option("--time-limit", help="Search time cap per scenario, seconds."),
+        ] = None,
+        budget: Annotated[
+            int | None, typer.Option("--budget", help="Deterministic search budget (solutions).")
+        ] = None,
         seed: Annotated[int, typer.Option("--seed", help="Search seed.")] = 0,
-        quiet: Annotated[bool, typer.Option("-q", "--quiet", help="Only failures and the summary.")] = False,
-        as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout instead of the table.")] = False,
+        quiet: Annotated[
+            bool, typer.Option("-q", "--quiet", help="Only failures and the summary.")
+        ] = False,
+        as_json: Annotated[
+            bool,
+            typer.Option("--json", help="Print one JSON document on stdout instead of the table."),
+        ] = False,
     ) -> None:
         """Plan every scenario (and variant) under PATHS and check its expectations.
 
@@ -581,54 +620,112 @@ def register_cli(app: typer.Typer) -> None:
         cases = collect_cases(paths)
         n_exp = sum(len(c.expectations) for c in cases)
         if not quiet:
-            err.print(f"checking {n_exp} expectation(s) in {len(cases)} scenario(s) and variant(s)", highlight=False)
+            err.print(
+                f"checking {n_exp} expectation(s) in {len(cases)} scenario(s) and variant(s)",
+                highlight=False,
+            )
 
         def progress(r: CaseResult) -> None:
             if not quiet:
                 word = "error" if r.error else "ok" if r.passed else "failed"
                 err.print(f"[dim]planned {r.id} in {r.seconds:.1f} s: {word}[/]", highlight=False)
 
-        report = CheckReport(run_cases(cases, workers=workers, time_limit_s=time_limit, budget=budget, seed=seed, on_result=progress))
-        if as_json:
-            from planner.cli_output import emit_json
+        report = CheckReport(
+            run_cases(
+                cases,
+                workers=workers,
+                time_limit_s=time_limit,
+                budget=budget,
+                seed=seed,
+                on_result=progress,
+            )
+        )
+        _print_check(report, quiet=quiet, as_json=as_json)
 
-            emit_json({
-                "passed": report.n_passed, "failed": report.n_failed, "errors": report.errors,
-                "outcomes": [{"case": r.id, "expectation": o.name, "passed": o.passed, "measured": o.message}
-                             for r, o in report.outcomes],
-            })
-            raise typer.Exit(report.exit_code)
-        if not quiet:
-            table = Table(title="planner check")
-            table.add_column("scenario")
-            table.add_column("expectation")
-            table.add_column("result")
-            table.add_column("measured")
-            for r, o in report.outcomes:
-                table.add_row(r.id, o.name, "[green]passed[/]" if o.passed else "[red]failed[/]", o.message)
-            out.print(table)
-        for r, o in report.outcomes:
-            if not o.passed:
-                out.print(f"FAILED {r.id}::{o.name}: {o.message}", highlight=False, markup=False, soft_wrap=True)
-        for line in report.errors:
-            out.print(f"ERROR {line}", highlight=False, markup=False, soft_wrap=True)
-        out.print(
-            f"{report.n_passed} passed, {report.n_failed} failed" + (f", {len(report.errors)} error(s)" if report.errors else ""),
-            highlight=False,
+
+def _print_check(report: CheckReport, *, quiet: bool, as_json: bool) -> NoReturn:
+    """Print what ``planner check`` found (a table, or one JSON document) and exit with the
+    report's code."""
+    from rich.table import Table
+
+    from planner.cli_common import out
+
+    if as_json:
+        from planner.cli_output import emit_json
+
+        emit_json(
+            {
+                "passed": report.n_passed,
+                "failed": report.n_failed,
+                "errors": report.errors,
+                "outcomes": [
+                    {
+                        "case": r.id,
+                        "expectation": o.name,
+                        "passed": o.passed,
+                        "measured": o.message,
+                    }
+                    for r, o in report.outcomes
+                ],
+            }
         )
         raise typer.Exit(report.exit_code)
+    if not quiet:
+        table = Table(title="planner check")
+        table.add_column("scenario")
+        table.add_column("expectation")
+        table.add_column("result")
+        table.add_column("measured")
+        for r, o in report.outcomes:
+            table.add_row(
+                r.id, o.name, "[green]passed[/]" if o.passed else "[red]failed[/]", o.message
+            )
+        out.print(table)
+    for r, o in report.outcomes:
+        if not o.passed:
+            out.print(
+                f"FAILED {r.id}::{o.name}: {o.message}",
+                highlight=False,
+                markup=False,
+                soft_wrap=True,
+            )
+    for line in report.errors:
+        out.print(f"ERROR {line}", highlight=False, markup=False, soft_wrap=True)
+    out.print(
+        f"{report.n_passed} passed, {report.n_failed} failed"
+        + (f", {len(report.errors)} error(s)" if report.errors else ""),
+        highlight=False,
+    )
+    raise typer.Exit(report.exit_code)
+
+
+def _register_compare(app: typer.Typer) -> None:
+    """Add ``planner compare``."""
+    from planner.cli_common import one_line_errors, out
 
     @app.command()
     @one_line_errors
     def compare(
         scenario: Annotated[Path, typer.Argument(help="Scenario file with a variants section.")],
-        output: Annotated[Path | None, typer.Option("-o", "--output", help="Output folder (default maps/<scenario>/).")] = None,
-        workers: Annotated[int | None, typer.Option("--workers", help="Processes (default: one per core).")] = None,
-        time_limit: Annotated[float | None, typer.Option("--time-limit", help="Search time cap per variant, seconds.")] = None,
-        budget: Annotated[int | None, typer.Option("--budget", help="Deterministic search budget (solutions).")] = None,
+        output: Annotated[
+            Path | None,
+            typer.Option("-o", "--output", help="Output folder (default maps/<scenario>/)."),
+        ] = None,
+        workers: Annotated[
+            int | None, typer.Option("--workers", help="Processes (default: one per core).")
+        ] = None,
+        time_limit: Annotated[
+            float | None, typer.Option("--time-limit", help="Search time cap per variant, seconds.")
+        ] = None,
+        budget: Annotated[
+            int | None, typer.Option("--budget", help="Deterministic search budget (solutions).")
+        ] = None,
         seed: Annotated[int, typer.Option("--seed", help="Search seed.")] = 0,
         quiet: Annotated[bool, typer.Option("-q", "--quiet", help="No 'wrote' line.")] = False,
-        as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout instead of the table.")] = False,
+        as_json: Annotated[
+            bool,
+            typer.Option("--json", help="Print one JSON document on stdout instead of the table."),
+        ] = False,
     ) -> None:
         """Plan a scenario and its variants; print them side by side and write compare.md and compare.csv."""
         from planner.cli_output import compare_lines, emit_json
@@ -637,8 +734,12 @@ def register_cli(app: typer.Typer) -> None:
         name = cases[0].base
         from planner.files import check_output_folder
 
-        check_output_folder(output if output is not None else Path("maps") / name)  # before any work
-        results = run_cases(cases, workers=workers, time_limit_s=time_limit, budget=budget, seed=seed)
+        check_output_folder(
+            output if output is not None else Path("maps") / name
+        )  # before any work
+        results = run_cases(
+            cases, workers=workers, time_limit_s=time_limit, budget=budget, seed=seed
+        )
         for r in results:
             if r.error is not None:
                 raise PlannerError(f"{r.id}: {r.error}")

@@ -21,7 +21,6 @@ from planner.validate import (
     check_events_against_plan,
     check_plan_scenario,
     check_scheduler,
-    strict_plan,
 )
 
 if TYPE_CHECKING:
@@ -456,7 +455,7 @@ def render(
     """Draw a plan again: map.html (works offline), map.png and the exports."""
     from planner.export import write_plan_files
     from planner.network import load_layers
-    from planner.plan import read_plan
+    from planner.plan import read_plan, strict_plan
     from planner.render import render_map, render_png
     from planner.scenario import load_scenario
 
@@ -497,7 +496,7 @@ def replan(
     """Re-plan after events (a hazard, a window cut, a crossing closed, a vehicle lost)."""
     from planner.export import write_plan_files
     from planner.network import load_layers, prepare_network
-    from planner.plan import read_plan
+    from planner.plan import read_plan, strict_plan
     from planner.render import render_map
     from planner.replan import apply_events, load_events
     from planner.replan import replan as do_replan
@@ -582,7 +581,7 @@ def sweep(
     so far, and the figures say how much re-planning recovers."""
     from rich.progress import Progress
 
-    from planner.plan import read_plan
+    from planner.plan import read_plan, strict_plan
     from planner.scenario import load_scenario
     from planner.sweep import parse_disruptions, run_sweep
 

@@ -38,14 +38,6 @@ class NetworkError(PlannerError):
     """The road network cannot be loaded or used (missing file, offline download, empty graph)."""
 
 
-class InfeasibleError(PlannerError):
-    """No plan can be made; ``reasons`` lists why."""
-
-    def __init__(self, message: str, reasons: list[str] | None = None) -> None:
-        self.reasons = list(reasons or [])
-        super().__init__(message)
-
-
 class PlanFormatError(PlannerError):
     """A plan file cannot be read (not JSON, wrong schema)."""
 
@@ -60,7 +52,9 @@ def field_path(loc: tuple[Any, ...]) -> str:
     pydantic's union and validator tags."""
     parts = []
     for p in loc:
-        if isinstance(p, str) and (p.startswith(("tuple[", "list[", "function-")) or p in {"PlaceRef"}):
+        if isinstance(p, str) and (
+            p.startswith(("tuple[", "list[", "function-")) or p in {"PlaceRef"}
+        ):
             continue
         parts.append(str(p))
     return ".".join(parts)

@@ -312,20 +312,9 @@ def _iso(t: datetime) -> str:
     return t.isoformat(timespec="seconds")
 
 
-def _build_plan(
-    scenario: Scenario,
-    spec: ExchangeSpec,
-    d: ModelData,
-    net: PreparedNetwork,
-    nodes: dict,
-    lls: dict,
-    sol: dict | None,
-    status: str,
-    warnings: list[str],
-) -> ExchangePlan:
-    parties, cats = d.parties, d.cats
-    roads = net.roads
-    sites = [
+def _sites(spec: ExchangeSpec, nodes: dict, lls: dict) -> list[SiteInfo]:
+    """The facilities and exchange points of the plan, where they are and how far from a road."""
+    return [
         SiteInfo(
             id=f.id,
             kind="facility",
@@ -348,104 +337,163 @@ def _build_plan(
         )
         for p in spec.exchange_points
     ]
-    held = spec.held()
+
+
+def _queues(
+    spec: ExchangeSpec,
+) -> tuple[dict[tuple[str, str], list[Person]], dict[str, list[Person]]]:
+    """Persons not in a group by (facility, category), in the order they go; group members by group."""
+    queues: dict[tuple[str, str], list[Person]] = defaultdict(list)
+    members: dict[str, list[Person]] = defaultdict(list)
+    for p in spec.people:
+        if p.group is None:
+            queues[(p.facility, p.category)].append(p)
+        else:
+            members[p.group].append(p)
+    for q in queues.values():
+        q.sort(key=Person.order_key)
+    return queues, members
+
+
+def _transports(
+    d: ModelData,
+    sol: dict,
+    si: int,
+    nodes: dict,
+    roads: Any,
+    path_cache: dict[tuple[str, str], dict],
+) -> list[Transport]:
+    """The vehicles each facility sends to slot ``si``, with their road path and times."""
+    s = d.slots[si]
+    transports = []
+    for f in d.facs:
+        for vt, (_count, cap) in sorted(d.fleet[f.id].items()):
+            load = sol["loads"].get((si, f.id, vt)) or {}
+            n = sum(load.values())
+            if not n:
+                continue
+            key = (f.id, s.point)
+            if key not in path_cache:
+                a, b = nodes[("f", f.id)].node, nodes[("p", s.point)].node
+                path_cache[key] = roads.path_details(roads.path(a, b))
+            det = path_cache[key]
+            tt = d.travel_s[key]
+            arrive = s.start - timedelta(seconds=d.buffer_s)
+            vspec = f.fleet()[vt]
+            transports.append(
+                Transport(
+                    facility=f.id,
+                    party=f.party,
+                    vehicle=vt,
+                    medical_escort=vspec.medical_escort,
+                    depart=_iso(arrive - timedelta(seconds=tt)),
+                    arrive=_iso(arrive),
+                    buses=math.ceil(n / cap),
+                    people=n,
+                    categories={c: load[c] for c in d.cats if load.get(c)},
+                    path=[_r(c) for c in det["coords"]],
+                    length_m=round(float(det["length_m"]), 1),
+                    travel_s=float(tt),
+                )
+            )
+    return transports
+
+
+def _slot_event(
+    spec: ExchangeSpec,
+    d: ModelData,
+    sol: dict,
+    si: int,
+    eid: str,
+    nodes: dict,
+    lls: dict,
+    roads: Any,
+    path_cache: dict[tuple[str, str], dict],
+) -> ExchangeEvent:
+    """The exchange event the solution holds at slot ``si``: counts by party, facility and
+    category, its end (handovers at the point's rate) and its transports."""
+    s = d.slots[si]
+    pt = spec.point(s.point)
+    counts: dict[str, dict[str, dict[str, int]]] = {p: {} for p in d.parties}
+    for f in d.facs:
+        fc = {c: sol["counts"][(si, f.id, c)] for c in d.cats if sol["counts"][(si, f.id, c)]}
+        if fc:
+            counts[f.party][f.id] = fc
+    people = {p: sum(n for fc in counts[p].values() for n in fc.values()) for p in d.parties}
+    total = sum(people.values())
+    end = s.start + timedelta(minutes=math.ceil(total * 60.0 / pt.handovers_per_hour - 1e-9))
+    return ExchangeEvent(
+        id=eid,
+        point=s.point,
+        place=s.point,
+        location=_r(lls[("p", s.point)]),
+        start=_iso(s.start),
+        end=_iso(end),
+        day=s.day.isoformat(),
+        counts=counts,
+        people={**people, "total": total},
+        transports=_transports(d, sol, si, nodes, roads, path_cache),
+    )
+
+
+def _assign_people(
+    d: ModelData,
+    sol: dict,
+    si: int,
+    eid: str,
+    queues: dict[tuple[str, str], list[Person]],
+    members: dict[str, list[Person]],
+    pos: dict[tuple[str, str], int],
+    assignment: dict[tuple[str, str], list[Person]],
+) -> None:
+    """The individuals of event ``eid``: groups where the model put them, then the free
+    people in order (``pos`` is how far each queue has gone)."""
+    cats = d.cats
+    for p in d.parties:
+        assignment[(eid, p)] = []
+    for g, (_fid, _gc) in d.groups.items():
+        if sol["z"].get((si, g)):
+            for person in sorted(members[g], key=Person.order_key):
+                assignment[(eid, person.party)].append(person)
+    for f in d.facs:
+        for c in cats:
+            n = sol["x"].get((si, f.id, c), 0)
+            q = queues[(f.id, c)]
+            take = q[pos[(f.id, c)] : pos[(f.id, c)] + n]
+            pos[(f.id, c)] += n
+            assignment[(eid, f.party)].extend(take)
+    for p in d.parties:
+        assignment[(eid, p)].sort(key=lambda x: (x.facility, cats.index(x.category), x.order_key()))
+
+
+def _events(
+    spec: ExchangeSpec, d: ModelData, sol: dict | None, nodes: dict, lls: dict, roads: Any
+) -> tuple[list[ExchangeEvent], dict[tuple[str, str], list[Person]]]:
+    """The events of a solution (one per slot in use, numbered in slot order) and the
+    persons of each event and party."""
     events: list[ExchangeEvent] = []
     assignment: dict[tuple[str, str], list[Person]] = {}
-    if sol is not None:
-        # persons, in the order they go
-        queues: dict[tuple[str, str], list[Person]] = defaultdict(list)
-        members: dict[str, list[Person]] = defaultdict(list)
-        for p in spec.people:
-            if p.group is None:
-                queues[(p.facility, p.category)].append(p)
-            else:
-                members[p.group].append(p)
-        for q in queues.values():
-            q.sort(key=Person.order_key)
-        pos: dict[tuple[str, str], int] = defaultdict(int)
-        used = [
-            si
-            for si in range(len(d.slots))
-            if any(sol["counts"][(si, f.id, c)] for f in d.facs for c in cats)
-        ]
-        path_cache: dict[tuple[str, str], dict] = {}
-        for k, si in enumerate(used, start=1):
-            s = d.slots[si]
-            eid = f"e{k:02d}"
-            pt = spec.point(s.point)
-            counts: dict[str, dict[str, dict[str, int]]] = {p: {} for p in parties}
-            for f in d.facs:
-                fc = {c: sol["counts"][(si, f.id, c)] for c in cats if sol["counts"][(si, f.id, c)]}
-                if fc:
-                    counts[f.party][f.id] = fc
-            people = {p: sum(n for fc in counts[p].values() for n in fc.values()) for p in parties}
-            total = sum(people.values())
-            end = s.start + timedelta(
-                minutes=math.ceil(total * 60.0 / pt.handovers_per_hour - 1e-9)
-            )
-            transports = []
-            for f in d.facs:
-                for vt, (_count, cap) in sorted(d.fleet[f.id].items()):
-                    load = sol["loads"].get((si, f.id, vt)) or {}
-                    n = sum(load.values())
-                    if not n:
-                        continue
-                    key = (f.id, s.point)
-                    if key not in path_cache:
-                        a, b = nodes[("f", f.id)].node, nodes[("p", s.point)].node
-                        path_cache[key] = roads.path_details(roads.path(a, b))
-                    det = path_cache[key]
-                    tt = d.travel_s[key]
-                    arrive = s.start - timedelta(seconds=d.buffer_s)
-                    vspec = f.fleet()[vt]
-                    transports.append(
-                        Transport(
-                            facility=f.id,
-                            party=f.party,
-                            vehicle=vt,
-                            medical_escort=vspec.medical_escort,
-                            depart=_iso(arrive - timedelta(seconds=tt)),
-                            arrive=_iso(arrive),
-                            buses=math.ceil(n / cap),
-                            people=n,
-                            categories={c: load[c] for c in cats if load.get(c)},
-                            path=[_r(c) for c in det["coords"]],
-                            length_m=round(float(det["length_m"]), 1),
-                            travel_s=float(tt),
-                        )
-                    )
-            events.append(
-                ExchangeEvent(
-                    id=eid,
-                    point=s.point,
-                    place=s.point,
-                    location=_r(lls[("p", s.point)]),
-                    start=_iso(s.start),
-                    end=_iso(end),
-                    day=s.day.isoformat(),
-                    counts=counts,
-                    people={**people, "total": total},
-                    transports=transports,
-                )
-            )
-            # individuals: groups where the model put them, then the free people in order
-            for p in parties:
-                assignment[(eid, p)] = []
-            for g, (_fid, _gc) in d.groups.items():
-                if sol["z"].get((si, g)):
-                    for person in sorted(members[g], key=Person.order_key):
-                        assignment[(eid, person.party)].append(person)
-            for f in d.facs:
-                for c in cats:
-                    n = sol["x"].get((si, f.id, c), 0)
-                    q = queues[(f.id, c)]
-                    take = q[pos[(f.id, c)] : pos[(f.id, c)] + n]
-                    pos[(f.id, c)] += n
-                    assignment[(eid, f.party)].extend(take)
-            for p in parties:
-                assignment[(eid, p)].sort(
-                    key=lambda x: (x.facility, cats.index(x.category), x.order_key())
-                )
+    if sol is None:
+        return events, assignment
+    queues, members = _queues(spec)
+    pos: dict[tuple[str, str], int] = defaultdict(int)
+    used = [
+        si
+        for si in range(len(d.slots))
+        if any(sol["counts"][(si, f.id, c)] for f in d.facs for c in d.cats)
+    ]
+    path_cache: dict[tuple[str, str], dict] = {}
+    for k, si in enumerate(used, start=1):
+        eid = f"e{k:02d}"
+        events.append(_slot_event(spec, d, sol, si, eid, nodes, lls, roads, path_cache))
+        _assign_people(d, sol, si, eid, queues, members, pos, assignment)
+    return events, assignment
+
+
+def _totals(spec: ExchangeSpec, d: ModelData, events: list[ExchangeEvent]) -> dict[str, Any]:
+    """People released and held, by party and category (with ``total``), and in all."""
+    parties, cats = d.parties, d.cats
+    held = spec.held()
     released = {p: {c: 0 for c in cats} for p in parties}
     for e in events:
         for p, facs in e.counts.items():
@@ -456,18 +504,38 @@ def _build_plan(
     for block in (released, held_tot):
         for p in parties:
             block[p]["total"] = sum(block[p][c] for c in cats)
-    totals = {
+    return {
         "released": released,
         "held": held_tot,
         "people": sum(released[p]["total"] for p in parties),
     }
+
+
+def _days(events: list[ExchangeEvent]) -> list[DaySummary]:
+    """Events and people by day, in date order."""
     by_day: dict[str, list[ExchangeEvent]] = defaultdict(list)
     for e in events:
         by_day[e.day].append(e)
-    days = [
+    return [
         DaySummary(date=k, events=len(v), people=sum(e.people["total"] for e in v))
         for k, v in sorted(by_day.items())
     ]
+
+
+def _build_plan(
+    scenario: Scenario,
+    spec: ExchangeSpec,
+    d: ModelData,
+    net: PreparedNetwork,
+    nodes: dict,
+    lls: dict,
+    sol: dict | None,
+    status: str,
+    warnings: list[str],
+) -> ExchangePlan:
+    """The :class:`ExchangePlan` of a solution (events, totals, manifests, sites)."""
+    sites = _sites(spec, nodes, lls)
+    events, assignment = _events(spec, d, sol, nodes, lls, net.roads)
     manifests = [
         ManifestInfo(
             file=f"manifests/{_safe(eid)}_{_safe(p)}.csv", event=eid, party=p, people=len(lst)
@@ -476,12 +544,12 @@ def _build_plan(
     ]
     plan = ExchangePlan(
         status=status if status in ("optimal", "feasible", "infeasible") else "feasible",  # type: ignore[arg-type]
-        parties=parties,
-        categories=cats,
+        parties=d.parties,
+        categories=d.cats,
         terms=[],
         events=events,
-        totals=totals,
-        days=days,
+        totals=_totals(spec, d, events),
+        days=_days(events),
         manifests=manifests,
         sites=sites,
         warnings=warnings,

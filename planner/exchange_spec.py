@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import date
 from fractions import Fraction
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -25,14 +25,16 @@ from pydantic import (
 )
 
 from planner.errors import ScenarioError, validation_error_line
-from planner.scenario import (
+from planner.scenario_base import (
     Location,
     PlaceRef,
-    Scenario,
     Window,
     check_lonlat,
     location_lonlat,
 )
+
+if TYPE_CHECKING:
+    from planner.scenario import Scenario
 
 ROSTER_COLUMNS: tuple[str, ...] = (
     "id",
@@ -268,9 +270,10 @@ class ExchangeSpec(SpecModel):
     @field_validator("parties")
     @classmethod
     def _parties(cls, v: list[PartySpec | str]) -> list[PartySpec | str]:
-        out = [p if isinstance(p, PartySpec) else PartySpec(id=p) for p in v]
-        if out[0].id == out[1].id:
+        specs = [p if isinstance(p, PartySpec) else PartySpec(id=p) for p in v]
+        if specs[0].id == specs[1].id:
             raise ValueError("the two parties need different ids")
+        out: list[PartySpec | str] = list(specs)
         return out
 
     @property
@@ -462,6 +465,172 @@ def _declared(spec: ExchangeSpec) -> list[str]:
     return list(spec.categories) if isinstance(spec.categories, dict) else list(spec.categories)
 
 
+def _section_error(src: str, field: str, problem: str) -> ScenarioError:
+    """A :class:`ScenarioError` on ``exchange.<field>`` of scenario ``src``."""
+    return ScenarioError(src, f"exchange.{field}", problem)
+
+
+def _check_sites(spec: ExchangeSpec, src: str) -> None:
+    """Facilities and exchange points: unique ids, a known party, seats for buses, a valid
+    fleet and location; an exchange point's windows sorted and not overlapping."""
+    parties = spec.party_ids
+    fac_ids = [f.id for f in spec.facilities]
+    pt_ids = [p.id for p in spec.exchange_points]
+    for label, ids in (("facilities", fac_ids), ("exchange_points", pt_ids)):
+        dup = sorted({i for i in ids if ids.count(i) > 1})
+        if dup:
+            raise _section_error(src, label, f"ids must be unique; repeated: {', '.join(dup)}")
+    for i, f in enumerate(spec.facilities):
+        if f.party not in parties:
+            raise _section_error(
+                src,
+                f"facilities.{i}.party",
+                f"{f.party!r} is not one of the parties ({', '.join(parties)})",
+            )
+        if f.buses and f.seats is None:
+            raise _section_error(
+                src, f"facilities.{i}.seats", "is required when the facility has buses"
+            )
+        try:
+            f.fleet()
+        except ValueError as exc:
+            raise _section_error(src, f"facilities.{i}.vehicles", str(exc)) from None
+        try:
+            location_lonlat(f.location)
+        except ValueError as exc:
+            raise _section_error(src, f"facilities.{i}.location", str(exc)) from None
+    for i, p in enumerate(spec.exchange_points):
+        try:
+            location_lonlat(p.location)
+        except ValueError as exc:
+            raise _section_error(src, f"exchange_points.{i}.location", str(exc)) from None
+        wins = sorted(p.windows or [], key=lambda w: w.start)
+        for a, b in zip(wins, wins[1:], strict=False):
+            if b.start < a.end:
+                raise _section_error(
+                    src, f"exchange_points.{i}.windows", f"windows overlap at {b.start.isoformat()}"
+                )
+        if p.windows is not None:
+            p.windows = wins
+
+
+def _counted_people(spec: ExchangeSpec, party: str, source: CountsSource, src: str) -> list[Person]:
+    """Pseudonymous persons for a party's ``counts`` (``<facility>-<category>-0001``, ...)."""
+    facilities = {f.id: f for f in spec.facilities}
+    people: list[Person] = []
+    for fac_id, cats in source.counts.items():
+        fac = facilities.get(fac_id)
+        if fac is None:
+            raise _section_error(
+                src, f"detainees.{party}.counts.{fac_id}", "is not a facility of the exchange"
+            )
+        if fac.party != party:
+            raise _section_error(
+                src,
+                f"detainees.{party}.counts.{fac_id}",
+                f"is held by {fac.party!r}, not {party!r}",
+            )
+        for cat, n in cats.items():
+            if spec.categories is not None and cat not in _declared(spec):
+                raise _section_error(
+                    src, f"detainees.{party}.counts.{fac_id}.{cat}", "is not a declared category"
+                )
+            people += [
+                Person(f"{fac_id}-{cat}-{k:04d}", party, fac_id, cat, source="aggregate")
+                for k in range(1, n + 1)
+            ]
+    return people
+
+
+def _read_people(scenario: Scenario, spec: ExchangeSpec, src: str) -> list[Person]:
+    """Every detainee of both parties, from their rosters or counts, checked: unique ids and
+    each group in one facility."""
+    parties = spec.party_ids
+    for party in spec.detainees:
+        if party not in parties:
+            raise _section_error(
+                src, f"detainees.{party}", f"is not one of the parties ({', '.join(parties)})"
+            )
+    facilities = {f.id: f for f in spec.facilities}
+    people: list[Person] = []
+    for party in parties:
+        source = spec.detainees.get(party)
+        if source is None:
+            continue
+        if isinstance(source, RosterSource):
+            path = scenario.resolve_path(source.roster)
+            if not path.exists():
+                raise _section_error(src, f"detainees.{party}.roster", f"file not found: {path}")
+            people += _read_roster(path, party, spec, facilities)
+        else:
+            people += _counted_people(spec, party, source, src)
+    ids = [p.id for p in people]
+    if len(set(ids)) != len(ids):
+        seen: set[str] = set()
+        dup = next(i for i in ids if i in seen or seen.add(i))  # type: ignore[func-returns-value]
+        raise _section_error(
+            src,
+            "detainees",
+            f"person id {dup!r} appears twice (ids must be unique across both rosters)",
+        )
+    groups: dict[str, set[str]] = defaultdict(set)
+    for p in people:
+        if p.group is not None:
+            groups[p.group].add(p.facility)
+    for g, facs in sorted(groups.items()):
+        if len(facs) > 1:
+            raise _section_error(
+                src,
+                "detainees",
+                f"group {g!r} is split between facilities {', '.join(sorted(facs))}; a group travels together",
+            )
+    return people
+
+
+def _check_terms(spec: ExchangeSpec, people: list[Person], src: str) -> dict[str, float]:
+    """Check the terms (dates, categories, precedence, ratios); the weight of each category."""
+    parties = spec.party_ids
+    days = [dt.date for dt in spec.terms.daily]
+    if len(set(days)) != len(days):
+        raise _section_error(src, "terms.daily", "names a date twice")
+    # categories and weights
+    terms = spec.terms
+    declared = _declared(spec)
+    found = sorted({p.category for p in people})
+    mentioned = list(terms.precedence) + list(terms.all_for_all) + list(terms.category_ratios)
+    if declared:
+        cats = declared
+        for c in mentioned:
+            if c not in cats:
+                raise _section_error(
+                    src, "terms", f"category {c!r} is not declared in exchange.categories"
+                )
+    else:
+        cats = list(dict.fromkeys(list(terms.precedence) + found + sorted(set(mentioned))))
+    n_prec = len(terms.precedence)
+    weights: dict[str, float] = {}
+    for c in cats:
+        if isinstance(spec.categories, dict):
+            w = spec.category(c).weight
+            if w <= 0:
+                raise _section_error(src, f"categories.{c}", "a weight must be positive")
+        else:
+            w = float(n_prec - terms.precedence.index(c)) + 1.0 if c in terms.precedence else 1.0
+        weights[c] = w
+    if len(set(terms.precedence)) != len(terms.precedence):
+        raise _section_error(src, "terms.precedence", "names a category twice")
+    try:
+        parse_ratio(terms.ratio, parties)
+    except ValueError as exc:
+        raise _section_error(src, "terms.ratio", str(exc)) from None
+    for c, r in terms.category_ratios.items():
+        try:
+            parse_ratio(r, parties)
+        except ValueError as exc:
+            raise _section_error(src, f"terms.category_ratios.{c}", str(exc)) from None
+    return weights
+
+
 def parse_exchange(scenario: Scenario) -> ExchangeSpec | None:
     """Validate the scenario's ``exchange`` section and read its rosters.
 
@@ -492,134 +661,9 @@ def parse_exchange(scenario: Scenario) -> ExchangeSpec | None:
         raise ScenarioError(src, f"exchange.{field}" if field else "exchange", msg) from None
     parties = spec.party_ids
     spec.parties = [p if isinstance(p, PartySpec) else PartySpec(id=p) for p in spec.parties]
-
-    def err(field: str, problem: str) -> ScenarioError:
-        return ScenarioError(src, f"exchange.{field}", problem)
-
-    fac_ids = [f.id for f in spec.facilities]
-    pt_ids = [p.id for p in spec.exchange_points]
-    for label, ids in (("facilities", fac_ids), ("exchange_points", pt_ids)):
-        dup = sorted({i for i in ids if ids.count(i) > 1})
-        if dup:
-            raise err(label, f"ids must be unique; repeated: {', '.join(dup)}")
-    facilities = {f.id: f for f in spec.facilities}
-    for i, f in enumerate(spec.facilities):
-        if f.party not in parties:
-            raise err(
-                f"facilities.{i}.party",
-                f"{f.party!r} is not one of the parties ({', '.join(parties)})",
-            )
-        if f.buses and f.seats is None:
-            raise err(f"facilities.{i}.seats", "is required when the facility has buses")
-        try:
-            f.fleet()
-        except ValueError as exc:
-            raise err(f"facilities.{i}.vehicles", str(exc)) from None
-        try:
-            location_lonlat(f.location)
-        except ValueError as exc:
-            raise err(f"facilities.{i}.location", str(exc)) from None
-    for i, p in enumerate(spec.exchange_points):
-        try:
-            location_lonlat(p.location)
-        except ValueError as exc:
-            raise err(f"exchange_points.{i}.location", str(exc)) from None
-        wins = sorted(p.windows or [], key=lambda w: w.start)
-        for a, b in zip(wins, wins[1:], strict=False):
-            if b.start < a.end:
-                raise err(
-                    f"exchange_points.{i}.windows", f"windows overlap at {b.start.isoformat()}"
-                )
-        if p.windows is not None:
-            p.windows = wins
-    for party in spec.detainees:
-        if party not in parties:
-            raise err(f"detainees.{party}", f"is not one of the parties ({', '.join(parties)})")
-    people: list[Person] = []
-    for party in parties:
-        source = spec.detainees.get(party)
-        if source is None:
-            continue
-        if isinstance(source, RosterSource):
-            path = scenario.resolve_path(source.roster)
-            if not path.exists():
-                raise err(f"detainees.{party}.roster", f"file not found: {path}")
-            people += _read_roster(path, party, spec, facilities)
-        else:
-            for fac_id, cats in source.counts.items():
-                fac = facilities.get(fac_id)
-                if fac is None:
-                    raise err(
-                        f"detainees.{party}.counts.{fac_id}", "is not a facility of the exchange"
-                    )
-                if fac.party != party:
-                    raise err(
-                        f"detainees.{party}.counts.{fac_id}",
-                        f"is held by {fac.party!r}, not {party!r}",
-                    )
-                for cat, n in cats.items():
-                    if spec.categories is not None and cat not in _declared(spec):
-                        raise err(
-                            f"detainees.{party}.counts.{fac_id}.{cat}", "is not a declared category"
-                        )
-                    people += [
-                        Person(f"{fac_id}-{cat}-{k:04d}", party, fac_id, cat, source="aggregate")
-                        for k in range(1, n + 1)
-                    ]
-    ids = [p.id for p in people]
-    if len(set(ids)) != len(ids):
-        seen: set[str] = set()
-        dup = next(i for i in ids if i in seen or seen.add(i))  # type: ignore[func-returns-value]
-        raise err(
-            "detainees", f"person id {dup!r} appears twice (ids must be unique across both rosters)"
-        )
-    groups: dict[str, set[str]] = defaultdict(set)
-    for p in people:
-        if p.group is not None:
-            groups[p.group].add(p.facility)
-    for g, facs in sorted(groups.items()):
-        if len(facs) > 1:
-            raise err(
-                "detainees",
-                f"group {g!r} is split between facilities {', '.join(sorted(facs))}; a group travels together",
-            )
-
-    days = [dt.date for dt in spec.terms.daily]
-    if len(set(days)) != len(days):
-        raise err("terms.daily", "names a date twice")
-    # categories and weights
-    terms = spec.terms
-    declared = _declared(spec)
-    found = sorted({p.category for p in people})
-    mentioned = list(terms.precedence) + list(terms.all_for_all) + list(terms.category_ratios)
-    if declared:
-        cats = declared
-        for c in mentioned:
-            if c not in cats:
-                raise err("terms", f"category {c!r} is not declared in exchange.categories")
-    else:
-        cats = list(dict.fromkeys(list(terms.precedence) + found + sorted(set(mentioned))))
-    n_prec = len(terms.precedence)
-    weights: dict[str, float] = {}
-    for c in cats:
-        if isinstance(spec.categories, dict):
-            w = spec.category(c).weight
-            if w <= 0:
-                raise err(f"categories.{c}", "a weight must be positive")
-        else:
-            w = float(n_prec - terms.precedence.index(c)) + 1.0 if c in terms.precedence else 1.0
-        weights[c] = w
-    if len(set(terms.precedence)) != len(terms.precedence):
-        raise err("terms.precedence", "names a category twice")
-    try:
-        parse_ratio(terms.ratio, parties)
-    except ValueError as exc:
-        raise err("terms.ratio", str(exc)) from None
-    for c, r in terms.category_ratios.items():
-        try:
-            parse_ratio(r, parties)
-        except ValueError as exc:
-            raise err(f"terms.category_ratios.{c}", str(exc)) from None
+    _check_sites(spec, src)
+    people = _read_people(scenario, spec, src)
+    weights = _check_terms(spec, people, src)
     spec._people = sorted(people, key=lambda p: (parties.index(p.party), p.facility, p.id))
     spec._weights = weights
     return spec

@@ -55,10 +55,9 @@ How each kind is measured
     holds in an event when every party releases the same number of people (divided by its
     ``ratio`` weight when one is given; per category with ``by_category: true``).
 ``plan_exists`` / ``terms_infeasible``
-    A plan exists when planning raised no :class:`~planner.errors.InfeasibleError`, the
-    evacuation (if any) moves somebody and the exchange (if any) is not ``infeasible``.
-    The terms are infeasible when planning raised ``InfeasibleError`` or the exchange
-    status is ``infeasible``.
+    A plan exists when there is one, the evacuation (if any) moves somebody and the
+    exchange (if any) is not ``infeasible``.  The terms are infeasible when the evidence
+    gives reasons why no plan was made or the exchange status is ``infeasible``.
 """
 
 from __future__ import annotations
@@ -132,9 +131,9 @@ class Evidence:
     scenario
         The (variant) scenario that was planned.
     plan
-        The plan, or ``None`` when planning raised :class:`~planner.errors.InfeasibleError`.
+        The plan, or ``None`` when no plan was made.
     infeasible
-        The reasons of that error, when it was raised.
+        The reasons why no plan was made, when they are known.
     """
 
     scenario: Scenario

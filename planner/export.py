@@ -25,6 +25,7 @@ from typing import Any
 import gpxpy
 import gpxpy.gpx
 
+from planner.fieldexport import safe_cell
 from planner.plan import Plan, Vehicle, write_atomic
 from planner.scenario import GROUPS, Scenario
 
@@ -50,27 +51,6 @@ DRIVER_COLUMNS = ["time", "stop", "site", "action", "people", "groups", "on_boar
 """Columns of a driver sheet: ``people`` is the number boarding or alighting (for
 ``depart``/``arrive`` rows, the number on board); ``convoy`` names the convoy a
 ``depart``, ``arrive`` or checkpoint row drives in."""
-
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-
-
-def safe_cell(value: object) -> object:
-    """A CSV cell that a spreadsheet will not run as a formula (scenario text is untrusted).
-
-    Parameters
-    ----------
-    value
-        The cell's value.
-
-    Returns
-    -------
-    object
-        ``value``, with a ``'`` before text that starts like a formula.
-    """
-    if isinstance(value, str) and value.startswith(_FORMULA_START):
-        return "'" + value
-    return value
-
 
 _cell = safe_cell
 
@@ -471,90 +451,9 @@ def driver_sheet_rows(plan: Plan, vehicle: Vehicle) -> list[dict[str, object]]:
     """
     names = _site_names(plan)
     names |= {k.id: k.name or k.id for c in plan.corridors or [] for k in c.checkpoints}
-    # (time, order at one time, index, action, site, people, groups, convoy)
-    events: list[tuple[datetime, int, int, str, str, int, str, str]] = []
-    for i, leg in enumerate(vehicle.legs):
-        n, convoy = sum(leg.load.values()), leg.convoy or ""
-        events.append(
-            (
-                datetime.fromisoformat(leg.depart),
-                3,
-                i,
-                "depart",
-                leg.from_,
-                n,
-                _counts(leg.load),
-                convoy,
-            )
-        )
-        events.append(
-            (
-                datetime.fromisoformat(leg.arrive),
-                0,
-                i,
-                "arrive",
-                leg.to,
-                n,
-                _counts(leg.load),
-                convoy,
-            )
-        )
-        for cp in leg.checkpoints or []:  # agreed corridor checkpoints on the way
-            events.append(
-                (
-                    datetime.fromisoformat(cp.arrive),
-                    4,
-                    i,
-                    "checkpoint",
-                    cp.id,
-                    n,
-                    _counts(leg.load),
-                    convoy,
-                )
-            )
-            events.append(
-                (
-                    datetime.fromisoformat(cp.depart),
-                    5,
-                    i,
-                    "leave_checkpoint",
-                    cp.id,
-                    n,
-                    _counts(leg.load),
-                    convoy,
-                )
-            )
-    for j, st in enumerate(vehicle.stops):
-        if sum(st.alight.values()):
-            events.append(
-                (
-                    datetime.fromisoformat(st.arrive),
-                    1,
-                    j,
-                    "alight",
-                    st.site,
-                    sum(st.alight.values()),
-                    _counts(st.alight),
-                    "",
-                )
-            )
-        if sum(st.board.values()):
-            events.append(
-                (
-                    datetime.fromisoformat(st.depart),
-                    2,
-                    j,
-                    "board",
-                    st.site,
-                    sum(st.board.values()),
-                    _counts(st.board),
-                    "",
-                )
-            )
-    events.sort(key=lambda e: e[:3])
     rows: list[dict[str, object]] = []
     on_board = 0
-    for when, _order, _i, action, site, people, groups, convoy in events:
+    for when, _order, _i, action, site, people, groups, convoy in _driver_events(vehicle):
         if action == "board":
             on_board += people
         elif action == "alight":
@@ -572,6 +471,69 @@ def driver_sheet_rows(plan: Plan, vehicle: Vehicle) -> list[dict[str, object]]:
             }
         )
     return rows
+
+
+_DriverEvent = tuple[datetime, int, int, str, str, int, str, str]
+"""(time, order at one time, index, action, site, people, groups, convoy)."""
+
+
+def _driver_events(vehicle: Vehicle) -> list[_DriverEvent]:
+    """A vehicle's departures, arrivals, checkpoint stops, alightings and boardings, in time
+    order (at one time: arrive, alight, board, depart, checkpoint, leave_checkpoint)."""
+    events: list[_DriverEvent] = []
+    for i, leg in enumerate(vehicle.legs):
+        n, convoy, load = sum(leg.load.values()), leg.convoy or "", _counts(leg.load)
+        events.append(
+            (datetime.fromisoformat(leg.depart), 3, i, "depart", leg.from_, n, load, convoy)
+        )
+        events.append((datetime.fromisoformat(leg.arrive), 0, i, "arrive", leg.to, n, load, convoy))
+        for cp in leg.checkpoints or []:  # agreed corridor checkpoints on the way
+            events.append(
+                (datetime.fromisoformat(cp.arrive), 4, i, "checkpoint", cp.id, n, load, convoy)
+            )
+            events.append(
+                (
+                    datetime.fromisoformat(cp.depart),
+                    5,
+                    i,
+                    "leave_checkpoint",
+                    cp.id,
+                    n,
+                    load,
+                    convoy,
+                )
+            )
+    for j, st in enumerate(vehicle.stops):
+        if sum(st.alight.values()):
+            alight = sum(st.alight.values())
+            events.append(
+                (
+                    datetime.fromisoformat(st.arrive),
+                    1,
+                    j,
+                    "alight",
+                    st.site,
+                    alight,
+                    _counts(st.alight),
+                    "",
+                )
+            )
+        if sum(st.board.values()):
+            board = sum(st.board.values())
+            events.append(
+                (
+                    datetime.fromisoformat(st.depart),
+                    2,
+                    j,
+                    "board",
+                    st.site,
+                    board,
+                    _counts(st.board),
+                    "",
+                )
+            )
+    events.sort(key=lambda e: e[:3])
+    return events
 
 
 def driver_sheet_csv(plan: Plan, vehicle: Vehicle) -> str:

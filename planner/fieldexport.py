@@ -24,6 +24,27 @@ from typing import Any
 from planner.plan import Plan, Vehicle
 from planner.scenario import GROUPS, Scenario
 
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def safe_cell(value: object) -> object:
+    """A CSV cell that a spreadsheet will not run as a formula (scenario text is untrusted).
+
+    Parameters
+    ----------
+    value
+        The cell's value.
+
+    Returns
+    -------
+    object
+        ``value``, with a ``'`` before text that starts like a formula.
+    """
+    if isinstance(value, str) and value.startswith(_FORMULA_START):
+        return "'" + value
+    return value
+
+
 SITES_COLUMNS = [
     "id",
     "kind",
@@ -161,7 +182,6 @@ def site_rows(plan: Plan, scenario: Scenario | None = None) -> list[dict[str, An
 
 def sites_csv(plan: Plan, scenario: Scenario | None = None) -> str:
     """``sites.csv``: :func:`site_rows` with an HXL hashtag row under the header."""
-    from planner.export import safe_cell
     from planner.hxl import SITES_TAGS, hxl_row
 
     out = io.StringIO()

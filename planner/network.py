@@ -16,6 +16,7 @@ import logging
 import multiprocessing as mp
 import os
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
 from typing import NamedTuple
@@ -69,7 +70,7 @@ def haversine_m(lon1, lat1, lon2, lat2):  # noqa: ANN001, ANN201 - numpy broadca
     return 2 * EARTH_RADIUS_M * np.arcsin(np.sqrt(np.clip(a, 0.0, 1.0)))
 
 
-def line_length_m(coords: list[tuple[float, float]] | np.ndarray) -> float:
+def line_length_m(coords: Sequence[Sequence[float]] | np.ndarray) -> float:
     """Great-circle length in metres of a polyline of ``(lon, lat)`` points."""
     arr = np.asarray(coords, dtype=float)
     if len(arr) < 2:
@@ -1400,9 +1401,9 @@ def _contract_halves(
         (pu, pv, pw), alive = job.get()
         gone[mine[~alive]] = True
         edges.append((mine[pu], mine[pv], pw))
-    halves = tuple(np.concatenate([e[i] for e in edges]) for i in range(3))
-    joined = tuple(np.concatenate([h, x[cross]]) for h, x in zip(halves, (u, v, w), strict=True))
-    return joined, np.flatnonzero(~gone), halves
+    hu, hv, hw = (np.concatenate([e[i] for e in edges]) for i in range(3))
+    joined = (np.concatenate([hu, u[cross]]), np.concatenate([hv, v[cross]]), np.concatenate([hw, w[cross]]))
+    return joined, np.flatnonzero(~gone), (hu, hv, hw)
 
 
 def _same_edges(g: _Contraction, u: np.ndarray, v: np.ndarray, w: np.ndarray) -> np.ndarray:

