@@ -16,14 +16,18 @@ import logging
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Any
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from planner.disruptions import Disruptions, parse_disruptions
 from planner.errors import PlannerError
 from planner.scenario import GROUPS, Scenario
+
+if TYPE_CHECKING:
+    from planner.replan import Event
+
 
 # --------------------------------------------------------------------------- compact plan
 
@@ -61,8 +65,13 @@ def compact_plan(plan: dict[str, Any], scenario: Scenario, segment_km: float = 1
     def sec(s: str) -> float:
         return (datetime.fromisoformat(s) - origin).total_seconds()
 
-    windows = [((w.start - origin).total_seconds(), (w.end - origin).total_seconds()) for w in scenario.ceasefire.windows]
-    cross_ids = sorted({c for v in plan["vehicles"] for leg in v["legs"] for c in leg.get("crossings", [])})
+    windows = [
+        ((w.start - origin).total_seconds(), (w.end - origin).total_seconds())
+        for w in scenario.ceasefire.windows
+    ]
+    cross_ids = sorted(
+        {c for v in plan["vehicles"] for leg in v["legs"] for c in leg.get("crossings", [])}
+    )
     seg_index: dict[tuple[int, int], int] = {}
     vehicles: list[list[SimLeg]] = []
     for vi, v in enumerate(plan["vehicles"]):
@@ -73,9 +82,15 @@ def compact_plan(plan: dict[str, Any], scenario: Scenario, segment_km: float = 1
             win = next((i for i, (a, b) in enumerate(windows) if a <= dep and arr <= b), 0)
             segs: set[int] = set()
             for lon, lat in leg["path"]:
-                key = (int(math.floor(lon * 111.0 * math.cos(math.radians(lat)) / segment_km)), int(math.floor(lat * 111.0 / segment_km)))
+                key = (
+                    int(math.floor(lon * 111.0 * math.cos(math.radians(lat)) / segment_km)),
+                    int(math.floor(lat * 111.0 / segment_km)),
+                )
                 segs.add(seg_index.setdefault(key, len(seg_index)))
-            stop = next((s for s in stops if s["site"] == leg["to"] and abs(sec(s["arrive"]) - arr) < 1.0), None)
+            stop = next(
+                (s for s in stops if s["site"] == leg["to"] and abs(sec(s["arrive"]) - arr) < 1.0),
+                None,
+            )
             legs.append(
                 SimLeg(
                     vehicle=vi,
@@ -190,7 +205,13 @@ def simulate_run(sim: SimPlan, dis: Disruptions, seed: int, run: int) -> dict[st
 
 
 def replan_run(
-    scenario: Scenario, plan: dict[str, Any], sim: SimPlan, dis: Disruptions, seed: int, run: int, plan_kwargs: dict[str, Any]
+    scenario: Scenario,
+    plan: dict[str, Any],
+    sim: SimPlan,
+    dis: Disruptions,
+    seed: int,
+    run: int,
+    plan_kwargs: dict[str, Any],
 ) -> dict[str, Any]:
     """One run with re-planning: the same draws as :func:`simulate_run`, but at each
     disruption's time the plan is re-planned (:func:`planner.replan.replan`) knowing only what
@@ -200,19 +221,38 @@ def replan_run(
     closure and a breakdown the matching events, a road segment closing a closed area over
     its ``segment_km`` cell.
     """
-    from datetime import timedelta
-
-    from planner.network import prepare_network
-    from planner.replan import Event, WindowChange, apply_events, replan
-
     rng = np.random.default_rng([seed, run])
     smp = sample_run(sim, dis, rng)
-    origin = scenario.ceasefire.windows[0].start
-    at = lambda x: origin + timedelta(seconds=float(x))  # noqa: E731
+    km = dis.road_closure.segment_km if dis.road_closure else 10.0
+    current, data, replans = _replan_at_each_disruption(
+        scenario, plan, _timed_disruptions(sim, smp), km, plan_kwargs
+    )
+    if current.ceasefire.windows and replans:
+        evacuated = _drive_last_plan(data, current, dis, seed, run)
+    elif replans:
+        evacuated = {g: int(data["totals"]["evacuated"].get(g, 0)) for g in GROUPS}
+    else:  # nothing happened that a re-plan answers: the plan as it is
+        evacuated = _drive(sim, dis, smp, rng)
+    return {
+        "run": run,
+        "evacuated": evacuated,
+        "events": sorted(set(smp.events)),
+        "replans": replans,
+    }
+
+
+def _timed_disruptions(sim: SimPlan, smp: Sample) -> list[tuple[float, int, dict[str, Any]]]:
+    """The sampled disruptions as ``(seconds, kind, details)``, in the order they happen."""
     timed: list[tuple[float, int, dict[str, Any]]] = []
     for i, was_cut in enumerate(smp.cut):
         if was_cut:
-            timed.append((smp.windows[i][1], 0, {"window_start": sim.windows[i][0], "end": smp.windows[i][1]}))
+            timed.append(
+                (
+                    smp.windows[i][1],
+                    0,
+                    {"window_start": sim.windows[i][0], "end": smp.windows[i][1]},
+                )
+            )
     for i, t in enumerate(smp.crossing_close):
         if np.isfinite(t):
             timed.append((float(t), 1, {"close_crossing": sim.crossing_ids[i]}))
@@ -223,9 +263,22 @@ def replan_run(
         if np.isfinite(t):
             timed.append((float(t), 3, {"vehicle_lost": sim.vehicle_ids[i]}))
     timed.sort(key=lambda e: (e[0], e[1], str(e[2])))
+    return timed
+
+
+def _replan_at_each_disruption(
+    scenario: Scenario,
+    plan: dict[str, Any],
+    timed: list[tuple[float, int, dict[str, Any]]],
+    km: float,
+    plan_kwargs: dict[str, Any],
+) -> tuple[Scenario, dict[str, Any], int]:
+    """Re-plan at each time disruptions happen; the last scenario, plan data and re-plans."""
+    from planner.network import prepare_network
+    from planner.replan import apply_events, replan
+
     current, data, replans = scenario, plan, 0
     network = None  # the base scenario's roads, loaded at the first re-plan and kept for the rest
-    km = dis.road_closure.segment_km if dis.road_closure else 10.0
     k = 0
     while k < len(timed):
         t = timed[k][0]
@@ -233,22 +286,7 @@ def replan_run(
         while k < len(timed) and timed[k][0] == t:
             batch.append(timed[k][2])
             k += 1
-        evs: list[Event] = []
-        for e in batch:
-            if "window_start" in e:
-                idx = next((j for j, w in enumerate(current.ceasefire.windows) if (w.start - origin).total_seconds() == e["window_start"]), None)
-                if idx is None:
-                    continue
-                w = current.ceasefire.windows[idx]
-                change = WindowChange(index=idx, cancel=True) if at(e["end"]) <= w.start else WindowChange(index=idx, end=at(e["end"]))
-                evs.append(Event(at=max(at(t), w.start), window=change))
-            elif "close_crossing" in e:
-                if any(c.id == e["close_crossing"] and c.closed_from is None for c in current.ceasefire.crossing_points):
-                    evs.append(Event(at=at(t), close_crossing=e["close_crossing"]))
-            elif "cell" in e:
-                evs.append(Event(at=at(t), hazard=_cell_hazard(e["cell"], km, f"sweep-closure-{len(evs)}-{replans}")))
-            else:
-                evs.append(Event(at=at(t), vehicle_lost=e["vehicle_lost"]))
+        evs = _replan_events(batch, current, scenario, t, km, replans)
         if not evs:
             continue
         if network is None:
@@ -257,19 +295,97 @@ def replan_run(
         current = apply_events(current, evs)
         data = json.loads(new.to_json())
         replans += 1
-    if current.ceasefire.windows and replans:
-        # the last plan, driven under the sampled crossing delays (the re-planner has no
-        # event for a delay); its own stream, so the closures' draws above stay as they were
-        final = compact_plan(data, current)
-        delays_only = Disruptions(crossing_delay=dis.crossing_delay)
-        still = Sample(list(final.windows), [False] * len(final.windows), np.full(len(final.crossing_ids), np.inf),
-                       np.full(final.n_segments, np.inf), np.full(len(final.vehicles), np.inf), [])
-        evacuated = _drive(final, delays_only, still, np.random.default_rng([seed, run, 1]))
-    elif replans:
-        evacuated = {g: int(data["totals"]["evacuated"].get(g, 0)) for g in GROUPS}
-    else:  # nothing happened that a re-plan answers: the plan as it is
-        evacuated = _drive(sim, dis, smp, rng)
-    return {"run": run, "evacuated": evacuated, "events": sorted(set(smp.events)), "replans": replans}
+    return current, data, replans
+
+
+def _replan_events(
+    batch: list[dict[str, Any]],
+    current: Scenario,
+    scenario: Scenario,
+    t: float,
+    km: float,
+    replans: int,
+) -> list[Event]:
+    """The re-planner's events for the disruptions of one time ``t`` (seconds).
+
+    ``current`` is the scenario as re-planned so far, ``scenario`` the base one whose first
+    window's start is time zero; a disruption that no longer applies gives no event.
+    """
+    from planner.replan import Event
+
+    origin = scenario.ceasefire.windows[0].start
+    evs: list[Event] = []
+    for e in batch:
+        if "window_start" in e:
+            window = _window_event(e, current, origin, t)
+            if window is None:
+                continue
+            evs.append(window)
+        elif "close_crossing" in e:
+            if any(
+                c.id == e["close_crossing"] and c.closed_from is None
+                for c in current.ceasefire.crossing_points
+            ):
+                evs.append(Event(at=_at(origin, t), close_crossing=e["close_crossing"]))
+        elif "cell" in e:
+            evs.append(
+                Event(
+                    at=_at(origin, t),
+                    hazard=_cell_hazard(e["cell"], km, f"sweep-closure-{len(evs)}-{replans}"),
+                )
+            )
+        else:
+            evs.append(Event(at=_at(origin, t), vehicle_lost=e["vehicle_lost"]))
+    return evs
+
+
+def _at(origin: datetime, seconds: float) -> datetime:
+    """The time ``seconds`` after ``origin``."""
+    return origin + timedelta(seconds=float(seconds))
+
+
+def _window_event(
+    cut: dict[str, Any], current: Scenario, origin: datetime, t: float
+) -> Event | None:
+    """A window cut short as a re-planner event (``None`` when the window is gone)."""
+    from planner.replan import Event, WindowChange
+
+    idx = next(
+        (
+            j
+            for j, w in enumerate(current.ceasefire.windows)
+            if (w.start - origin).total_seconds() == cut["window_start"]
+        ),
+        None,
+    )
+    if idx is None:
+        return None
+    w = current.ceasefire.windows[idx]
+    change = (
+        WindowChange(index=idx, cancel=True)
+        if _at(origin, cut["end"]) <= w.start
+        else WindowChange(index=idx, end=_at(origin, cut["end"]))
+    )
+    return Event(at=max(_at(origin, t), w.start), window=change)
+
+
+def _drive_last_plan(
+    data: dict[str, Any], current: Scenario, dis: Disruptions, seed: int, run: int
+) -> dict[str, int]:
+    """Evacuated per group when the last re-planned plan meets the sampled crossing delays."""
+    # the re-planner has no event for a delay; its own stream, so the closures' draws
+    # stay as they were
+    final = compact_plan(data, current)
+    delays_only = Disruptions(crossing_delay=dis.crossing_delay)
+    still = Sample(
+        list(final.windows),
+        [False] * len(final.windows),
+        np.full(len(final.crossing_ids), np.inf),
+        np.full(final.n_segments, np.inf),
+        np.full(len(final.vehicles), np.inf),
+        [],
+    )
+    return _drive(final, delays_only, still, np.random.default_rng([seed, run, 1]))
 
 
 def _cell_hazard(cell: tuple[int, int], km: float, hid: str) -> Any:
@@ -289,7 +405,13 @@ def _batch(sim: SimPlan, dis: Disruptions, seed: int, runs: list[int]) -> list[d
 
 
 def _replan_batch(
-    scenario: Scenario, plan: dict[str, Any], sim: SimPlan, dis: Disruptions, seed: int, runs: list[int], plan_kwargs: dict[str, Any]
+    scenario: Scenario,
+    plan: dict[str, Any],
+    sim: SimPlan,
+    dis: Disruptions,
+    seed: int,
+    runs: list[int],
+    plan_kwargs: dict[str, Any],
 ) -> list[dict[str, Any]]:
     return [replan_run(scenario, plan, sim, dis, seed, r, plan_kwargs) for r in runs]
 
@@ -316,7 +438,7 @@ def summarise(results: list[dict[str, Any]], sim: SimPlan) -> SweepResult:
     results = sorted(results, key=lambda r: r["run"])
     n = len(results)
     arr = {g: np.array([r["evacuated"][g] for r in results], dtype=float) for g in GROUPS}
-    total = sum(arr.values())
+    total = sum(arr.values(), start=np.zeros(n))
     mean = {g: float(a.mean()) for g, a in arr.items()}
     mean["total"] = float(total.mean())
     ci: dict[str, tuple[float, float]] = {}
@@ -366,7 +488,9 @@ def connect_scheduler(address: str, timeout_s: float) -> Any:
     if "client" in box:
         return box["client"]
     why = f" ({box['error']})" if "error" in box else ""
-    raise PlannerError(f"--scheduler {address}: no dask scheduler answered within {timeout_s:g} s{why} (--connect-timeout)")
+    raise PlannerError(
+        f"--scheduler {address}: no dask scheduler answered within {timeout_s:g} s{why} (--connect-timeout)"
+    )
 
 
 def run_sweep(
@@ -433,15 +557,29 @@ def run_sweep(
         client = connect_scheduler(scheduler, connect_timeout_s)
     else:
         n = workers or max(1, min(2, os.cpu_count() or 1))
-        cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None)
+        cluster = LocalCluster(
+            n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None
+        )
         client = Client(cluster)
     try:
         sim_f = client.scatter(sim, broadcast=True)
         if replan:
-            kw = {"workers": 1, "budget": REPLAN_BUDGET, "time_limit_s": 600.0, "seed": seed, **(plan_kwargs or {})}
+            kw = {
+                "workers": 1,
+                "budget": REPLAN_BUDGET,
+                "time_limit_s": 600.0,
+                "seed": seed,
+                **(plan_kwargs or {}),
+            }
             kw["workers"] = 1  # dask workers are daemons: no process pool inside
-            sc_f, plan_f = client.scatter(scenario, broadcast=True), client.scatter(plan, broadcast=True)
-            futures = [client.submit(_replan_batch, sc_f, plan_f, sim_f, dis, seed, [r], kw, pure=False) for r in range(runs)]
+            sc_f, plan_f = (
+                client.scatter(scenario, broadcast=True),
+                client.scatter(plan, broadcast=True),
+            )
+            futures = [
+                client.submit(_replan_batch, sc_f, plan_f, sim_f, dis, seed, [r], kw, pure=False)
+                for r in range(runs)
+            ]
         else:
             futures = [client.submit(_batch, sim_f, dis, seed, b, pure=False) for b in batches]
         results: list[dict[str, Any]] = []
