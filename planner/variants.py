@@ -115,7 +115,9 @@ class ShortenWindow(Change):
         w = self.shorten_window
         _index(ws, w.index, source, f"{field}.shorten_window.index", "windows")
         if not isinstance(ws[w.index], dict):
-            raise ScenarioError(source, f"{field}.shorten_window.index", "that window is not a {start, end} mapping")
+            raise ScenarioError(
+                source, f"{field}.shorten_window.index", "that window is not a {start, end} mapping"
+            )
         if w.end is not None:
             ws[w.index]["end"] = w.end.isoformat()
         if w.start is not None:
@@ -145,9 +147,13 @@ class CloseCrossing(Change):
         ids = [c.get("id") for c in cps if isinstance(c, dict)]
         if self.close_crossing not in ids:
             raise ScenarioError(
-                source, f"{field}.close_crossing", f"{self.close_crossing!r} is not a crossing point (known: {', '.join(map(str, ids)) or 'none'})"
+                source,
+                f"{field}.close_crossing",
+                f"{self.close_crossing!r} is not a crossing point (known: {', '.join(map(str, ids)) or 'none'})",
             )
-        data["ceasefire"]["crossing_points"] = [c for c in cps if not (isinstance(c, dict) and c.get("id") == self.close_crossing)]
+        data["ceasefire"]["crossing_points"] = [
+            c for c in cps if not (isinstance(c, dict) and c.get("id") == self.close_crossing)
+        ]
 
 
 class AddHazard(Change):
@@ -190,7 +196,11 @@ class Fleet(Change):
         types = [vt.get("type") for vt in fleet if isinstance(vt, dict)]
         edit = self.fleet
         if edit.type not in types:
-            raise ScenarioError(source, f"{field}.fleet.type", f"{edit.type!r} is not a vehicle type (known: {', '.join(map(str, types)) or 'none'})")
+            raise ScenarioError(
+                source,
+                f"{field}.fleet.type",
+                f"{edit.type!r} is not a vehicle type (known: {', '.join(map(str, types)) or 'none'})",
+            )
         vt = next(vt for vt in fleet if isinstance(vt, dict) and vt.get("type") == edit.type)
         if edit.count is not None:
             vt["count"] = edit.count
@@ -211,7 +221,7 @@ class PeopleEdit(_M):
     def _check(self) -> PeopleEdit:
         if (self.add is None) == (self.set is None):
             raise ValueError("give exactly one of 'add' or 'set'")
-        for g in (self.add or self.set or {}):
+        for g in self.add or self.set or {}:
             if g not in GROUPS:
                 raise ValueError(f"unknown group {g!r} (known: {', '.join(GROUPS)})")
         return self
@@ -226,11 +236,19 @@ class People(Change):
     def apply(self, data: dict[str, Any], source: str, field: str) -> None:
         points = (data.get("evacuation") or {}).get("assembly_points")
         if not isinstance(points, list):
-            raise ScenarioError(source, f"{field}.people.site", "people changes need assembly points listed in the file")
+            raise ScenarioError(
+                source,
+                f"{field}.people.site",
+                "people changes need assembly points listed in the file",
+            )
         ids = [p.get("id") for p in points if isinstance(p, dict)]
         edit = self.people
         if edit.site not in ids:
-            raise ScenarioError(source, f"{field}.people.site", f"{edit.site!r} is not an assembly point (known: {', '.join(map(str, ids))})")
+            raise ScenarioError(
+                source,
+                f"{field}.people.site",
+                f"{edit.site!r} is not an assembly point (known: {', '.join(map(str, ids))})",
+            )
         point = next(p for p in points if isinstance(p, dict) and p.get("id") == edit.site)
         people = point.setdefault("people", {})
         for g, n in (edit.add or {}).items():
@@ -260,7 +278,11 @@ class SetValue(Change):
             last = depth == len(parts) - 1
             if isinstance(node, list):
                 if not part.isdigit() or int(part) >= len(node):
-                    raise ScenarioError(source, where, f"{'.'.join(parts[:depth + 1])!r}: list index out of range or not a number")
+                    raise ScenarioError(
+                        source,
+                        where,
+                        f"{'.'.join(parts[: depth + 1])!r}: list index out of range or not a number",
+                    )
                 if last:
                     node[int(part)] = copy.deepcopy(self.set.value)
                 else:
@@ -274,11 +296,14 @@ class SetValue(Change):
                 else:
                     node = node[part]
             else:
-                raise ScenarioError(source, where, f"{'.'.join(parts[:depth])!r} holds a value, not fields")
+                raise ScenarioError(
+                    source, where, f"{'.'.join(parts[:depth])!r} holds a value, not fields"
+                )
 
 
 CHANGES: dict[str, type[Change]] = {
-    c.key: c for c in (ShortenWindow, RemoveWindow, CloseCrossing, AddHazard, Fleet, People, SetValue)
+    c.key: c
+    for c in (ShortenWindow, RemoveWindow, CloseCrossing, AddHazard, Fleet, People, SetValue)
 }
 """Change kinds by their key."""
 
@@ -406,15 +431,27 @@ def parse_variants(raw: Any, source: str) -> list[tuple[Variant, list[Change]]]:
             v = Variant.model_validate(item)
         except ValidationError as err:
             sub, msg = validation_error(err)
-            raise ScenarioError(source, f"variants.{i}.{sub}" if sub else f"variants.{i}", msg) from None
+            raise ScenarioError(
+                source, f"variants.{i}.{sub}" if sub else f"variants.{i}", msg
+            ) from None
         if v.name in seen:
             raise ScenarioError(source, f"variants.{i}.name", f"{v.name!r} is used twice")
         seen.add(v.name)
-        out.append((v, [parse_change(c, source, f"variants.{i}.changes.{j}") for j, c in enumerate(v.changes)]))
+        out.append(
+            (
+                v,
+                [
+                    parse_change(c, source, f"variants.{i}.changes.{j}")
+                    for j, c in enumerate(v.changes)
+                ],
+            )
+        )
     return out
 
 
-def apply_changes(data: dict[str, Any], changes: list[Change], source: str, field: str) -> dict[str, Any]:
+def apply_changes(
+    data: dict[str, Any], changes: list[Change], source: str, field: str
+) -> dict[str, Any]:
     """Apply changes, in order, to a copy of a scenario mapping.
 
     Parameters
@@ -479,7 +516,13 @@ def load_cases(path: str | Path, data: Any = None) -> list[Case]:
             sc = parse_scenario(changed, path)
         except ScenarioError as exc:
             inner = f"{exc.field}: {exc.problem}" if exc.field else exc.problem
-            raise ScenarioError(source, field, f"variant {variant.name!r} leaves an invalid scenario: {inner}") from None
-        exps = base_exp if variant.expect == "inherit" else parse_expectations(variant.expect, source, f"{field}.expect")
+            raise ScenarioError(
+                source, field, f"variant {variant.name!r} leaves an invalid scenario: {inner}"
+            ) from None
+        exps = (
+            base_exp
+            if variant.expect == "inherit"
+            else parse_expectations(variant.expect, source, f"{field}.expect")
+        )
         cases.append(Case(path, base.name, variant.name, sc, exps, variant.description))
     return cases

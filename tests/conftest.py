@@ -23,22 +23,54 @@ GRID_SCENARIO = {
             {"start": "2022-03-16T08:00:00+02:00", "end": "2022-03-16T14:00:00+02:00"},
             {"start": "2022-03-17T08:00:00+02:00", "end": "2022-03-17T14:00:00+02:00"},
         ],
-        "crossing_points": [{"id": "cp1", "location": [35.25, 47.1], "delay_min": 20, "radius_m": 3000}],
+        "crossing_points": [
+            {"id": "cp1", "location": [35.25, 47.1], "delay_min": 20, "radius_m": 3000}
+        ],
     },
     "frontline": {"coordinates": [[35.25, 46.9], [35.25, 47.5]]},
     "hazards": [
-        {"id": "h1", "kind": "closed", "polygon": [[35.12, 47.12], [35.18, 47.12], [35.18, 47.18], [35.12, 47.18]]},
-        {"id": "h2", "kind": "risk", "factor": 3, "polygon": [[35.32, 46.95], [35.38, 46.95], [35.38, 47.35], [35.32, 47.35]]},
+        {
+            "id": "h1",
+            "kind": "closed",
+            "polygon": [[35.12, 47.12], [35.18, 47.12], [35.18, 47.18], [35.12, 47.18]],
+        },
+        {
+            "id": "h2",
+            "kind": "risk",
+            "factor": 3,
+            "polygon": [[35.32, 46.95], [35.38, 46.95], [35.38, 47.35], [35.32, 47.35]],
+        },
     ],
     "evacuation": {
         "assembly_points": [
-            {"id": "a1", "name": "School 1", "location": [35.0, 47.0], "people": {"general": 120, "children": 30, "wounded": 6}},
-            {"id": "a2", "location": [35.1, 47.3], "people": {"general": 80, "reduced_mobility": 10}},
+            {
+                "id": "a1",
+                "name": "School 1",
+                "location": [35.0, 47.0],
+                "people": {"general": 120, "children": 30, "wounded": 6},
+            },
+            {
+                "id": "a2",
+                "location": [35.1, 47.3],
+                "people": {"general": 80, "reduced_mobility": 10},
+            },
         ],
         "reception_centres": [{"id": "r1", "location": [35.5, 47.1], "capacity": 1000}],
         "fleet": [
-            {"type": "bus", "count": 2, "seats": 40, "groups": ["general", "children", "reduced_mobility"], "start": "r1"},
-            {"type": "ambulance", "count": 1, "seats": 4, "groups": ["wounded", "reduced_mobility"], "start": "r1"},
+            {
+                "type": "bus",
+                "count": 2,
+                "seats": 40,
+                "groups": ["general", "children", "reduced_mobility"],
+                "start": "r1",
+            },
+            {
+                "type": "ambulance",
+                "count": 1,
+                "seats": 4,
+                "groups": ["wounded", "reduced_mobility"],
+                "start": "r1",
+            },
         ],
     },
 }

@@ -29,7 +29,11 @@ from planner.render import (
 
 pytestmark = pytest.mark.slow
 
-XSS_NAMES = ['"><img src=x onerror=alert(1)><script>alert(2)</script>', "${alert(3)}`+alert(4)+`", "</script><script>alert(5)</script>"]
+XSS_NAMES = [
+    '"><img src=x onerror=alert(1)><script>alert(2)</script>',
+    "${alert(3)}`+alert(4)+`",
+    "</script><script>alert(5)</script>",
+]
 
 
 def _need(condition: bool, reason: str) -> None:
@@ -46,10 +50,19 @@ class Browser:
         import websocket  # websocket-client
 
         self._profile = tempfile.TemporaryDirectory(prefix="planner-cdp-")
-        args = [exe, *chromium_base_args(self._profile.name), "--remote-debugging-port=0",
-                "--remote-allow-origins=*", "--host-resolver-rules=MAP * ~NOTFOUND",
-                "--proxy-server=http://127.0.0.1:9", "--window-size=1400,900", "about:blank"]
-        self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        args = [
+            exe,
+            *chromium_base_args(self._profile.name),
+            "--remote-debugging-port=0",
+            "--remote-allow-origins=*",
+            "--host-resolver-rules=MAP * ~NOTFOUND",
+            "--proxy-server=http://127.0.0.1:9",
+            "--window-size=1400,900",
+            "about:blank",
+        ]
+        self.proc = subprocess.Popen(
+            args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+        )
         url = None
         deadline = time.monotonic() + 30
         assert self.proc.stderr is not None
@@ -68,7 +81,9 @@ class Browser:
         self._ids = itertools.count(1)
         self.events: list[dict] = []
         target = self.call("Target.createTarget", url="about:blank")["targetId"]
-        self.session = self.call("Target.attachToTarget", targetId=target, flatten=True)["sessionId"]
+        self.session = self.call("Target.attachToTarget", targetId=target, flatten=True)[
+            "sessionId"
+        ]
 
     def call(self, method: str, session: bool = False, **params: object) -> dict:
         msg_id = next(self._ids)
@@ -85,14 +100,24 @@ class Browser:
             if "method" in reply:
                 self.events.append(reply)
                 if reply["method"] == "Page.javascriptDialogOpening":
-                    self.ws.send(json.dumps({"id": next(self._ids), "sessionId": self.session,
-                                             "method": "Page.handleJavaScriptDialog", "params": {"accept": True}}))
+                    self.ws.send(
+                        json.dumps(
+                            {
+                                "id": next(self._ids),
+                                "sessionId": self.session,
+                                "method": "Page.handleJavaScriptDialog",
+                                "params": {"accept": True},
+                            }
+                        )
+                    )
 
     def page(self, method: str, **params: object) -> dict:
         return self.call(method, session=True, **params)
 
     def js(self, expression: str) -> object:
-        res = self.page("Runtime.evaluate", expression=expression, returnByValue=True, awaitPromise=True)
+        res = self.page(
+            "Runtime.evaluate", expression=expression, returnByValue=True, awaitPromise=True
+        )
         if "exceptionDetails" in res:
             raise AssertionError(f"{expression}: {res['exceptionDetails']}")
         return res["result"].get("value")
@@ -125,9 +150,17 @@ def open_offline(browser: Browser, page: Path) -> None:
     """Open a file with the network cut off, recording console, exceptions and requests."""
     for domain in ("Page", "Runtime", "Log", "Network"):
         browser.page(f"{domain}.enable")
-    browser.page("Network.emulateNetworkConditions", offline=True, latency=0, downloadThroughput=-1, uploadThroughput=-1)
-    browser.page("Page.addScriptToEvaluateOnNewDocument",
-                 source="window.__xss = []; window.alert = function (x) { window.__xss.push(String(x)); };")
+    browser.page(
+        "Network.emulateNetworkConditions",
+        offline=True,
+        latency=0,
+        downloadThroughput=-1,
+        uploadThroughput=-1,
+    )
+    browser.page(
+        "Page.addScriptToEvaluateOnNewDocument",
+        source="window.__xss = []; window.alert = function (x) { window.__xss.push(String(x)); };",
+    )
     browser.events.clear()
     browser.page("Page.navigate", url=page.resolve().as_uri())
     browser.wait_for("Page.loadEventFired")
@@ -141,14 +174,20 @@ def problems(browser: Browser) -> list[str]:
     for e in browser.events:
         m, p = e.get("method"), e.get("params", {})
         if m == "Runtime.consoleAPICalled" and p.get("type") in ("error", "assert"):
-            out.append(f"console.{p['type']}: {[a.get('value', a.get('description')) for a in p.get('args', [])]}")
+            out.append(
+                f"console.{p['type']}: {[a.get('value', a.get('description')) for a in p.get('args', [])]}"
+            )
         elif m == "Runtime.exceptionThrown":
-            out.append(f"exception: {p['exceptionDetails'].get('exception', {}).get('description') or p['exceptionDetails'].get('text')}")
+            out.append(
+                f"exception: {p['exceptionDetails'].get('exception', {}).get('description') or p['exceptionDetails'].get('text')}"
+            )
         elif m == "Log.entryAdded" and p["entry"].get("level") == "error":
             out.append(f"log: {p['entry'].get('text')} {p['entry'].get('url', '')}")
         elif m == "Page.javascriptDialogOpening":
             out.append(f"dialog: {p.get('message')}")
-        elif m == "Network.requestWillBeSent" and not p["request"]["url"].startswith(("file:", "data:", "about:")):
+        elif m == "Network.requestWillBeSent" and not p["request"]["url"].startswith(
+            ("file:", "data:", "about:")
+        ):
             out.append(f"request: {p['request']['url']}")
     return out
 
@@ -164,7 +203,9 @@ def planned():
     from planner.scenario import parse_scenario
 
     sc = parse_scenario(GRID_SCENARIO)
-    return plan_evacuation(sc, network=prepare_network(sc, graph=grid_graph()), workers=1, budget=100)
+    return plan_evacuation(
+        sc, network=prepare_network(sc, graph=grid_graph()), workers=1, budget=100
+    )
 
 
 @pytest.fixture(scope="module")
@@ -196,12 +237,25 @@ def xss_map(tmp_path_factory, planned):
     plan = planned.model_copy(deep=True)
     for s in plan.sites:
         s.name = {"a1": XSS_NAMES[0], "a2": XSS_NAMES[1], "r1": XSS_NAMES[2]}.get(s.id, s.name)
-    plan.exchange = {"status": "complete", "events": [
-        {"start": "2022-03-16T10:00:00+02:00", "end": "2022-03-16T11:00:00+02:00", "crossing": "cp1",
-         "counts": {"A<script>alert(6)</script>": {"f1": {"civilians": 5}}, "B": {"f2": {"civilians": 5}}}},
-        {"start": "2022-03-17T10:00:00+02:00", "end": "2022-03-17T11:00:00+02:00",
-         "counts": {"A": {"f1": {"civilians": 3}}, "B": {"f2": {"civilians": 3}}}},
-    ]}
+    plan.exchange = {
+        "status": "complete",
+        "events": [
+            {
+                "start": "2022-03-16T10:00:00+02:00",
+                "end": "2022-03-16T11:00:00+02:00",
+                "crossing": "cp1",
+                "counts": {
+                    "A<script>alert(6)</script>": {"f1": {"civilians": 5}},
+                    "B": {"f2": {"civilians": 5}},
+                },
+            },
+            {
+                "start": "2022-03-17T10:00:00+02:00",
+                "end": "2022-03-17T11:00:00+02:00",
+                "counts": {"A": {"f1": {"civilians": 3}}, "B": {"f2": {"civilians": 3}}},
+            },
+        ],
+    }
     folder = tmp_path_factory.mktemp("browser")
     render_map(sc, plan, load_layers(sc), folder / "map.html")
     return folder / "map.html", plan
@@ -211,12 +265,16 @@ def test_offline_map_in_chromium(browser, xss_map):
     page, plan = xss_map
     started = time.monotonic()
     html = page.read_text(encoding="utf-8")
-    assert not re.findall(r'<(?:script|link)[^>]*(?:src|href)="https?:', html), "map.html links to the network"
+    assert not re.findall(r'<(?:script|link)[^>]*(?:src|href)="https?:', html), (
+        "map.html links to the network"
+    )
     open_offline(browser, page)
 
     assert browser.js("typeof L === 'object' && L.version") == "1.9.3"
     assert browser.js("window.plannerMap instanceof L.Map")
-    assert browser.js("Object.keys(window).some(k => k.startsWith('map_') && window[k] instanceof L.Map)")
+    assert browser.js(
+        "Object.keys(window).some(k => k.startsWith('map_') && window[k] instanceof L.Map)"
+    )
     labels = browser.js(
         "Array.from(document.querySelectorAll('.leaflet-control-layers label')).map(l => l.textContent.trim())"
     )
@@ -229,12 +287,18 @@ def test_offline_map_in_chromium(browser, xss_map):
     assert browser.js("document.querySelectorAll('.leaflet-tile').length") == 0
 
     # the slider moves, and the vehicles with it
-    before = browser.js("[window.plannerTimeline.time(), document.querySelector('.pl-time').textContent, "
-                        "JSON.stringify(window.plannerTimeline.positions())]")
-    browser.js("(() => { const r = document.querySelector('.pl-range'); r.value = String(Math.round(Number(r.max) * 0.1)); "
-               "r.dispatchEvent(new Event('input', {bubbles: true})); })()")
-    after = browser.js("[window.plannerTimeline.time(), document.querySelector('.pl-time').textContent, "
-                       "JSON.stringify(window.plannerTimeline.positions())]")
+    before = browser.js(
+        "[window.plannerTimeline.time(), document.querySelector('.pl-time').textContent, "
+        "JSON.stringify(window.plannerTimeline.positions())]"
+    )
+    browser.js(
+        "(() => { const r = document.querySelector('.pl-range'); r.value = String(Math.round(Number(r.max) * 0.1)); "
+        "r.dispatchEvent(new Event('input', {bubbles: true})); })()"
+    )
+    after = browser.js(
+        "[window.plannerTimeline.time(), document.querySelector('.pl-time').textContent, "
+        "JSON.stringify(window.plannerTimeline.positions())]"
+    )
     assert after[0] > before[0] and after[1] != before[1] and after[2] != before[2]
     # playing moves it on by itself
     browser.js("document.querySelector('.pl-play').click()")
@@ -249,18 +313,29 @@ def test_offline_map_in_chromium(browser, xss_map):
     assert browser.js("document.querySelectorAll('path.leaflet-interactive').length") > 0
 
     # open every popup: text shows, nothing runs
-    browser.js("void window.plannerMap.eachLayer(l => { if (l.getPopup && l.getPopup()) { l.openPopup(); } })")
-    browser.js("void window.plannerMap.eachLayer(l => { if (l.getTooltip && l.getTooltip()) { l.openTooltip(); } })")
+    browser.js(
+        "void window.plannerMap.eachLayer(l => { if (l.getPopup && l.getPopup()) { l.openPopup(); } })"
+    )
+    browser.js(
+        "void window.plannerMap.eachLayer(l => { if (l.getTooltip && l.getTooltip()) { l.openTooltip(); } })"
+    )
     time.sleep(0.2)
     assert browser.js("window.__xss") == []
     assert browser.js("document.querySelectorAll('img').length") == 0
-    assert browser.js("Array.from(document.scripts).filter(s => /^alert\\(\\d\\)$/.test(s.textContent.trim())).length") == 0
+    assert (
+        browser.js(
+            "Array.from(document.scripts).filter(s => /^alert\\(\\d\\)$/.test(s.textContent.trim())).length"
+        )
+        == 0
+    )
     assert browser.js("document.body.innerText.includes('alert(2)')")  # shown as text, not run
     assert problems(browser) == []
     print(f"browser test: {time.monotonic() - started:.1f} s")
 
 
-REPORT = Path(os.environ.get("PLANNER_TEST_REPORT", Path(__file__).resolve().parents[1] / "test-report"))
+REPORT = Path(
+    os.environ.get("PLANNER_TEST_REPORT", Path(__file__).resolve().parents[1] / "test-report")
+)
 """Where the browser test leaves its screenshots (``$PLANNER_TEST_REPORT``, default ``test-report/``)."""
 
 BOXES = """(() => {
@@ -289,13 +364,21 @@ def test_map_reads_offline_at_1400_by_900(browser, planned, tmp_path):
     sc = parse_scenario(GRID_SCENARIO)
     page = tmp_path / "map.html"
     render_map(sc, planned, load_layers(sc), page)
-    browser.page("Emulation.setDeviceMetricsOverride", width=1400, height=900, deviceScaleFactor=1, mobile=False)
+    browser.page(
+        "Emulation.setDeviceMetricsOverride",
+        width=1400,
+        height=900,
+        deviceScaleFactor=1,
+        mobile=False,
+    )
     open_offline(browser, page)
     assert browser.js("[window.innerWidth, window.innerHeight]") == [1400, 900]
 
     # the layer control is collapsed, with one Vehicles entry instead of one per vehicle
     assert browser.js("document.querySelector('.leaflet-control-layers-expanded') === null")
-    labels = browser.js("Array.from(document.querySelectorAll('.leaflet-control-layers label')).map(l => l.textContent.trim())")
+    labels = browser.js(
+        "Array.from(document.querySelectorAll('.leaflet-control-layers label')).map(l => l.textContent.trim())"
+    )
     assert labels.count("Vehicles") == 1 and not any(x.startswith("Vehicle ") for x in labels)
 
     # legend and summary overlap no control (nor each other), inside the window
@@ -310,13 +393,17 @@ def test_map_reads_offline_at_1400_by_900(browser, planned, tmp_path):
     # town names of the area and every site's name are on the page
     towns = browser.js("window.plannerLabels.shown('pl-town')")
     assert towns and all(isinstance(t, str) and t for t in towns)
-    shown = browser.js("Array.from(document.querySelectorAll('.pl-lbl.pl-town span')).map(s => s.textContent)")
+    shown = browser.js(
+        "Array.from(document.querySelectorAll('.pl-lbl.pl-town span')).map(s => s.textContent)"
+    )
     assert set(towns) <= set(shown)
     site_names = {s.name or s.id for s in planned.sites if s.kind in ("assembly", "reception")}
     assert site_names <= set(browser.js("window.plannerLabels.shown('pl-site')"))
     # no two town labels overlap
-    rects = browser.js("Array.from(document.querySelectorAll('.pl-lbl.pl-town span')).map(e => { const b = e.getBoundingClientRect(); return [b.left, b.top, b.right, b.bottom]; })")
-    assert not [(a, b) for i, a in enumerate(rects) for b in rects[i + 1:] if overlapping(a, b)]
+    rects = browser.js(
+        "Array.from(document.querySelectorAll('.pl-lbl.pl-town span')).map(e => { const b = e.getBoundingClientRect(); return [b.left, b.top, b.right, b.bottom]; })"
+    )
+    assert not [(a, b) for i, a in enumerate(rects) for b in rects[i + 1 :] if overlapping(a, b)]
 
     # people waiting are written at each assembly point, and fall as the slider moves
     first = planned.sites[0]
@@ -326,14 +413,18 @@ def test_map_reads_offline_at_1400_by_900(browser, planned, tmp_path):
 
     # the slider moves a vehicle
     before = browser.js("JSON.stringify(window.plannerTimeline.positions())")
-    browser.js("(() => { const r = document.querySelector('.pl-range'); r.value = String(Math.round(Number(r.max) * 0.1)); "
-               "r.dispatchEvent(new Event('input', {bubbles: true})); })()")
+    browser.js(
+        "(() => { const r = document.querySelector('.pl-range'); r.value = String(Math.round(Number(r.max) * 0.1)); "
+        "r.dispatchEvent(new Event('input', {bubbles: true})); })()"
+    )
     assert browser.js("JSON.stringify(window.plannerTimeline.positions())") != before
 
     # the picker shows one type of vehicle, then all again
     options = browser.js("window.plannerVehicles.options")
     types = sorted({v.type for v in planned.vehicles if v.legs})
-    assert [o.split(" (")[0] for o in options if o.startswith("type: ")] == [f"type: {t}" for t in types]
+    assert [o.split(" (")[0] for o in options if o.startswith("type: ")] == [
+        f"type: {t}" for t in types
+    ]
     pick = next(i for i, o in enumerate(options) if o.startswith(f"type: {types[0]}"))
     browser.js(f"window.plannerVehicles.pick({pick})")
     drawn = [v for v in planned.vehicles if v.legs]
@@ -354,13 +445,16 @@ def test_map_reads_offline_at_1400_by_900(browser, planned, tmp_path):
     assert planned.unserved, "the grid plan leaves people behind (the test needs some)"
     assert browser.js("window.plannerTimeline.unservedShown()") == len(sites_left)
     assert browser.js(note) != start_note
-    browser.js("void window.plannerMap.eachLayer(l => { if (l.getPopup && l.getPopup() && l.options.dashArray) { l.openPopup(); } })")
-    popup = browser.js("Array.from(document.querySelectorAll('.leaflet-popup-content')).map(e => e.textContent).join(' ')")
+    browser.js(
+        "void window.plannerMap.eachLayer(l => { if (l.getPopup && l.getPopup() && l.options.dashArray) { l.openPopup(); } })"
+    )
+    popup = browser.js(
+        "Array.from(document.querySelectorAll('.leaflet-popup-content')).map(e => e.textContent).join(' ')"
+    )
     assert "not served" in popup and any(u.detail.split(":")[0] in popup for u in planned.unserved)
     browser.js("void window.plannerMap.closePopup()")
     browser.js("window.plannerTimeline.setTime(window.plannerTimeline.start)")
     assert problems(browser) == []
-
 
 
 def test_corridors_page_offline(browser, tmp_path):
@@ -399,6 +493,8 @@ def test_map_png_without_chromium_is_one_clear_error(xss_map, tmp_path, monkeypa
     from planner.errors import PlannerError
 
     monkeypatch.setenv("PLANNER_CHROMIUM", str(tmp_path / "no-such-chromium"))
-    with pytest.raises(PlannerError, match=r"needs Chromium \(apt-get install chromium\); map.html was written"):
+    with pytest.raises(
+        PlannerError, match=r"needs Chromium \(apt-get install chromium\); map.html was written"
+    ):
         render_png(xss_map[0], tmp_path / "map.png")
     assert not (tmp_path / "map.png").exists()

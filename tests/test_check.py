@@ -80,7 +80,9 @@ def test_variant_is_its_own_scenario_inheriting_expectations(write):
     base, case = _case(write, {"fleet": {"type": "bus", "count": 3}})
     assert case.scenario.name == "tiny.v" and case.variant == "v" and case.base == "tiny"
     assert case.scenario.evacuation.fleet[0].count == 3 and base.evacuation.fleet[0].count == 1
-    assert [e.name for e in case.expectations] == [e.kind if e.kind != "out_by" else "wounded_out_by" for e in case.expectations]
+    assert [e.name for e in case.expectations] == [
+        e.kind if e.kind != "out_by" else "wounded_out_by" for e in case.expectations
+    ]
     assert len(case.expectations) == len(PASSING)
     _base, own = _case(write, expect=[{"plan_exists": False}])
     assert [e.name for e in own.expectations] == ["plan_exists"]
@@ -92,9 +94,14 @@ def test_window_changes(write):
     path = write(variants=[{"name": "v", "changes": [{"remove_window": 0}]}])
     with pytest.raises(ScenarioError) as exc:
         load_cases(path)
-    assert exc.value.field == "variants.0" and "leaves an invalid scenario: ceasefire.windows" in exc.value.problem
+    assert (
+        exc.value.field == "variants.0"
+        and "leaves an invalid scenario: ceasefire.windows" in exc.value.problem
+    )
     path = write(variants=[{"name": "v", "changes": [{"remove_window": 3}]}])
-    with pytest.raises(ScenarioError, match=r"variants\.0\.changes\.0\.remove_window: the scenario has 1 windows"):
+    with pytest.raises(
+        ScenarioError, match=r"variants\.0\.changes\.0\.remove_window: the scenario has 1 windows"
+    ):
         load_cases(path)
 
 
@@ -111,8 +118,15 @@ def test_close_crossing_add_hazard_people_and_set(write, tmp_path):
     )
     sc = case.scenario
     assert sc.ceasefire.crossing_points == []
-    assert sc.hazards[-1].file == "shelling.geojson" and sc.resolve_path("shelling.geojson").exists()
-    assert sc.evacuation.assembly_points[0].people.as_dict() == {"wounded": 1, "children": 7, "reduced_mobility": 0, "general": 560}
+    assert (
+        sc.hazards[-1].file == "shelling.geojson" and sc.resolve_path("shelling.geojson").exists()
+    )
+    assert sc.evacuation.assembly_points[0].people.as_dict() == {
+        "wounded": 1,
+        "children": 7,
+        "reduced_mobility": 0,
+        "general": 560,
+    }
     assert sc.evacuation.reception_centres[0].capacity == 10
     assert sc.evacuation.stop_min == 7  # set reaches any field by its dotted path
 
@@ -120,16 +134,48 @@ def test_close_crossing_add_hazard_people_and_set(write, tmp_path):
 @pytest.mark.parametrize(
     ("change", "field", "words"),
     [
-        ({"close_crossing": "nowhere"}, "variants.0.changes.0.close_crossing", "'nowhere' is not a crossing point (known: cp1)"),
-        ({"fleet": {"type": "tank", "count": 1}}, "variants.0.changes.0.fleet.type", "not a vehicle type"),
+        (
+            {"close_crossing": "nowhere"},
+            "variants.0.changes.0.close_crossing",
+            "'nowhere' is not a crossing point (known: cp1)",
+        ),
+        (
+            {"fleet": {"type": "tank", "count": 1}},
+            "variants.0.changes.0.fleet.type",
+            "not a vehicle type",
+        ),
         ({"fleet": {"type": "bus"}}, "variants.0.changes.0.fleet", "give 'count'"),
-        ({"people": {"site": "zz", "add": {"general": 1}}}, "variants.0.changes.0.people.site", "not an assembly point"),
-        ({"people": {"site": "a1", "add": {"elderly": 1}}}, "variants.0.changes.0.people", "unknown group"),
-        ({"teleport": 1}, "variants.0.changes.0", "unknown change 'teleport' (known: shorten_window"),
-        ({"set": {"path": "evacuation.fleet.9.count", "value": 1}}, "variants.0.changes.0.set.path", "out of range"),
+        (
+            {"people": {"site": "zz", "add": {"general": 1}}},
+            "variants.0.changes.0.people.site",
+            "not an assembly point",
+        ),
+        (
+            {"people": {"site": "a1", "add": {"elderly": 1}}},
+            "variants.0.changes.0.people",
+            "unknown group",
+        ),
+        (
+            {"teleport": 1},
+            "variants.0.changes.0",
+            "unknown change 'teleport' (known: shorten_window",
+        ),
+        (
+            {"set": {"path": "evacuation.fleet.9.count", "value": 1}},
+            "variants.0.changes.0.set.path",
+            "out of range",
+        ),
         ({"add_hazard": {"kind": "closed"}}, "variants.0.changes.0.add_hazard", "exactly one of"),
-        ({"shorten_window": {"index": 0, "end": "2022-03-16T11:00:00"}}, "variants.0.changes.0.shorten_window.end", "timezone"),
-        ({"set": {"path": "evacuation.fleet.0.seats", "value": 0}}, "variants.0", "evacuation.fleet.0.seats"),
+        (
+            {"shorten_window": {"index": 0, "end": "2022-03-16T11:00:00"}},
+            "variants.0.changes.0.shorten_window.end",
+            "timezone",
+        ),
+        (
+            {"set": {"path": "evacuation.fleet.0.seats", "value": 0}},
+            "variants.0",
+            "evacuation.fleet.0.seats",
+        ),
     ],
 )
 def test_bad_changes_name_the_field(write, change, field, words):
@@ -162,25 +208,40 @@ def test_unknown_expectation_in_the_file_is_a_clear_error(write):
     path = write(expect=[*PASSING, {"name": "x", "foo": 1}])
     with pytest.raises(ScenarioError) as exc:
         load_cases(path)
-    assert str(exc.value).startswith(f"{path}: expect.4: unknown expectation 'foo' (known: min_evacuated, out_by,")
+    assert str(exc.value).startswith(
+        f"{path}: expect.4: unknown expectation 'foo' (known: min_evacuated, out_by,"
+    )
 
 
 # --------------------------------------------------------------------------- check
 
 
 def test_check_passes_and_fails_with_measured_values(write, tmp_path):
-    write(expect=PASSING, variants=[
-        {"name": "no-crossing", "changes": [{"close_crossing": "cp1"}]},
-        {"name": "no-crossing-known", "changes": [{"close_crossing": "cp1"}], "expect": [{"plan_exists": False}]},
-    ])
+    write(
+        expect=PASSING,
+        variants=[
+            {"name": "no-crossing", "changes": [{"close_crossing": "cp1"}]},
+            {
+                "name": "no-crossing-known",
+                "changes": [{"close_crossing": "cp1"}],
+                "expect": [{"plan_exists": False}],
+            },
+        ],
+    )
     (tmp_path / "notes.yaml").write_text("just: notes\n")  # not a scenario: ignored
     report = check_paths([tmp_path], seed=0, **FAST)
-    assert [r.id for r in report.results] == ["tiny", "tiny::no-crossing", "tiny::no-crossing-known"]
+    assert [r.id for r in report.results] == [
+        "tiny",
+        "tiny::no-crossing",
+        "tiny::no-crossing-known",
+    ]
     by = {(r.id, o.name): o for r, o in report.outcomes}
     assert all(o.passed for (cid, _n), o in by.items() if cid != "tiny::no-crossing")
     out = by[("tiny::no-crossing", "wounded_out_by")]
     assert not out.passed
-    assert out.message == "wounded out by 2022-03-16T14:00+02:00: failed, 4 of 4 still waiting at a1"
+    assert (
+        out.message == "wounded out by 2022-03-16T14:00+02:00: failed, 4 of 4 still waiting at a1"
+    )
     assert by[("tiny::no-crossing", "min_evacuated")].measured == {"total": 0, "wounded": 0}
     assert report.exit_code == 1 and report.n_failed == 2  # no leg, no vehicle: those two hold
     assert report.results[0].summary["total"] == 64
@@ -192,16 +253,27 @@ def test_check_exit_codes(write, tmp_path):
     assert res.exit_code == 0, res.output
     assert "4 passed, 0 failed" in res.output
 
-    bad = write("bad.yaml", folder=tmp_path / "bad", expect=[{"name": "everyone_early", "all_out_by": "2022-03-16T08:30:00+02:00"}])
+    bad = write(
+        "bad.yaml",
+        folder=tmp_path / "bad",
+        expect=[{"name": "everyone_early", "all_out_by": "2022-03-16T08:30:00+02:00"}],
+    )
     res = runner.invoke(cli, ["check", str(bad), "--workers", "1"])
     assert res.exit_code == 1, res.output
-    assert "FAILED tiny::everyone_early: everyone out by 2022-03-16T08:30+02:00: failed, 64 of 64 still waiting at a1" in res.output
+    assert (
+        "FAILED tiny::everyone_early: everyone out by 2022-03-16T08:30+02:00: failed, 64 of 64 still waiting at a1"
+        in res.output
+    )
 
     wrong = write("wrong.yaml", folder=tmp_path / "wrong", expect=[{"foo": 1}])
     res = runner.invoke(cli, ["check", str(tmp_path / "wrong")])
     assert res.exit_code == 2
     lines = [ln for ln in res.output.splitlines() if ln.strip()]
-    assert len(lines) == 1 and str(wrong) in lines[0] and "expect.0: unknown expectation 'foo'" in lines[0]
+    assert (
+        len(lines) == 1
+        and str(wrong) in lines[0]
+        and "expect.0: unknown expectation 'foo'" in lines[0]
+    )
     assert "Traceback" not in res.output
 
     res = runner.invoke(cli, ["check", str(tmp_path / "missing.yaml")])
@@ -214,7 +286,9 @@ def test_check_exit_codes(write, tmp_path):
 
 
 def test_bad_input_met_while_planning_is_exit_2(write, tmp_path):
-    path = write("net.yaml", folder=tmp_path / "net", expect=PASSING, network={"source": "nowhere.graphml"})
+    path = write(
+        "net.yaml", folder=tmp_path / "net", expect=PASSING, network={"source": "nowhere.graphml"}
+    )
     report = check_paths([path], **FAST)
     assert report.exit_code == 2 and "nowhere.graphml" in report.errors[0]
     res = runner.invoke(cli, ["check", str(path), "--workers", "1", "-q"])
@@ -222,13 +296,22 @@ def test_bad_input_met_while_planning_is_exit_2(write, tmp_path):
 
 
 def test_check_runs_scenarios_in_parallel_with_the_same_results(write, tmp_path):
-    write("one.yaml", folder=tmp_path / "p", expect=PASSING, variants=[{"name": "short", "changes": [
-        {"shorten_window": {"index": 0, "end": "2022-03-16T11:00:00+02:00"}}]}])
+    write(
+        "one.yaml",
+        folder=tmp_path / "p",
+        expect=PASSING,
+        variants=[
+            {
+                "name": "short",
+                "changes": [{"shorten_window": {"index": 0, "end": "2022-03-16T11:00:00+02:00"}}],
+            }
+        ],
+    )
     serial = check_paths([tmp_path / "p"], **FAST)
     parallel = check_paths([tmp_path / "p"], workers=2, budget=100, time_limit_s=600)
-    assert [(r.id, [(o.name, o.passed, o.measured) for o in r.outcomes]) for r in serial.results] == [
-        (r.id, [(o.name, o.passed, o.measured) for o in r.outcomes]) for r in parallel.results
-    ]
+    assert [
+        (r.id, [(o.name, o.passed, o.measured) for o in r.outcomes]) for r in serial.results
+    ] == [(r.id, [(o.name, o.passed, o.measured) for o in r.outcomes]) for r in parallel.results]
 
 
 def test_collect_files_finds_only_scenarios_with_expectations(write, tmp_path):
@@ -246,10 +329,19 @@ def test_collect_files_finds_only_scenarios_with_expectations(write, tmp_path):
 
 def test_compare_shows_the_trade_off_and_writes_markdown_and_csv(write, tmp_path):
     (tmp_path / "shelling.geojson").write_text((DATA / "shelling.geojson").read_text())
-    path = write(expect=PASSING, variants=[
-        {"name": "shelled-crossing", "changes": [{"add_hazard": {"file": "shelling.geojson", "kind": "closed"}}]},
-        {"name": "short-truce", "changes": [{"shorten_window": {"index": 0, "end": "2022-03-16T11:00:00+02:00"}}]},
-    ])
+    path = write(
+        expect=PASSING,
+        variants=[
+            {
+                "name": "shelled-crossing",
+                "changes": [{"add_hazard": {"file": "shelling.geojson", "kind": "closed"}}],
+            },
+            {
+                "name": "short-truce",
+                "changes": [{"shorten_window": {"index": 0, "end": "2022-03-16T11:00:00+02:00"}}],
+            },
+        ],
+    )
     rows = compare_scenario(path, seed=0, **FAST)
     assert [r["variant"] for r in rows] == ["base", "shelled-crossing", "short-truce"]
     base, shelled, short = rows
@@ -259,11 +351,17 @@ def test_compare_shows_the_trade_off_and_writes_markdown_and_csv(write, tmp_path
     md, csv_path = tmp_path / "out" / "compare.md", tmp_path / "out" / "compare.csv"
     write_compare(rows, md, csv_path, title="tiny")
     text = md.read_text()
-    assert "| variant | wounded |" in text and "| shelled-crossing | 0 | 0 | 0 | 0 | 0 | -64 |" in text
+    assert (
+        "| variant | wounded |" in text and "| shelled-crossing | 0 | 0 | 0 | 0 | 0 | -64 |" in text
+    )
     lines = csv_path.read_text().splitlines()
-    assert lines[0].startswith("variant,wounded,children,reduced_mobility,general,total,delta,bound,risk_km,unserved")
+    assert lines[0].startswith(
+        "variant,wounded,children,reduced_mobility,general,total,delta,bound,risk_km,unserved"
+    )
     assert lines[2].startswith("shelled-crossing,0,0,0,0,0,-64,0,")
     res = runner.invoke(cli, ["compare", str(path), "-o", str(tmp_path / "cli"), "--workers", "1"])
     assert res.exit_code == 0, res.output
-    assert (tmp_path / "cli" / "compare.md").exists() and (tmp_path / "cli" / "compare.csv").exists()
+    assert (tmp_path / "cli" / "compare.md").exists() and (
+        tmp_path / "cli" / "compare.csv"
+    ).exists()
     assert not [p for p in (tmp_path / "cli").iterdir() if p.name.startswith(".")]

@@ -22,7 +22,22 @@ def grid_scenario_file(tmp_path, grid, scenario_dict, write_scenario):
 
 def test_plan_writes_plan_schedule_and_map(grid_scenario_file, tmp_path):
     out = tmp_path / "out"
-    res = runner.invoke(app, ["plan", str(grid_scenario_file), "-o", str(out), "--time-limit", "600", "--budget", "100", "--workers", "1", "-q"])
+    res = runner.invoke(
+        app,
+        [
+            "plan",
+            str(grid_scenario_file),
+            "-o",
+            str(out),
+            "--time-limit",
+            "600",
+            "--budget",
+            "100",
+            "--workers",
+            "1",
+            "-q",
+        ],
+    )
     assert res.exit_code == 0, res.output
     assert "evacuated" in res.output and "total" in res.output
     plan = json.loads((out / "plan.json").read_text())
@@ -39,12 +54,18 @@ def test_plan_writes_plan_schedule_and_map(grid_scenario_file, tmp_path):
     assert "clean" in res.output
 
 
-def test_site_names_are_escaped_in_the_map(grid_scenario_file, tmp_path, scenario_dict, write_scenario):
+def test_site_names_are_escaped_in_the_map(
+    grid_scenario_file, tmp_path, scenario_dict, write_scenario
+):
     scenario_dict["network"] = {"source": "grid.graphml"}
-    scenario_dict["evacuation"]["assembly_points"][0]["name"] = '"><img src=x onerror=alert(1)><script>alert(2)</script>'
+    scenario_dict["evacuation"]["assembly_points"][0]["name"] = (
+        '"><img src=x onerror=alert(1)><script>alert(2)</script>'
+    )
     path = write_scenario(scenario_dict, "xss.yaml")
     out = tmp_path / "xss"
-    res = runner.invoke(app, ["plan", str(path), "-o", str(out), "--budget", "50", "--workers", "1", "-q"])
+    res = runner.invoke(
+        app, ["plan", str(path), "-o", str(out), "--budget", "50", "--workers", "1", "-q"]
+    )
     assert res.exit_code == 0, res.output
     html = (out / "map.html").read_text()
     assert "<script>alert(2)</script>" not in html
@@ -66,7 +87,9 @@ def test_bad_scenario_is_one_line_exit_2_nothing_written(tmp_path, scenario_dict
 
 def test_missing_network_file_is_one_line(tmp_path, scenario_dict, write_scenario):
     scenario_dict["network"] = {"source": "nowhere.graphml"}
-    res = runner.invoke(app, ["plan", str(write_scenario(scenario_dict)), "-o", str(tmp_path / "o")])
+    res = runner.invoke(
+        app, ["plan", str(write_scenario(scenario_dict)), "-o", str(tmp_path / "o")]
+    )
     assert res.exit_code == 2
     assert "nowhere.graphml" in res.output and "Traceback" not in res.output
 
@@ -111,7 +134,17 @@ def test_few_unserved_rows_are_listed_one_by_one(capsys):
     from planner.cli import _print_unserved
     from planner.plan import Unserved
 
-    _print_unserved([Unserved(site="ap1", group="general", people=1200, reason="fleet_too_small", detail="fleet too small: x")])
+    _print_unserved(
+        [
+            Unserved(
+                site="ap1",
+                group="general",
+                people=1200,
+                reason="fleet_too_small",
+                detail="fleet too small: x",
+            )
+        ]
+    )
     assert "not served: 1,200 general at ap1: fleet too small: x" in capsys.readouterr().out
 
 
@@ -123,7 +156,10 @@ def test_plan_exits_1_when_nobody_can_be_served(tmp_path, grid, scenario_dict, w
     scenario_dict["ceasefire"]["crossing_points"] = []
     path = write_scenario(scenario_dict, "blocked.yaml")
     out = tmp_path / "blocked"
-    res = runner.invoke(app, ["plan", str(path), "-o", str(out), "--budget", "20", "--workers", "1", "-q", "--no-map"])
+    res = runner.invoke(
+        app,
+        ["plan", str(path), "-o", str(out), "--budget", "20", "--workers", "1", "-q", "--no-map"],
+    )
     assert res.exit_code == 1, res.output
     assert "nobody could be served" in res.output
     assert "no safe road: 246 people at a1, a2" in res.output
@@ -132,6 +168,20 @@ def test_plan_exits_1_when_nobody_can_be_served(tmp_path, grid, scenario_dict, w
 
 def test_plan_exits_0_when_it_moves_people(grid_scenario_file, tmp_path):
     out = tmp_path / "moves"
-    res = runner.invoke(app, ["plan", str(grid_scenario_file), "-o", str(out), "--budget", "30", "--workers", "1", "-q", "--no-map"])
+    res = runner.invoke(
+        app,
+        [
+            "plan",
+            str(grid_scenario_file),
+            "-o",
+            str(out),
+            "--budget",
+            "30",
+            "--workers",
+            "1",
+            "-q",
+            "--no-map",
+        ],
+    )
     assert res.exit_code == 0, res.output
     assert "nobody could be served" not in res.output

@@ -21,9 +21,17 @@ def two_crossings(scenario_dict):
 
 def test_two_corridors_one_blocked_by_a_hazard(two_crossings, grid):
     # a closed area on the road east of cp2 blocks that corridor
-    two_crossings["hazards"] = [{"id": "shelled", "kind": "closed", "polygon": [[35.26, 47.28], [35.34, 47.28], [35.34, 47.32], [35.26, 47.32]]}]
+    two_crossings["hazards"] = [
+        {
+            "id": "shelled",
+            "kind": "closed",
+            "polygon": [[35.26, 47.28], [35.34, 47.28], [35.34, 47.32], [35.26, 47.32]],
+        }
+    ]
     open_sc = parse_scenario({**two_crossings, "hazards": []})
-    assert {c.crossing for c in candidate_corridors(open_sc, prepare_network(open_sc, graph=grid))} == {"cp1", "cp2"}
+    assert {
+        c.crossing for c in candidate_corridors(open_sc, prepare_network(open_sc, graph=grid))
+    } == {"cp1", "cp2"}
     sc = parse_scenario(two_crossings)
     net = prepare_network(sc, graph=grid)
     cands = candidate_corridors(sc, net)
@@ -65,7 +73,10 @@ def test_corridors_command(tmp_path, two_crossings, grid, write_scenario):
 
     ox.save_graphml(grid, tmp_path / "grid.graphml")
     two_crossings["network"] = {"source": "grid.graphml"}
-    res = CliRunner().invoke(app, ["corridors", str(write_scenario(two_crossings)), "--max", "1", "-o", str(tmp_path / "o")])
+    res = CliRunner().invoke(
+        app,
+        ["corridors", str(write_scenario(two_crossings)), "--max", "1", "-o", str(tmp_path / "o")],
+    )
     assert res.exit_code == 0, res.output
     assert "adds" in res.output and "one more hour" in res.output
     gj = json.loads((tmp_path / "o" / "corridors.geojson").read_text())
@@ -86,7 +97,11 @@ def test_corridors_map_works_offline(two_crossings, grid, tmp_path):
     # Leaflet inlined, no Bootstrap or jQuery from a CDN, nothing else linked
     assert not re.findall(r'<(?:script|link)[^>]*(?:src|href)="https?:', html)
     assert "Leaflet 1.9.3" in html and "bootstrap" not in html.lower()
-    assert "\"collapsed\": true" in html  # the layer control starts closed
-    assert "School 1" in html and "Mykhaylivka" in html  # a site and a town of the area are labelled
+    assert '"collapsed": true' in html  # the layer control starts closed
+    assert (
+        "School 1" in html and "Mykhaylivka" in html
+    )  # a site and a town of the area are labelled
     corridors_map(choice, sc, net, tmp_path / "online.html", online=True)
-    assert "cdn.jsdelivr.net/npm/leaflet@1.9.3" in (tmp_path / "online.html").read_text(encoding="utf-8")
+    assert "cdn.jsdelivr.net/npm/leaflet@1.9.3" in (tmp_path / "online.html").read_text(
+        encoding="utf-8"
+    )

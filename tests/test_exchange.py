@@ -42,7 +42,14 @@ BASE = {
     "exchange": {
         "parties": ["north", "south"],
         "facilities": [
-            {"id": "nf1", "name": "North camp <1>", "party": "north", "location": [35.0, 47.0], "buses": 2, "seats": 10},
+            {
+                "id": "nf1",
+                "name": "North camp <1>",
+                "party": "north",
+                "location": [35.0, 47.0],
+                "buses": 2,
+                "seats": 10,
+            },
             {"id": "nf2", "party": "north", "location": [35.0, 47.3], "buses": 1, "seats": 20},
             {"id": "sf1", "party": "south", "location": [35.5, 47.3], "buses": 3, "seats": 20},
         ],
@@ -51,7 +58,13 @@ BASE = {
             "south": {"counts": {"sf1": {"seriously_wounded": 3, "civilian": 20, "combatant": 30}}},
         },
         "exchange_points": [
-            {"id": "p1", "location": [35.3, 47.1], "handovers_per_hour": 40, "max_per_event": 30, "event_min": 60}
+            {
+                "id": "p1",
+                "location": [35.3, 47.1],
+                "handovers_per_hour": 40,
+                "max_per_event": 30,
+                "event_min": 60,
+            }
         ],
         "terms": {"precedence": ["seriously_wounded", "civilian", "combatant"]},
     },
@@ -106,7 +119,9 @@ def test_parse_ratio_and_roster_ignores_names():
 def test_roster_error_names_file_row_and_column(tmp_path):
     rows = (DATA / "north_roster.csv").read_text(encoding="utf-8").splitlines()
     bad = rows[2].replace(",nf1,", ",nowhere,")
-    (tmp_path / "north_roster.csv").write_text("\n".join([rows[0], rows[1], bad, *rows[3:]]) + "\n", encoding="utf-8")
+    (tmp_path / "north_roster.csv").write_text(
+        "\n".join([rows[0], rows[1], bad, *rows[3:]]) + "\n", encoding="utf-8"
+    )
     data = copy.deepcopy(BASE)
     with pytest.raises(ScenarioError) as exc:  # raised when the scenario is read
         parse_scenario(data, tmp_path / "scenario.yaml")
@@ -148,8 +163,21 @@ def test_parity_and_ratio_held_per_event(net):
 
 def test_precedence_wounded_in_earliest_events(net):
     sc, spec, plan, d = run(net)
-    wounded = [e["start"] for e in d["events"] if any(fc.get("seriously_wounded") for p in e["counts"].values() for fc in p.values())]
-    others = [e["start"] for e in d["events"] if any(fc.get(c) for p in e["counts"].values() for fc in p.values() for c in ("civilian", "combatant"))]
+    wounded = [
+        e["start"]
+        for e in d["events"]
+        if any(fc.get("seriously_wounded") for p in e["counts"].values() for fc in p.values())
+    ]
+    others = [
+        e["start"]
+        for e in d["events"]
+        if any(
+            fc.get(c)
+            for p in e["counts"].values()
+            for fc in p.values()
+            for c in ("civilian", "combatant")
+        )
+    ]
     assert wounded and max(wounded) <= min(others)
     released_sw = sum(d["totals"]["released"][p]["seriously_wounded"] for p in ("north", "south"))
     assert released_sw == 8
@@ -168,12 +196,25 @@ def test_limits_per_event_and_per_day(net):
 
 
 def test_window_too_short_for_travel_names_conflict(net):
-    points = [{"id": "p1", "location": [35.3, 47.1], "handovers_per_hour": 40, "max_per_event": 30, "event_min": 60,
-               "windows": [{"start": "2022-09-21T08:00:00+03:00", "end": "2022-09-21T09:30:00+03:00"}]}]
-    sc, spec, plan, d = run(net, exchange_points=points, terms={"all_for_all": ["seriously_wounded"], "precedence": []})
+    points = [
+        {
+            "id": "p1",
+            "location": [35.3, 47.1],
+            "handovers_per_hour": 40,
+            "max_per_event": 30,
+            "event_min": 60,
+            "windows": [{"start": "2022-09-21T08:00:00+03:00", "end": "2022-09-21T09:30:00+03:00"}],
+        }
+    ]
+    sc, spec, plan, d = run(
+        net, exchange_points=points, terms={"all_for_all": ["seriously_wounded"], "precedence": []}
+    )
     assert d["status"] == "infeasible"
     assert set(d["conflict_terms"]) == {"window.p1.0", "all_for_all.seriously_wounded"}
-    assert any(c.startswith("window.p1.0: transfers to p1 leave once its window opens") for c in d["conflicts"])
+    assert any(
+        c.startswith("window.p1.0: transfers to p1 leave once its window opens")
+        for c in d["conflicts"]
+    )
     assert d["relaxed"] == ["window.p1.0"]
     # the closest schedule: the wounded go, their transfers leaving before the window opens
     assert d["totals"]["released"]["north"]["seriously_wounded"] == 5
@@ -185,7 +226,11 @@ def test_all_for_all_category_one_side_lacks(net):
     detainees = copy.deepcopy(BASE["exchange"]["detainees"])
     detainees["south"]["counts"]["sf1"].pop("civilian")
     detainees["south"]["counts"]["sf1"]["combatant"] = 50
-    sc, spec, plan, d = run(net, detainees=detainees, terms={"all_for_all": ["civilian"], "category_ratios": {"civilian": "1:1"}})
+    sc, spec, plan, d = run(
+        net,
+        detainees=detainees,
+        terms={"all_for_all": ["civilian"], "category_ratios": {"civilian": "1:1"}},
+    )
     assert d["status"] == "infeasible"
     assert set(d["conflict_terms"]) == {"all_for_all.civilian", "ratio.civilian"}
     assert any("south holds 0" in c for c in d["conflicts"])
@@ -266,20 +311,31 @@ def test_checker_catches_a_broken_plan(net, tmp_path):
     assert "exchange_travel" in {c for c, _ in check_exchange(sc, spec, late, network=net)}
 
     m1 = tmp_path / d["manifests"][0]["file"]
-    m2 = tmp_path / next(m["file"] for m in d["manifests"] if m["party"] == d["manifests"][0]["party"] and m["event"] != d["manifests"][0]["event"])
+    m2 = tmp_path / next(
+        m["file"]
+        for m in d["manifests"]
+        if m["party"] == d["manifests"][0]["party"] and m["event"] != d["manifests"][0]["event"]
+    )
     lines1 = m1.read_text(encoding="utf-8").splitlines()
     lines2 = m2.read_text(encoding="utf-8").splitlines()
-    m2.write_text("\n".join([*lines2, lines1[1]]) + "\n", encoding="utf-8")  # a person in two events
+    m2.write_text(
+        "\n".join([*lines2, lines1[1]]) + "\n", encoding="utf-8"
+    )  # a person in two events
     codes = {c for c, _ in check_exchange(sc, spec, d, folder=tmp_path, network=net)}
     assert "exchange_duplicate_person" in codes
 
     ghost = lines1[1].split(",")
     ghost[2] = "GHOST-1"
-    m1.write_text("\n".join([*lines1, ",".join(ghost)]) + "\n", encoding="utf-8")  # not on the roster
+    m1.write_text(
+        "\n".join([*lines1, ",".join(ghost)]) + "\n", encoding="utf-8"
+    )  # not on the roster
     codes = {c for c, _ in check_exchange(sc, spec, d, folder=tmp_path, network=net)}
     assert "exchange_unknown_person" in codes
 
-    m1.write_text("\n".join([lines1[0] + ",name", *(x + ",Someone" for x in lines1[1:])]) + "\n", encoding="utf-8")
+    m1.write_text(
+        "\n".join([lines1[0] + ",name", *(x + ",Someone" for x in lines1[1:])]) + "\n",
+        encoding="utf-8",
+    )
     codes = {c for c, _ in check_exchange(sc, spec, d, folder=tmp_path, network=net)}
     assert "exchange_name_column" in codes
 

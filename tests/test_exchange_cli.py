@@ -21,7 +21,9 @@ def test_exchange_plan_verifies_and_manifests_carry_no_names(tmp_path):
     ex = plan["exchange"]
     assert ex["events"]
     for e in ex["events"]:
-        counts = {p: sum(n for fac in c.values() for n in fac.values()) for p, c in e["counts"].items()}
+        counts = {
+            p: sum(n for fac in c.values() for n in fac.values()) for p, c in e["counts"].items()
+        }
         assert len(set(counts.values())) == 1  # 1:1 parity in every event
     manifests = sorted((out / "manifests").glob("*.csv"))
     assert manifests

@@ -34,7 +34,9 @@ def planned():
     from synth import grid_graph
 
     sc = parse_scenario(copy.deepcopy(GRID_SCENARIO))
-    plan = plan_evacuation(sc, network=prepare_network(sc, graph=grid_graph()), workers=1, budget=100, time_limit_s=600)
+    plan = plan_evacuation(
+        sc, network=prepare_network(sc, graph=grid_graph()), workers=1, budget=100, time_limit_s=600
+    )
     assert 0 < plan.evacuated_total() < plan.totals.requested["total"]
     return sc, plan
 
@@ -61,12 +63,21 @@ def test_every_kind_is_known_and_documented():
 
 
 def test_unknown_expectation_is_a_clear_error():
-    items = [{"max_vehicles": 3}, {"plan_exists": True}, {"min_evacuated": 5}, {"name": "x", "foo": 1}]
+    items = [
+        {"max_vehicles": 3},
+        {"plan_exists": True},
+        {"min_evacuated": 5},
+        {"name": "x", "foo": 1},
+    ]
     with pytest.raises(ScenarioError) as exc:
         parse_expectations(items, SRC)
     e = exc.value
     assert e.file == SRC and e.field == "expect.3"
-    assert "unknown expectation 'foo'" in e.problem and "known: min_evacuated" in e.problem and "wounded_out_by" in e.problem
+    assert (
+        "unknown expectation 'foo'" in e.problem
+        and "known: min_evacuated" in e.problem
+        and "wounded_out_by" in e.problem
+    )
 
 
 @pytest.mark.parametrize(
@@ -76,7 +87,11 @@ def test_unknown_expectation_is_a_clear_error():
         ([{"max_vehicles": 2, "plan_exists": True}], "expect.0", "one expectation per item"),
         ([{"name": "only-a-name"}], "expect.0", "give one expectation"),
         ([{"wounded_out_by": "2022-03-17T18:00:00"}], "expect.0.wounded_out_by", "timezone"),
-        ([{"max_risk_km": {"per_vehicel": 3}}], "expect.0.max_risk_km.per_vehicel", "not a known field"),
+        (
+            [{"max_risk_km": {"per_vehicel": 3}}],
+            "expect.0.max_risk_km.per_vehicel",
+            "not a known field",
+        ),
         ([{"min_evacuated": {"elderly": 3}}], "expect.0.min_evacuated.elderly", ""),
         ([{"max_vehicles": 2}, {"max_vehicles": 3}], "expect.1.name", "used twice"),
         ([{"name": "has space", "max_vehicles": 2}], "expect.0.name", ""),
@@ -93,7 +108,11 @@ def test_invalid_expectations_name_the_field(items, field, words):
 
 def test_names_default_to_the_kind_and_shorthands_expand():
     exps = parse_expectations(
-        [{"max_vehicles": 2}, {"wounded_out_by": "2022-03-17T18:00:00+02:00"}, {"name": "kids", "children_out_by": "2022-03-17T18:00:00+02:00"}],
+        [
+            {"max_vehicles": 2},
+            {"wounded_out_by": "2022-03-17T18:00:00+02:00"},
+            {"name": "kids", "children_out_by": "2022-03-17T18:00:00+02:00"},
+        ],
         SRC,
     )
     assert [e.name for e in exps] == ["max_vehicles", "wounded_out_by", "kids"]
@@ -112,7 +131,10 @@ def test_min_evacuated_holds_and_fails(planned):
     assert ok.passed and ok.measured == {"total": ev["total"], "wounded": ev["wounded"]}
     bad = check({"min_evacuated": ev["total"] + 1}, sc, plan)
     assert not bad.passed
-    assert bad.message == f"at least {ev['total'] + 1:,} total evacuated: failed, total {ev['total']:,} < {ev['total'] + 1:,}"
+    assert (
+        bad.message
+        == f"at least {ev['total'] + 1:,} total evacuated: failed, total {ev['total']:,} < {ev['total'] + 1:,}"
+    )
 
 
 def test_out_by_holds_and_fails_with_waiting_per_site(planned):
@@ -171,16 +193,33 @@ def test_front_distance_leaves_out_the_crossing_zone(planned):
     # every crossing leg touches the line at cp1 but is measured only 3 km (radius) away
     assert km == pytest.approx(3.0, abs=0.01)
     stripped = plan.model_copy(
-        update={"vehicles": [v.model_copy(update={"legs": [leg.model_copy(update={"crossings": []}) for leg in v.legs]}) for v in plan.vehicles]}
+        update={
+            "vehicles": [
+                v.model_copy(
+                    update={"legs": [leg.model_copy(update={"crossings": []}) for leg in v.legs]}
+                )
+                for v in plan.vehicles
+            ]
+        }
     )
     assert closest_to_front(stripped, layers)[0] == pytest.approx(0.0, abs=1e-6)
 
 
 def test_front_distance_is_true_metres(planned):
     sc, plan = planned
-    leg = Leg(**{"from": "a1"}, to="a2", depart="2022-03-16T08:00:00+02:00", arrive="2022-03-16T09:00:00+02:00",
-              path=[(35.2, 47.0), (35.2, 47.3)], length_m=1.0, risk_km=0.0, load={})
-    v = Vehicle(id="bus-1", type="bus", seats=40, groups=["general"], start="r1", stops=[], legs=[leg])
+    leg = Leg(
+        **{"from": "a1"},
+        to="a2",
+        depart="2022-03-16T08:00:00+02:00",
+        arrive="2022-03-16T09:00:00+02:00",
+        path=[(35.2, 47.0), (35.2, 47.3)],
+        length_m=1.0,
+        risk_km=0.0,
+        load={},
+    )
+    v = Vehicle(
+        id="bus-1", type="bus", seats=40, groups=["general"], start="r1", stops=[], legs=[leg]
+    )
     one = plan.model_copy(update={"vehicles": [v]})
     km, vid, frm, to = closest_to_front(one, load_layers(sc))
     # geodesic distance from the path's northern end (the nearest) to the line at 35.25°E
@@ -213,7 +252,13 @@ def test_plan_exists_holds_and_fails(planned):
     out = check({"plan_exists": True}, sc, None, infeasible=["no crossing point agreed"])
     assert not out.passed and "no crossing point agreed" in out.message
     assert check({"plan_exists": False}, sc, None, infeasible=["x"]).passed
-    nobody = plan.model_copy(update={"totals": plan.totals.model_copy(update={"evacuated": dict.fromkeys((*GROUPS, "total"), 0)})})
+    nobody = plan.model_copy(
+        update={
+            "totals": plan.totals.model_copy(
+                update={"evacuated": dict.fromkeys((*GROUPS, "total"), 0)}
+            )
+        }
+    )
     out = check({"plan_exists": True}, sc, nobody)
     assert not out.passed and "evacuates nobody" in out.message
 
@@ -223,7 +268,11 @@ def test_terms_infeasible_holds_and_fails(planned):
     bad = check({"terms_infeasible": True}, sc, plan)
     assert not bad.passed and "a plan was made" in bad.message
     assert check({"terms_infeasible": False}, sc, plan).passed
-    ev = with_exchange(sc, plan, {"status": "infeasible", "events": [], "conflicts": ["parity cannot hold at facility B"]})
+    ev = with_exchange(
+        sc,
+        plan,
+        {"status": "infeasible", "events": [], "conflicts": ["parity cannot hold at facility B"]},
+    )
     exp = parse_expectation({"terms_infeasible": True}, SRC, "expect.0")
     out = exp.evaluate(ev)
     assert out.passed and "parity cannot hold at facility B" in out.message
@@ -233,7 +282,15 @@ def test_terms_infeasible_holds_and_fails(planned):
 def test_no_plan_fails_what_needs_one(planned):
     sc, _plan = planned
     outs = evaluate(
-        parse_expectations([{"min_evacuated": 1}, {"max_vehicles": 3}, {"max_risk_km": 3}, {"min_front_distance_km": 1}], SRC),
+        parse_expectations(
+            [
+                {"min_evacuated": 1},
+                {"max_vehicles": 3},
+                {"max_risk_km": 3},
+                {"min_front_distance_km": 1},
+            ],
+            SRC,
+        ),
         Evidence(sc, None, ["terms cannot be met"]),
     )
     assert [o.passed for o in outs] == [False] * 4
@@ -246,10 +303,19 @@ def test_no_plan_fails_what_needs_one(planned):
 EXCHANGE = {
     "status": "complete",
     "events": [
-        {"start": "2022-03-20T09:00:00+02:00", "end": "2022-03-20T12:00:00+02:00",
-         "counts": {"ua": {"f1": {"soldiers": 10, "civilians": 2}}, "ru": {"g1": {"soldiers": 8}, "g2": {"civilians": 4}}}},
-        {"start": "2022-03-21T09:00:00+02:00", "end": "2022-03-21T11:30:00+02:00",
-         "counts": {"ua": {"f1": {"soldiers": 5}}, "ru": {"g1": {"soldiers": 5}}}},
+        {
+            "start": "2022-03-20T09:00:00+02:00",
+            "end": "2022-03-20T12:00:00+02:00",
+            "counts": {
+                "ua": {"f1": {"soldiers": 10, "civilians": 2}},
+                "ru": {"g1": {"soldiers": 8}, "g2": {"civilians": 4}},
+            },
+        },
+        {
+            "start": "2022-03-21T09:00:00+02:00",
+            "end": "2022-03-21T11:30:00+02:00",
+            "counts": {"ua": {"f1": {"soldiers": 5}}, "ru": {"g1": {"soldiers": 5}}},
+        },
     ],
     "conflicts": [],
 }
@@ -258,30 +324,59 @@ EXCHANGE = {
 def test_exchange_completed_by_holds_and_fails(planned):
     sc, plan = planned
     ev = with_exchange(sc, plan, EXCHANGE)
-    ok = parse_expectation({"exchange_completed_by": "2022-03-21T12:00:00+02:00"}, SRC, "e").evaluate(ev)
+    ok = parse_expectation(
+        {"exchange_completed_by": "2022-03-21T12:00:00+02:00"}, SRC, "e"
+    ).evaluate(ev)
     assert ok.passed and ok.measured == "2022-03-21T11:30+02:00"
-    bad = parse_expectation({"exchange_completed_by": "2022-03-21T09:00:00+02:00"}, SRC, "e").evaluate(ev)
+    bad = parse_expectation(
+        {"exchange_completed_by": "2022-03-21T09:00:00+02:00"}, SRC, "e"
+    ).evaluate(ev)
     assert not bad.passed and "last event ends 2022-03-21T11:30+02:00" in bad.message
-    partial = with_exchange(sc, plan, {**EXCHANGE, "status": "partial", "conflicts": ["facility g2 closed"]})
-    out = parse_expectation({"exchange_completed_by": "2022-03-25T12:00:00+02:00"}, SRC, "e").evaluate(partial)
+    partial = with_exchange(
+        sc, plan, {**EXCHANGE, "status": "partial", "conflicts": ["facility g2 closed"]}
+    )
+    out = parse_expectation(
+        {"exchange_completed_by": "2022-03-25T12:00:00+02:00"}, SRC, "e"
+    ).evaluate(partial)
     assert not out.passed and "exchange partial (facility g2 closed)" in out.message
-    none = parse_expectation({"exchange_completed_by": "2022-03-25T12:00:00+02:00"}, SRC, "e").evaluate(Evidence(sc, plan))
+    none = parse_expectation(
+        {"exchange_completed_by": "2022-03-25T12:00:00+02:00"}, SRC, "e"
+    ).evaluate(Evidence(sc, plan))
     assert not none.passed and "no exchange schedule" in none.message
 
 
 def test_parity_every_event_holds_and_fails(planned):
     sc, plan = planned
     ev = with_exchange(sc, plan, EXCHANGE)
-    assert parse_expectation({"parity_every_event": True}, SRC, "e").evaluate(ev).passed  # 12 = 12, 5 = 5
+    assert (
+        parse_expectation({"parity_every_event": True}, SRC, "e").evaluate(ev).passed
+    )  # 12 = 12, 5 = 5
     by_cat = parse_expectation({"parity_every_event": {"by_category": True}}, SRC, "e").evaluate(ev)
     assert not by_cat.passed  # civilians 2 vs 4 in event 0
     assert "event 0 (2022-03-20T09:00:00+02:00) civilians: ru 4, ua 2" in by_cat.message
     broken = copy.deepcopy(EXCHANGE)
     broken["events"][1]["counts"]["ru"]["g1"]["soldiers"] = 4
-    out = parse_expectation({"parity_every_event": True}, SRC, "e").evaluate(with_exchange(sc, plan, broken))
-    assert not out.passed and out.measured == 1 and "broken in 1 of 2 events" in out.message and "ru 4, ua 5" in out.message
+    out = parse_expectation({"parity_every_event": True}, SRC, "e").evaluate(
+        with_exchange(sc, plan, broken)
+    )
+    assert (
+        not out.passed
+        and out.measured == 1
+        and "broken in 1 of 2 events" in out.message
+        and "ru 4, ua 5" in out.message
+    )
     ratio = copy.deepcopy(EXCHANGE)
-    ratio["events"] = [{"start": "s", "end": "2022-03-20T12:00:00+02:00", "counts": {"ua": {"f": {"x": 20}}, "ru": {"g": {"x": 10}}}}]
+    ratio["events"] = [
+        {
+            "start": "s",
+            "end": "2022-03-20T12:00:00+02:00",
+            "counts": {"ua": {"f": {"x": 20}}, "ru": {"g": {"x": 10}}},
+        }
+    ]
     exp = parse_expectation({"parity_every_event": {"ratio": {"ua": 2, "ru": 1}}}, SRC, "e")
     assert exp.evaluate(with_exchange(sc, plan, ratio)).passed
-    assert not parse_expectation({"parity_every_event": True}, SRC, "e").evaluate(with_exchange(sc, plan, ratio)).passed
+    assert (
+        not parse_expectation({"parity_every_event": True}, SRC, "e")
+        .evaluate(with_exchange(sc, plan, ratio))
+        .passed
+    )

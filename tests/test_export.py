@@ -30,12 +30,20 @@ def readable_text(path) -> str:
         import openpyxl
 
         wb = openpyxl.load_workbook(path)
-        return " ".join(str(c) for ws in wb.worksheets for row in ws.iter_rows(values_only=True) for c in row if c is not None)
+        return " ".join(
+            str(c)
+            for ws in wb.worksheets
+            for row in ws.iter_rows(values_only=True)
+            for c in row
+            if c is not None
+        )
     if path.suffix == ".gpkg":
         import pyogrio
 
-        return " ".join(gpd.read_file(path, layer=name).drop(columns="geometry").astype(str).to_csv()
-                        for name, _kind in pyogrio.list_layers(path))
+        return " ".join(
+            gpd.read_file(path, layer=name).drop(columns="geometry").astype(str).to_csv()
+            for name, _kind in pyogrio.list_layers(path)
+        )
     return path.read_text(encoding="utf-8")
 
 
@@ -81,7 +89,11 @@ def test_gpx_has_one_track_per_used_vehicle_with_the_plans_coordinates(planned, 
                 (round(x, 7), round(y, 7)) for x, y in leg.path
             ]
             times = [p.time for p in seg.points]
-            assert times == sorted(times) and times[0].isoformat() == leg.depart and times[-1].isoformat() == leg.arrive
+            assert (
+                times == sorted(times)
+                and times[0].isoformat() == leg.depart
+                and times[-1].isoformat() == leg.arrive
+            )
     assert len(gpx.waypoints) == sum(len(v.stops) for v in used)
     names = {s.id: s.name or s.id for s in plan.sites}
     first = used[0].stops[0]
@@ -131,7 +143,9 @@ def test_driver_sheets_add_up_to_the_plans_totals(planned, written):
         assert [r["time"] for r in rows] == sorted(r["time"] for r in rows)
         assert all(int(r["on_board"]) >= 0 for r in rows) and int(rows[-1]["on_board"]) == 0
         boarded += sum(int(r["people"]) for r in rows if r["action"] == "board")
-        alighted += sum(int(r["people"]) for r in rows if r["action"] == "alight" and r["site"] in receptions)
+        alighted += sum(
+            int(r["people"]) for r in rows if r["action"] == "alight" and r["site"] in receptions
+        )
     assert boarded == alighted == plan.evacuated_total()
 
 
@@ -141,7 +155,10 @@ def test_summary_is_the_cli_table_in_markdown(planned, written):
     assert md.startswith(f"# {plan.scenario} (seed {plan.seed}): {plan.status}")
     assert "| group | requested | evacuated | bound | evacuated / bound |" in md
     t = plan.totals
-    assert f"| **total** | **{t.requested['total']:,}** | **{t.evacuated['total']:,}** | **{t.bound['total']:,}** |" in md
+    assert (
+        f"| **total** | **{t.requested['total']:,}** | **{t.evacuated['total']:,}** | **{t.bound['total']:,}** |"
+        in md
+    )
     assert f"vehicles used {plan.vehicles_used}/{plan.vehicles_total}" in md
     for u in plan.unserved:
         assert f"{u.people:,} {u.group} at {u.site}" in md
@@ -150,17 +167,22 @@ def test_summary_is_the_cli_table_in_markdown(planned, written):
 def test_hostile_names_stay_text(planned, tmp_path):
     _sc, _net, plan = planned
     plan = plan.model_copy(deep=True)
-    plan.sites[0].name = "=HYPERLINK(\"http://x\")<script>alert(1)</script>|x"
+    plan.sites[0].name = '=HYPERLINK("http://x")<script>alert(1)</script>|x'
     plan.unserved[0].detail = "<img src=x onerror=alert(1)> | pipe" if plan.unserved else ""
     md = summary_markdown(plan)
     assert "<script>" not in md and "<img" not in md
     gpx = gpxpy.parse(routes_gpx(plan))
-    assert any("<script>alert(1)</script>" in (w.name or "") for w in gpx.waypoints)  # XML-escaped, read back intact
+    assert any(
+        "<script>alert(1)</script>" in (w.name or "") for w in gpx.waypoints
+    )  # XML-escaped, read back intact
     sheets = driver_sheets(plan)
     text = "".join(sheets.values())
     if plan.sites[0].id in text:
-        assert '\'=HYPERLINK' in text and ',=HYPERLINK' not in text
-    assert json.loads(json.dumps(plan_geojson(plan)))["features"][0]["properties"]["name"] == plan.sites[0].name
+        assert "'=HYPERLINK" in text and ",=HYPERLINK" not in text
+    assert (
+        json.loads(json.dumps(plan_geojson(plan)))["features"][0]["properties"]["name"]
+        == plan.sites[0].name
+    )
 
 
 def test_stale_driver_sheets_are_removed(planned, tmp_path):
@@ -182,24 +204,52 @@ def test_no_roster_names_in_any_file(planned, tmp_path):
     data = json.loads(json.dumps(GRID_SCENARIO))
     # a raw section carrying names, attached after validation (a real roster's names are
     # dropped when it is read; here they sit in the scenario object itself)
-    sc = parse_scenario(data).model_copy(update={"exchange": {"parties": ["A", "B"], "rosters": {
-        "A": [{"name": ROSTER[0], "category": "civilians"}], "B": [{"name": ROSTER[1]}, {"name": ROSTER[2]}]}}})
+    sc = parse_scenario(data).model_copy(
+        update={
+            "exchange": {
+                "parties": ["A", "B"],
+                "rosters": {
+                    "A": [{"name": ROSTER[0], "category": "civilians"}],
+                    "B": [{"name": ROSTER[1]}, {"name": ROSTER[2]}],
+                },
+            }
+        }
+    )
     _sc, net, plan = planned
     plan = plan.model_copy(deep=True)
-    plan.exchange = {"status": "complete", "events": [{
-        "start": "2022-03-16T10:00:00+02:00", "end": "2022-03-16T11:00:00+02:00", "crossing": "cp1",
-        "counts": {"A": {"f1": {"civilians": 1}}, "B": {"f2": {"civilians": 2}}},
-        "released": {"A": [ROSTER[0]], "B": ROSTER[1:]},
-    }]}
+    plan.exchange = {
+        "status": "complete",
+        "events": [
+            {
+                "start": "2022-03-16T10:00:00+02:00",
+                "end": "2022-03-16T11:00:00+02:00",
+                "crossing": "cp1",
+                "counts": {"A": {"f1": {"civilians": 1}}, "B": {"f2": {"civilians": 2}}},
+                "released": {"A": [ROSTER[0]], "B": ROSTER[1:]},
+            }
+        ],
+    }
     write_plan_files(plan, tmp_path, scenario=sc)
     render_map(sc, plan, net.layers, tmp_path / "map.html")
     files = [p for p in tmp_path.rglob("*") if p.is_file() and p.name != "plan.json"]
-    assert {p.name for p in files} >= {"schedule.csv", "routes.gpx", "plan.geojson", "summary.md", "map.html"}
+    assert {p.name for p in files} >= {
+        "schedule.csv",
+        "routes.gpx",
+        "plan.geojson",
+        "summary.md",
+        "map.html",
+    }
     for p in files:
         text = readable_text(p)
         for name in ROSTER:
             assert name not in text and name.split()[-1] not in text, f"{name} in {p.name}"
     # the exchange itself is there, as counts
-    assert "| 1 | 2022-03-16T10:00:00+02:00 |" in (tmp_path / "summary.md").read_text(encoding="utf-8")
-    ex = [f for f in json.loads((tmp_path / "plan.geojson").read_text())["features"] if f["properties"]["feature"] == "exchange"]
+    assert "| 1 | 2022-03-16T10:00:00+02:00 |" in (tmp_path / "summary.md").read_text(
+        encoding="utf-8"
+    )
+    ex = [
+        f
+        for f in json.loads((tmp_path / "plan.geojson").read_text())["features"]
+        if f["properties"]["feature"] == "exchange"
+    ]
     assert ex and ex[0]["properties"]["people"] == 3

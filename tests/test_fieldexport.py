@@ -247,4 +247,4 @@ def test_exports_are_the_same_bytes_when_written_again_later(hxl_planned, tmp_pa
     with zipfile.ZipFile(again["xlsx"]) as z:
         core = z.read("docProps/core.xml").decode()
     first = sc.ceasefire.windows[0].start.replace(tzinfo=None)
-    assert f"<dcterms:modified xsi:type=\"dcterms:W3CDTF\">{first:%Y-%m-%dT%H:%M:%S}Z" in core
+    assert f'<dcterms:modified xsi:type="dcterms:W3CDTF">{first:%Y-%m-%dT%H:%M:%S}Z' in core

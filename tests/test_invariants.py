@@ -17,7 +17,9 @@ from planner.verify import verify_plan
 people = st.fixed_dictionaries({g: st.integers(0, 60) for g in GROUPS})
 
 
-@settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=6, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(
     p1=people,
     p2=people,
@@ -26,13 +28,17 @@ people = st.fixed_dictionaries({g: st.integers(0, 60) for g in GROUPS})
     ambulances=st.integers(0, 2),
     capacity=st.integers(0, 300),
 )
-def test_random_scenarios_verify_clean(scenario_dict, grid, p1, p2, buses, seats, ambulances, capacity):
+def test_random_scenarios_verify_clean(
+    scenario_dict, grid, p1, p2, buses, seats, ambulances, capacity
+):
     d = copy.deepcopy(scenario_dict)
     ev = d["evacuation"]
     ev["assembly_points"][0]["people"] = p1
     ev["assembly_points"][1]["people"] = p2
     ev["fleet"][0].update(count=buses, seats=seats)
-    ev["fleet"][1].update(count=ambulances if buses or ambulances else 1)  # a fleet of nothing is refused at load
+    ev["fleet"][1].update(
+        count=ambulances if buses or ambulances else 1
+    )  # a fleet of nothing is refused at load
     ev["reception_centres"][0]["capacity"] = capacity
     sc = parse_scenario(d)
     plan = plan_evacuation(sc, network=prepare_network(sc, graph=grid), workers=1, budget=40)

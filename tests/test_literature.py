@@ -137,7 +137,9 @@ def test_quick_solve_is_feasible(tmp_path):
     p.write_text("\n".join(out) + "\n")
     inst = lit.parse_vrptw(p)
     assert inst.n_customers == 25
-    row = lit.solve_instance(inst, (3, 191.3), time_limit=600, workers=1, seed=0, solution_limit=200)
+    row = lit.solve_instance(
+        inst, (3, 191.3), time_limit=600, workers=1, seed=0, solution_limit=200
+    )
     assert row.feasible, row.errors
     assert row.vehicles <= 5
     assert row.gap is not None and row.gap < 5

@@ -316,7 +316,9 @@ def test_segments_of_lines_and_polygon_boundaries():
     assert shapely.equals(shapely.union_all(segs), shapely.union_all([ring.boundary, lines]))
 
 
-def test_a_prepared_network_is_reused_for_a_scenario_on_the_same_roads(grid, scenario_dict, monkeypatch):
+def test_a_prepared_network_is_reused_for_a_scenario_on_the_same_roads(
+    grid, scenario_dict, monkeypatch
+):
     import copy
 
     import planner.network
@@ -325,12 +327,37 @@ def test_a_prepared_network_is_reused_for_a_scenario_on_the_same_roads(grid, sce
     monkeypatch.setattr(planner.network, "build_network", lambda sc: loads.append(sc) or grid)
     before = parse_scenario(copy.deepcopy(scenario_dict))
     scenario_dict["hazards"] = [
-        {"id": "c", "kind": "closed", "polygon": [[35.09, 47.09], [35.11, 47.09], [35.11, 47.11], [35.09, 47.11], [35.09, 47.09]]},
-        {"id": "r", "kind": "risk", "factor": 3, "polygon": [[35.19, 46.99], [35.31, 46.99], [35.31, 47.31], [35.19, 47.31], [35.19, 46.99]]},
+        {
+            "id": "c",
+            "kind": "closed",
+            "polygon": [
+                [35.09, 47.09],
+                [35.11, 47.09],
+                [35.11, 47.11],
+                [35.09, 47.11],
+                [35.09, 47.09],
+            ],
+        },
+        {
+            "id": "r",
+            "kind": "risk",
+            "factor": 3,
+            "polygon": [
+                [35.19, 46.99],
+                [35.31, 46.99],
+                [35.31, 47.31],
+                [35.19, 47.31],
+                [35.19, 46.99],
+            ],
+        },
     ]
     after = parse_scenario(scenario_dict)
     first = prepare_network(before)
-    table_before = (first.roads.table.cost.copy(), first.roads.table.alive.copy(), first.roads.csr.copy())
+    table_before = (
+        first.roads.table.cost.copy(),
+        first.roads.table.alive.copy(),
+        first.roads.csr.copy(),
+    )
     reused = prepare_network(after, reuse=first)
     assert len(loads) == 1  # the roads were loaded once
     scratch = prepare_network(after)

@@ -464,7 +464,9 @@ def test_helsinki_pbf() -> None:
 
 @pytest.mark.shared
 @needs_shared
-@pytest.mark.parametrize("name", ["graphhopper/north-bayreuth.osm.gz", "graphhopper/andorra.osm.pbf"])
+@pytest.mark.parametrize(
+    "name", ["graphhopper/north-bayreuth.osm.gz", "graphhopper/andorra.osm.pbf"]
+)
 def test_contracted_matrix_on_real_streets_equals_plain_dijkstra(name: str) -> None:
     from scipy.sparse.csgraph import dijkstra
 

@@ -24,14 +24,33 @@ def _scenario(source: Path, sites: dict, hazard: list | None = None) -> dict:
     return {
         "name": f"osm-{source.name.split('.')[0]}",
         "network": {"source": str(source)},
-        "ceasefire": {"windows": [{"start": "2024-05-01T06:00:00+02:00", "end": "2024-05-01T12:00:00+02:00"}]},
+        "ceasefire": {
+            "windows": [{"start": "2024-05-01T06:00:00+02:00", "end": "2024-05-01T12:00:00+02:00"}]
+        },
         "hazards": [{"id": "blocked", "kind": "closed", "polygon": hazard}] if hazard else [],
         "evacuation": {
-            "assembly_points": [{"id": k, "location": v, "people": {"general": 60, "children": 20, "wounded": 2}} for k, v in sites["assembly"].items()],
-            "reception_centres": [{"id": "reception", "location": sites["reception"], "capacity": 1000}],
+            "assembly_points": [
+                {"id": k, "location": v, "people": {"general": 60, "children": 20, "wounded": 2}}
+                for k, v in sites["assembly"].items()
+            ],
+            "reception_centres": [
+                {"id": "reception", "location": sites["reception"], "capacity": 1000}
+            ],
             "fleet": [
-                {"type": "bus", "count": 2, "seats": 40, "groups": ["general", "children"], "start": "reception"},
-                {"type": "ambulance", "count": 1, "seats": 4, "groups": ["wounded"], "start": "reception"},
+                {
+                    "type": "bus",
+                    "count": 2,
+                    "seats": 40,
+                    "groups": ["general", "children"],
+                    "start": "reception",
+                },
+                {
+                    "type": "ambulance",
+                    "count": 1,
+                    "seats": 4,
+                    "groups": ["wounded"],
+                    "start": "reception",
+                },
             ],
             "stop_min": 5,
             "unload_min": 5,
@@ -44,12 +63,18 @@ def _scenario(source: Path, sites: dict, hazard: list | None = None) -> dict:
     [
         (
             "graphhopper/monaco.osm.gz",
-            {"assembly": {"larvotto": [7.4380, 43.7460], "fontvieille": [7.4170, 43.7290]}, "reception": [7.4250, 43.7370]},
+            {
+                "assembly": {"larvotto": [7.4380, 43.7460], "fontvieille": [7.4170, 43.7290]},
+                "reception": [7.4250, 43.7370],
+            },
             [[7.4200, 43.7330], [7.4230, 43.7330], [7.4230, 43.7350], [7.4200, 43.7350]],
         ),
         (
             "graphhopper/andorra.osm.pbf",
-            {"assembly": {"pas-de-la-casa": [1.7330, 42.5430], "canillo": [1.5980, 42.5670]}, "reception": [1.5210, 42.5070]},
+            {
+                "assembly": {"pas-de-la-casa": [1.7330, 42.5430], "canillo": [1.5980, 42.5670]},
+                "reception": [1.5210, 42.5070],
+            },
             None,
         ),
     ],

@@ -17,11 +17,27 @@ def _scenario(tmp_path, share="even", tags=None):
     data = {
         "name": "town-osm",
         "network": {"source": str(DATA / "amenities.osm")},
-        "ceasefire": {"windows": [{"start": "2024-05-01T06:00:00+03:00", "end": "2024-05-01T14:00:00+03:00"}]},
+        "ceasefire": {
+            "windows": [{"start": "2024-05-01T06:00:00+03:00", "end": "2024-05-01T14:00:00+03:00"}]
+        },
         "evacuation": {
-            "assembly_points": {"from_osm": {"tags": tags or {"amenity": ["school", "hospital"]}, "people": {"general": 100, "wounded": 7}, "share": share}},
+            "assembly_points": {
+                "from_osm": {
+                    "tags": tags or {"amenity": ["school", "hospital"]},
+                    "people": {"general": 100, "wounded": 7},
+                    "share": share,
+                }
+            },
             "reception_centres": [{"id": "east", "location": [35.112, 47.798], "capacity": 500}],
-            "fleet": [{"type": "bus", "count": 2, "seats": 30, "groups": ["general", "wounded"], "start": "east"}],
+            "fleet": [
+                {
+                    "type": "bus",
+                    "count": 2,
+                    "seats": 30,
+                    "groups": ["general", "wounded"],
+                    "start": "east",
+                }
+            ],
         },
     }
     p = tmp_path / "s.yaml"
@@ -39,7 +55,12 @@ def test_points_from_osm_even_share(tmp_path):
 
 
 def test_points_from_osm_by_building_area(tmp_path):
-    pts = {p.name: p for p in load_scenario(_scenario(tmp_path, share="building_area")).evacuation.assembly_points}
+    pts = {
+        p.name: p
+        for p in load_scenario(
+            _scenario(tmp_path, share="building_area")
+        ).evacuation.assembly_points
+    }
     # the apartment block (~3,300 m2) lies next to school 1, the house (~660 m2) next to the hospital
     assert pts["School No. 2"].people.general == 0
     assert pts["School No. 1"].people.general > 4 * pts["City Hospital"].people.general

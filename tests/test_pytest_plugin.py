@@ -72,19 +72,25 @@ def test_passing_and_failing_expectations_with_ids_and_messages(pytester, scenar
     (pytester.path / "other.yaml").write_text("name: not-a-scenario\nexpect: nothing\n")
     calls = []
     real = planner.check.plan_case
-    monkeypatch.setattr(planner.check, "plan_case", lambda case, **kw: calls.append(case.id) or real(case, **kw))
+    monkeypatch.setattr(
+        planner.check, "plan_case", lambda case, **kw: calls.append(case.id) or real(case, **kw)
+    )
 
     result = pytester.runpytest(*_plugin_args(), "-v", "-p", "no:cacheprovider")
     result.assert_outcomes(passed=2, failed=2)
-    result.stdout.fnmatch_lines_random([
-        "*tiny.yaml::tiny::min_evacuated PASSED*",
-        "*tiny.yaml::tiny::wounded_out_by PASSED*",
-        "*tiny.yaml::tiny::no-crossing::min_evacuated FAILED*",
-        "*tiny.yaml::tiny::no-crossing::wounded_out_by FAILED*",
-    ])
-    result.stdout.fnmatch_lines([
-        "*tiny::no-crossing::wounded_out_by: wounded out by 2022-03-16T14:00+02:00: failed, 4 of 4 still waiting at a1*",
-    ])
+    result.stdout.fnmatch_lines_random(
+        [
+            "*tiny.yaml::tiny::min_evacuated PASSED*",
+            "*tiny.yaml::tiny::wounded_out_by PASSED*",
+            "*tiny.yaml::tiny::no-crossing::min_evacuated FAILED*",
+            "*tiny.yaml::tiny::no-crossing::wounded_out_by FAILED*",
+        ]
+    )
+    result.stdout.fnmatch_lines(
+        [
+            "*tiny::no-crossing::wounded_out_by: wounded out by 2022-03-16T14:00+02:00: failed, 4 of 4 still waiting at a1*",
+        ]
+    )
     result.stdout.fnmatch_lines(["*at least 40 total evacuated: failed, total 0 < 40*"])
     assert "Traceback" not in result.stdout.str()
     # each scenario and variant planned once, whatever the number of its expectations
@@ -97,9 +103,13 @@ def test_select_one_variant_by_id(pytester, scenarios):
         expect=[{"max_vehicles": 3}],
         variants=[{"name": "two-buses", "changes": [{"fleet": {"type": "bus", "count": 2}}]}],
     )
-    result = pytester.runpytest(*_plugin_args(), "-v", "-p", "no:cacheprovider", "tiny.yaml::tiny::two-buses::max_vehicles")
+    result = pytester.runpytest(
+        *_plugin_args(), "-v", "-p", "no:cacheprovider", "tiny.yaml::tiny::two-buses::max_vehicles"
+    )
     result.assert_outcomes(passed=1)
-    result = pytester.runpytest(*_plugin_args(), "-p", "no:cacheprovider", "-k", "two-buses", "--collect-only", "-q")
+    result = pytester.runpytest(
+        *_plugin_args(), "-p", "no:cacheprovider", "-k", "two-buses", "--collect-only", "-q"
+    )
     result.stdout.fnmatch_lines(["tiny.yaml::tiny::two-buses::max_vehicles"])
 
 

@@ -21,14 +21,61 @@ from planner.regional import (
     load_regional_network,
 )
 
-OBLASTS = ["Kharkiv", "Donetsk", "Luhansk", "Zaporizhzhia", "Kherson", "Dnipropetrovsk", "Mykolaiv", "Sumy", "Poltava"]
+OBLASTS = [
+    "Kharkiv",
+    "Donetsk",
+    "Luhansk",
+    "Zaporizhzhia",
+    "Kherson",
+    "Dnipropetrovsk",
+    "Mykolaiv",
+    "Sumy",
+    "Poltava",
+]
 TOWNS = [
-    "Mariupol", "Manhush", "Berdiansk", "Tokmak", "Vasylivka", "Zaporizhzhia", "Polohy", "Orikhiv",
-    "Melitopol", "Enerhodar", "Nikopol", "Dnipro", "Pavlohrad", "Kharkiv", "Chuhuiv", "Izium",
-    "Balakliia", "Kupiansk", "Vovchansk", "Derhachi", "Zolochiv", "Bohodukhiv", "Krasnohrad", "Lozova",
-    "Sloviansk", "Kramatorsk", "Bakhmut", "Pokrovsk", "Kostiantynivka", "Donetsk", "Volnovakha",
-    "Sievierodonetsk", "Lysychansk", "Luhansk", "Kherson", "Mykolaiv", "Sumy", "Okhtyrka", "Poltava",
-    "Lubny", "Lokhvytsia", "Kremenchuk", "Kryvyi Rih",
+    "Mariupol",
+    "Manhush",
+    "Berdiansk",
+    "Tokmak",
+    "Vasylivka",
+    "Zaporizhzhia",
+    "Polohy",
+    "Orikhiv",
+    "Melitopol",
+    "Enerhodar",
+    "Nikopol",
+    "Dnipro",
+    "Pavlohrad",
+    "Kharkiv",
+    "Chuhuiv",
+    "Izium",
+    "Balakliia",
+    "Kupiansk",
+    "Vovchansk",
+    "Derhachi",
+    "Zolochiv",
+    "Bohodukhiv",
+    "Krasnohrad",
+    "Lozova",
+    "Sloviansk",
+    "Kramatorsk",
+    "Bakhmut",
+    "Pokrovsk",
+    "Kostiantynivka",
+    "Donetsk",
+    "Volnovakha",
+    "Sievierodonetsk",
+    "Lysychansk",
+    "Luhansk",
+    "Kherson",
+    "Mykolaiv",
+    "Sumy",
+    "Okhtyrka",
+    "Poltava",
+    "Lubny",
+    "Lokhvytsia",
+    "Kremenchuk",
+    "Kryvyi Rih",
 ]
 
 
@@ -82,8 +129,17 @@ def test_every_oblast_has_settlements(g):
 
 
 def test_coordinates_and_populations_come_from_geonames(g, cities):
-    admin1 = {"Kharkiv": "07", "Donetsk": "05", "Luhansk": "14", "Zaporizhzhia": "26", "Kherson": "08",
-              "Dnipropetrovsk": "04", "Mykolaiv": "16", "Sumy": "21", "Poltava": "18"}
+    admin1 = {
+        "Kharkiv": "07",
+        "Donetsk": "05",
+        "Luhansk": "14",
+        "Zaporizhzhia": "26",
+        "Kherson": "08",
+        "Dnipropetrovsk": "04",
+        "Mykolaiv": "16",
+        "Sumy": "21",
+        "Poltava": "18",
+    }
     for n, d in g.nodes(data=True):
         if d["kind"] != "settlement":
             continue
@@ -124,13 +180,19 @@ def test_scenario_towns_are_in_the_network(g, town):
 
 
 def test_names_and_transliterations():
-    assert find_settlement("Zaporizhzhia") == find_settlement("zaporizhzhya") == find_settlement("Zaporozhye")
+    assert (
+        find_settlement("Zaporizhzhia")
+        == find_settlement("zaporizhzhya")
+        == find_settlement("Zaporozhye")
+    )
     assert find_settlement("Dnipropetrovsk") == find_settlement("Dnipro")
     assert find_settlement("Artemivsk") == find_settlement("Bakhmut")
     assert find_settlement("Severodonetsk") == find_settlement("Sievierodonetsk")
     assert find_settlement("Kryvyy Rih") == find_settlement("Kryvyi Rih")
     assert find_settlement("Zolochiv") == 686895  # the Kharkiv oblast one, not Lviv oblast's
-    assert find_settlement("Kamianske") == 709932  # the city on the Dnipro, not the Zaporizhzhia village
+    assert (
+        find_settlement("Kamianske") == 709932
+    )  # the city on the Dnipro, not the Zaporizhzhia village
 
 
 def test_unknown_settlement():
@@ -187,13 +249,34 @@ def _occupied_side() -> Polygon:
 @pytest.mark.parametrize(
     ("town", "behind"),
     [
-        ("Mariupol", True), ("Melitopol", True), ("Berdiansk", True), ("Enerhodar", True),
-        ("Vasylivka", True), ("Tokmak", True), ("Polohy", True), ("Kherson", True), ("Donetsk", True),
-        ("Luhansk", True), ("Volnovakha", True), ("Kupiansk", True), ("Balakliia", True),
-        ("Zaporizhzhia", False), ("Orikhiv", False), ("Huliaipole", False), ("Mykolaiv", False),
-        ("Nikopol", False), ("Kharkiv", False), ("Chuhuiv", False), ("Derhachi", False),
-        ("Kramatorsk", False), ("Sloviansk", False), ("Bakhmut", False), ("Sievierodonetsk", False),
-        ("Lysychansk", False), ("Dnipro", False), ("Kryvyi Rih", False),
+        ("Mariupol", True),
+        ("Melitopol", True),
+        ("Berdiansk", True),
+        ("Enerhodar", True),
+        ("Vasylivka", True),
+        ("Tokmak", True),
+        ("Polohy", True),
+        ("Kherson", True),
+        ("Donetsk", True),
+        ("Luhansk", True),
+        ("Volnovakha", True),
+        ("Kupiansk", True),
+        ("Balakliia", True),
+        ("Zaporizhzhia", False),
+        ("Orikhiv", False),
+        ("Huliaipole", False),
+        ("Mykolaiv", False),
+        ("Nikopol", False),
+        ("Kharkiv", False),
+        ("Chuhuiv", False),
+        ("Derhachi", False),
+        ("Kramatorsk", False),
+        ("Sloviansk", False),
+        ("Bakhmut", False),
+        ("Sievierodonetsk", False),
+        ("Lysychansk", False),
+        ("Dnipro", False),
+        ("Kryvyi Rih", False),
     ],
 )
 def test_frontline_sides(g, town, behind):
@@ -281,19 +364,49 @@ def test_plan_behind_the_real_front_of_december_2024():
     sc = parse_scenario(
         {
             "name": "zaporizhzhia-2024",
-            "ceasefire": {"windows": [{"start": "2024-12-01T07:00:00+02:00", "end": "2024-12-01T17:00:00+02:00"}]},
+            "ceasefire": {
+                "windows": [
+                    {"start": "2024-12-01T07:00:00+02:00", "end": "2024-12-01T17:00:00+02:00"}
+                ]
+            },
             "frontline": {"file": str(DEEPSTATE)},
             "hazards": [{"id": "occupied", "kind": "closed", "file": str(DEEPSTATE)}],
             "evacuation": {
                 "assembly_points": [
-                    {"id": "orikhiv", "location": {"place": "Orikhiv"}, "people": {"general": 300, "children": 60, "wounded": 8}},
-                    {"id": "huliaipole", "location": {"place": "Huliaipole"}, "people": {"general": 250, "children": 40, "wounded": 5}},
-                    {"id": "vasylivka", "location": {"place": "Vasylivka"}, "people": {"general": 100}},
+                    {
+                        "id": "orikhiv",
+                        "location": {"place": "Orikhiv"},
+                        "people": {"general": 300, "children": 60, "wounded": 8},
+                    },
+                    {
+                        "id": "huliaipole",
+                        "location": {"place": "Huliaipole"},
+                        "people": {"general": 250, "children": 40, "wounded": 5},
+                    },
+                    {
+                        "id": "vasylivka",
+                        "location": {"place": "Vasylivka"},
+                        "people": {"general": 100},
+                    },
                 ],
-                "reception_centres": [{"id": "zaporizhzhia", "location": {"place": "Zaporizhzhia"}, "capacity": 2000}],
+                "reception_centres": [
+                    {"id": "zaporizhzhia", "location": {"place": "Zaporizhzhia"}, "capacity": 2000}
+                ],
                 "fleet": [
-                    {"type": "bus", "count": 6, "seats": 45, "groups": ["general", "children", "reduced_mobility"], "start": "zaporizhzhia"},
-                    {"type": "ambulance", "count": 2, "seats": 4, "groups": ["wounded", "reduced_mobility"], "start": "zaporizhzhia"},
+                    {
+                        "type": "bus",
+                        "count": 6,
+                        "seats": 45,
+                        "groups": ["general", "children", "reduced_mobility"],
+                        "start": "zaporizhzhia",
+                    },
+                    {
+                        "type": "ambulance",
+                        "count": 2,
+                        "seats": 4,
+                        "groups": ["wounded", "reduced_mobility"],
+                        "start": "zaporizhzhia",
+                    },
                 ],
             },
         }
@@ -307,7 +420,9 @@ def test_plan_behind_the_real_front_of_december_2024():
             assert not shapely.LineString(leg.path).intersects(occupied), (v.id, leg.from_, leg.to)
     for v in plan.vehicles:  # nobody rides from Zaporizhzhia back towards the front
         assert not [leg for leg in v.legs if leg.from_ == "zaporizhzhia" and leg.load], v.id
-    assert {(u.site, u.reason) for u in plan.unserved if u.site == "vasylivka"} == {("vasylivka", "site_in_closed_area")}
+    assert {(u.site, u.reason) for u in plan.unserved if u.site == "vasylivka"} == {
+        ("vasylivka", "site_in_closed_area")
+    }
     t = plan.totals
     assert t.evacuated["wounded"] == 13 and t.evacuated["children"] == 100
     assert t.evacuated["total"] >= 0.85 * t.bound["total"]

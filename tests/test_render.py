@@ -43,7 +43,9 @@ def test_online_map_keeps_the_cdn_form(planned, tmp_path):
     sc, net, plan = planned
     render_map(sc, plan, net.layers, tmp_path / "map.html", online=True)
     html = (tmp_path / "map.html").read_text(encoding="utf-8")
-    assert '<script src="https://cdn.jsdelivr.net/npm/leaflet@1.9.3/dist/leaflet.js"></script>' in html
+    assert (
+        '<script src="https://cdn.jsdelivr.net/npm/leaflet@1.9.3/dist/leaflet.js"></script>' in html
+    )
     assert "Leaflet 1.9.3, a JS library" not in html
     assert len(html) < 150_000
 
@@ -57,7 +59,11 @@ def test_layers_legend_scale_and_timeline(planned):
     assert TILES_LAYER in layer_names(plan)
     assert "control_scale" in html or "L.control.scale" in html
     assert "pl-legend" in html
-    data = next(d for d in (json.loads(x) for x in re.findall(r"var D = (\{.*?\}), map = ", html)) if "t0" in d)
+    data = next(
+        d
+        for d in (json.loads(x) for x in re.findall(r"var D = (\{.*?\}), map = ", html))
+        if "t0" in d
+    )
     used = [v for v in plan.vehicles if v.legs]
     assert [v["id"] for v in data["vehicles"]] == [v.id for v in used]
     assert len(data["windows"]) == len(plan.windows)
@@ -70,9 +76,17 @@ def test_hostile_text_is_escaped_everywhere(planned):
     evil = '"><img src=x onerror=alert(1)><script>alert(2)</script>${alert(3)}`'
     plan.sites[0].name = evil
     plan.vehicles[0].id = evil
-    plan.exchange = {"status": "complete", "events": [
-        {"start": "2022-03-16T10:00:00+02:00", "end": "2022-03-16T11:00:00+02:00", "crossing": evil,
-         "counts": {evil: {"f": {"c": 2}}}}]}
+    plan.exchange = {
+        "status": "complete",
+        "events": [
+            {
+                "start": "2022-03-16T10:00:00+02:00",
+                "end": "2022-03-16T11:00:00+02:00",
+                "crossing": evil,
+                "counts": {evil: {"f": {"c": 2}}},
+            }
+        ],
+    }
     html = map_html(render_map(sc, plan, net.layers))
     assert "<script>alert(2)</script>" not in html
     assert "<img src=x" not in html

@@ -164,9 +164,7 @@ def _without_city_labels(text: str) -> str:
 @pytest.mark.slow
 def test_no_name_of_either_list_in_any_output(outputs: tuple[Path, list[str]]) -> None:
     folder, said = outputs
-    texts = [
-        _text_of(p) for p in folder.rglob("*") if p.is_file() and not p.name.endswith(".key")
-    ]
+    texts = [_text_of(p) for p in folder.rglob("*") if p.is_file() and not p.name.endswith(".key")]
     texts = [_without_city_labels(t) for t in texts] + said
     assert len(texts) > 15
     names = _names()

@@ -19,21 +19,67 @@ def test_good_scenario_loads(scenario_dict, write_scenario):
 @pytest.mark.parametrize(
     ("mutate", "field", "words"),
     [
-        (lambda d: d["ceasefire"]["windows"][0].update(start="2022-03-16T08:00:00"), "ceasefire.windows.0.start", "timezone"),
-        (lambda d: d["ceasefire"]["windows"][0].update(end="2022-03-15T08:00:00+02:00"), "ceasefire.windows.0", "after start"),
-        (lambda d: d["evacuation"]["fleet"][0].update(seats=-1), "evacuation.fleet.0.seats", "from 0 to"),
-        (lambda d: d["evacuation"]["fleet"][0].update(seats=0), "evacuation.fleet.0.seats", "only a convoy's lead"),
-        (lambda d: d["evacuation"]["fleet"][0].update(groups=["pets"]), "evacuation.fleet.0.groups.0", "wounded"),
-        (lambda d: d["evacuation"]["fleet"][0].update(start="nowhere"), "evacuation.fleet.0.start", "not a site id"),
-        (lambda d: d["evacuation"]["assembly_points"][0].update(location=[35.0, 95.0]), "evacuation.assembly_points.0.location", "latitude"),
-        (lambda d: d["evacuation"]["assembly_points"][0]["people"].update(general=-5), "evacuation.assembly_points.0.people.general", "from 0 to"),
-        (lambda d: d["evacuation"]["assembly_points"][0].update(peeple={}), "evacuation.assembly_points.0.peeple", "not a known field"),
+        (
+            lambda d: d["ceasefire"]["windows"][0].update(start="2022-03-16T08:00:00"),
+            "ceasefire.windows.0.start",
+            "timezone",
+        ),
+        (
+            lambda d: d["ceasefire"]["windows"][0].update(end="2022-03-15T08:00:00+02:00"),
+            "ceasefire.windows.0",
+            "after start",
+        ),
+        (
+            lambda d: d["evacuation"]["fleet"][0].update(seats=-1),
+            "evacuation.fleet.0.seats",
+            "from 0 to",
+        ),
+        (
+            lambda d: d["evacuation"]["fleet"][0].update(seats=0),
+            "evacuation.fleet.0.seats",
+            "only a convoy's lead",
+        ),
+        (
+            lambda d: d["evacuation"]["fleet"][0].update(groups=["pets"]),
+            "evacuation.fleet.0.groups.0",
+            "wounded",
+        ),
+        (
+            lambda d: d["evacuation"]["fleet"][0].update(start="nowhere"),
+            "evacuation.fleet.0.start",
+            "not a site id",
+        ),
+        (
+            lambda d: d["evacuation"]["assembly_points"][0].update(location=[35.0, 95.0]),
+            "evacuation.assembly_points.0.location",
+            "latitude",
+        ),
+        (
+            lambda d: d["evacuation"]["assembly_points"][0]["people"].update(general=-5),
+            "evacuation.assembly_points.0.people.general",
+            "from 0 to",
+        ),
+        (
+            lambda d: d["evacuation"]["assembly_points"][0].update(peeple={}),
+            "evacuation.assembly_points.0.peeple",
+            "not a known field",
+        ),
         (lambda d: d["hazards"][1].pop("factor"), "hazards.1", "factor"),
         (lambda d: d["hazards"][0].update(kind="shelled"), "hazards.0.kind", "closed"),
         (lambda d: d.pop("ceasefire"), "ceasefire", "required"),
         (lambda d: d["evacuation"]["reception_centres"][0].update(id="a1"), "evacuation", "unique"),
-        (lambda d: d["hazards"].append({"kind": "closed", "file": "missing.geojson"}), "hazards.2.file", "not found"),
-        (lambda d: d["evacuation"]["assembly_points"][0].update(location={"place": "Atlantis-on-Dnipro"}), "evacuation.assembly_points.0.location", "unknown place"),
+        (
+            lambda d: d["hazards"].append({"kind": "closed", "file": "missing.geojson"}),
+            "hazards.2.file",
+            "not found",
+        ),
+        (
+            lambda d: d["evacuation"]["assembly_points"][0].update(
+                location={"place": "Atlantis-on-Dnipro"}
+            ),
+            "evacuation.assembly_points.0.location",
+            "unknown place",
+        ),
     ],
 )
 def test_bad_scenarios_name_file_field_problem(scenario_dict, write_scenario, mutate, field, words):

@@ -26,7 +26,9 @@ def planned():
         "breakdown": {"probability": 0.1},
     }
     sc = parse_scenario(data)
-    plan = plan_evacuation(sc, network=prepare_network(sc, graph=grid_graph()), workers=1, budget=150)
+    plan = plan_evacuation(
+        sc, network=prepare_network(sc, graph=grid_graph()), workers=1, budget=150
+    )
     return sc, json.loads(plan.to_json())
 
 
@@ -79,7 +81,19 @@ def test_sweep_command(tmp_path, planned, scenario_dict, grid):
     scenario_dict["disruptions"] = {"window_cut": {"probability": 0.5, "max_hours": 4}}
     (tmp_path / "s.yaml").write_text(yaml.safe_dump(scenario_dict))
     (tmp_path / "plan.json").write_text(json.dumps(plan))
-    res = CliRunner().invoke(app, ["sweep", str(tmp_path / "s.yaml"), "--runs", "40", "--plan", str(tmp_path / "plan.json"), "--workers", "1"])
+    res = CliRunner().invoke(
+        app,
+        [
+            "sweep",
+            str(tmp_path / "s.yaml"),
+            "--runs",
+            "40",
+            "--plan",
+            str(tmp_path / "plan.json"),
+            "--workers",
+            "1",
+        ],
+    )
     assert res.exit_code == 0, res.output
     assert "40 runs" in res.output and "wounded" in res.output
 
@@ -100,7 +114,10 @@ def on_file(tmp_path_factory):
     ox.save_graphml(grid_graph(), d / "grid.graphml")
     data = copy.deepcopy(GRID_SCENARIO)
     data["network"] = {"source": "grid.graphml"}
-    data["disruptions"] = {"window_cut": {"probability": 0.5, "max_hours": 4}, "breakdown": {"probability": 0.5}}
+    data["disruptions"] = {
+        "window_cut": {"probability": 0.5, "max_hours": 4},
+        "breakdown": {"probability": 0.5},
+    }
     (d / "s.yaml").write_text(yaml.safe_dump(data))
     sc = load_scenario(d / "s.yaml")
     return d, sc, json.loads(plan_evacuation(sc, workers=1, budget=150).to_json())
@@ -141,8 +158,22 @@ def test_sweep_command_with_replanning(on_file):
 
     d, _sc, plan = on_file
     (d / "plan.json").write_text(json.dumps(plan))
-    res = CliRunner().invoke(app, ["sweep", str(d / "s.yaml"), "--runs", "3", "--plan", str(d / "plan.json"),
-                                   "--workers", "1", "--replan", "--replan-budget", "50"])
+    res = CliRunner().invoke(
+        app,
+        [
+            "sweep",
+            str(d / "s.yaml"),
+            "--runs",
+            "3",
+            "--plan",
+            str(d / "plan.json"),
+            "--workers",
+            "1",
+            "--replan",
+            "--replan-budget",
+            "50",
+        ],
+    )
     assert res.exit_code == 0, res.output
     assert "3 runs" in res.output and "re-planning" in res.output
 
@@ -153,6 +184,8 @@ def test_replan_budget_must_be_positive(on_file):
     from planner.cli import app
 
     d, _sc, _plan = on_file
-    res = CliRunner().invoke(app, ["sweep", str(d / "s.yaml"), "--runs", "1", "--replan", "--replan-budget", "0"])
+    res = CliRunner().invoke(
+        app, ["sweep", str(d / "s.yaml"), "--runs", "1", "--replan", "--replan-budget", "0"]
+    )
     assert res.exit_code == 2
     assert "--replan-budget" in res.output

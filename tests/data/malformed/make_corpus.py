@@ -37,35 +37,71 @@ BASE: dict[str, Any] = {
             {"start": "2022-03-16T08:00:00+02:00", "end": "2022-03-16T16:00:00+02:00"},
             {"start": "2022-03-17T08:00:00+02:00", "end": "2022-03-17T16:00:00+02:00"},
         ],
-        "crossing_points": [{"id": "cp1", "location": VASYLIVKA, "delay_min": 20, "radius_m": 3000}],
+        "crossing_points": [
+            {"id": "cp1", "location": VASYLIVKA, "delay_min": 20, "radius_m": 3000}
+        ],
     },
     "hazards": [{"id": "tokmak", "kind": "risk", "factor": 2, "polygon": TOKMAK_BOX}],
     "evacuation": {
         "assembly_points": [
-            {"id": "orikhiv", "name": "Orikhiv", "location": ORIKHIV, "people": {"general": 40, "wounded": 2}},
+            {
+                "id": "orikhiv",
+                "name": "Orikhiv",
+                "location": ORIKHIV,
+                "people": {"general": 40, "wounded": 2},
+            },
             {"id": "polohy", "location": POLOHY, "people": {"general": 30, "children": 5}},
         ],
-        "reception_centres": [{"id": "zap", "name": "Zaporizhzhia", "location": ZAPORIZHZHIA, "capacity": 500}],
+        "reception_centres": [
+            {"id": "zap", "name": "Zaporizhzhia", "location": ZAPORIZHZHIA, "capacity": 500}
+        ],
         "fleet": [
-            {"type": "bus", "count": 1, "seats": 40, "groups": ["general", "children"], "start": "zap"},
-            {"type": "ambulance", "count": 1, "seats": 4, "groups": ["wounded"], "start": "zap",
-             "available_from": "2022-03-16T09:00:00+02:00"},
+            {
+                "type": "bus",
+                "count": 1,
+                "seats": 40,
+                "groups": ["general", "children"],
+                "start": "zap",
+            },
+            {
+                "type": "ambulance",
+                "count": 1,
+                "seats": 4,
+                "groups": ["wounded"],
+                "start": "zap",
+                "available_from": "2022-03-16T09:00:00+02:00",
+            },
         ],
     },
-    "disruptions": {"window_cut": {"probability": 0.2, "max_hours": 2}, "breakdown": {"probability": 0.05}},
+    "disruptions": {
+        "window_cut": {"probability": 0.2, "max_hours": 2},
+        "breakdown": {"probability": 0.05},
+    },
 }
 
 EXCHANGE: dict[str, Any] = {
     "name": "malformed-exchange",
-    "ceasefire": {"windows": [{"start": "2022-09-21T07:00:00+03:00", "end": "2022-09-21T19:00:00+03:00"}]},
+    "ceasefire": {
+        "windows": [{"start": "2022-09-21T07:00:00+03:00", "end": "2022-09-21T19:00:00+03:00"}]
+    },
     "exchange": {
         "parties": ["ua", "ru"],
         "facilities": [
             {"id": "zap-camp", "party": "ua", "location": ZAPORIZHZHIA, "buses": 2, "seats": 40},
             {"id": "mel-sizo", "party": "ru", "location": MELITOPOL, "buses": 2, "seats": 40},
         ],
-        "detainees": {"ua": {"counts": {"zap-camp": {"civilian": 20}}}, "ru": {"counts": {"mel-sizo": {"civilian": 20}}}},
-        "exchange_points": [{"id": "vasylivka", "location": VASYLIVKA, "handovers_per_hour": 60, "max_per_event": 40}],
+        "detainees": {
+            "ua": {"counts": {"zap-camp": {"civilian": 20}}},
+            "ru": {"counts": {"mel-sizo": {"civilian": 20}}},
+        },
+        "exchange_points": [
+            {
+                "id": "vasylivka",
+                "location": VASYLIVKA,
+                "handovers_per_hour": 60,
+                "max_per_event": 40,
+            }
+        ],
         "terms": {"ratio": "1:1", "parity": "exact", "mediator_dates": ["2022-09-21"]},
     },
 }
@@ -75,7 +111,9 @@ EVENTS: dict[str, Any] = {"events": [{"at": "2022-03-16T11:00:00+02:00", "close_
 CASES: list[dict[str, Any]] = []
 
 
-def case(name: str, expect: str, base: dict[str, Any] | None = None, command: str = "plan") -> Callable:
+def case(
+    name: str, expect: str, base: dict[str, Any] | None = None, command: str = "plan"
+) -> Callable:
     """Register a scenario (or events) case made by a function that edits a copy of ``base``."""
 
     def deco(fn: Callable[[dict[str, Any]], Any]) -> Callable:
@@ -186,10 +224,18 @@ for _name, _field, _value in VALUE_CASES:
     case(_name, _field)(put(_field, _value))
 
 # --- households (given instead of people, or with people that must agree)
-case("households-disagree", "people: disagrees with households")(put(f"{AP0}.households", {"sizes": {2: 21}}))
-case("households-file-and-count", f"{AP0}.households")(put(f"{AP0}.households", {"file": "h.csv", "count": 3}))
-case("households-negative-size", f"{AP0}.households.sizes.2")(put(f"{AP0}.households", {"sizes": {2: -1}}))
-case("households-missing-file", f"{AP0}.households.file")(put(f"{AP0}.households", {"file": "missing.csv"}))
+case("households-disagree", "people: disagrees with households")(
+    put(f"{AP0}.households", {"sizes": {2: 21}})
+)
+case("households-file-and-count", f"{AP0}.households")(
+    put(f"{AP0}.households", {"file": "h.csv", "count": 3})
+)
+case("households-negative-size", f"{AP0}.households.sizes.2")(
+    put(f"{AP0}.households", {"sizes": {2: -1}})
+)
+case("households-missing-file", f"{AP0}.households.file")(
+    put(f"{AP0}.households", {"file": "missing.csv"})
+)
 
 # --- times without a timezone, wrong or absurd times
 TIME_CASES: list[tuple[str, str, Any]] = [
@@ -229,7 +275,9 @@ def _years(d: dict[str, Any]) -> None:
 def _naive_yaml(d: dict[str, Any]) -> None:
     from datetime import datetime
 
-    d["ceasefire"]["windows"][0]["start"] = datetime(2022, 3, 16, 8, 0)  # an unquoted YAML timestamp
+    d["ceasefire"]["windows"][0]["start"] = datetime(
+        2022, 3, 16, 8, 0
+    )  # an unquoted YAML timestamp
 
 
 # --- coordinates
@@ -238,7 +286,12 @@ COORD_CASES: list[tuple[str, str, Any, str]] = [
     ("swapped-reception", "evacuation.reception_centres.0.location", ZAPORIZHZHIA[::-1], "swapped"),
     ("swapped-fleet-start", f"{FL0}.start", ZAPORIZHZHIA[::-1], "swapped"),
     ("site-in-poland", f"{AP0}.location", [21.0, 52.2], "from the nearest road"),
-    ("site-at-sea", "evacuation.reception_centres.0.location", [35.5, 45.9], "from the nearest road"),
+    (
+        "site-at-sea",
+        "evacuation.reception_centres.0.location",
+        [35.5, 45.9],
+        "from the nearest road",
+    ),
     ("latitude-95", f"{AP0}.location", [35.0, 95.0], "latitude"),
     ("longitude-200", f"{AP0}.location", [200.0, 47.0], "longitude"),
     ("three-numbers", f"{AP0}.location", [35.0, 47.0, 100.0], ""),
@@ -274,7 +327,10 @@ def _two_points(d: dict[str, Any]) -> None:
 @case("off-road-with-small-max-snap", f"{AP0}.location")
 def _small_snap(d: dict[str, Any]) -> None:
     d["network"] = {"source": "regional", "max_snap_m": 1000}
-    d["evacuation"]["assembly_points"][0]["location"] = [35.83, 47.60]  # ~4.5 km north-east of Orikhiv
+    d["evacuation"]["assembly_points"][0]["location"] = [
+        35.83,
+        47.60,
+    ]  # ~4.5 km north-east of Orikhiv
 
 
 # --- geometry and layer files
@@ -284,23 +340,39 @@ case("self-intersecting-polygon", "hazards.0.polygon")(put("hazards.0.polygon", 
 
 @case("self-intersecting-geometry", "hazards.0.geometry")
 def _bow_geom(d: dict[str, Any]) -> None:
-    d["hazards"][0] = {"id": "bow", "kind": "closed", "geometry": {"type": "Polygon", "coordinates": [[*BOWTIE, BOWTIE[0]]]}}
+    d["hazards"][0] = {
+        "id": "bow",
+        "kind": "closed",
+        "geometry": {"type": "Polygon", "coordinates": [[*BOWTIE, BOWTIE[0]]]},
+    }
 
 
 @case("point-geometry", "hazards.0")
 def _point_geom(d: dict[str, Any]) -> None:
-    d["hazards"][0] = {"id": "pt", "kind": "closed", "geometry": {"type": "Point", "coordinates": VASYLIVKA}}
+    d["hazards"][0] = {
+        "id": "pt",
+        "kind": "closed",
+        "geometry": {"type": "Point", "coordinates": VASYLIVKA},
+    }
 
 
 @case("garbage-geometry", "hazards.0.geometry")
 def _garbage_geom(d: dict[str, Any]) -> None:
-    d["hazards"][0] = {"id": "g", "kind": "closed", "geometry": {"type": "Polygon", "coordinates": "here"}}
+    d["hazards"][0] = {
+        "id": "g",
+        "kind": "closed",
+        "geometry": {"type": "Polygon", "coordinates": "here"},
+    }
 
 
 @case("geometry-in-metres", "hazards.0.geometry")
 def _geom_m(d: dict[str, Any]) -> None:
     ring = [[3980000, 6040000], [3990000, 6040000], [3990000, 6050000], [3980000, 6040000]]
-    d["hazards"][0] = {"id": "m", "kind": "closed", "geometry": {"type": "Polygon", "coordinates": [ring]}}
+    d["hazards"][0] = {
+        "id": "m",
+        "kind": "closed",
+        "geometry": {"type": "Polygon", "coordinates": [ring]},
+    }
 
 
 def _fc(features: list[dict[str, Any]], crs: str | None = None) -> str:
@@ -311,21 +383,44 @@ def _fc(features: list[dict[str, Any]], crs: str | None = None) -> str:
 
 
 def _poly(ring: list[list[float]], **props: Any) -> dict[str, Any]:
-    return {"type": "Feature", "properties": props, "geometry": {"type": "Polygon", "coordinates": [[*ring, ring[0]]]}}
+    return {
+        "type": "Feature",
+        "properties": props,
+        "geometry": {"type": "Polygon", "coordinates": [[*ring, ring[0]]]},
+    }
 
 
-METRES = [[3980000.0, 6040000.0], [3990000.0, 6040000.0], [3990000.0, 6050000.0], [3980000.0, 6050000.0]]
+METRES = [
+    [3980000.0, 6040000.0],
+    [3990000.0, 6040000.0],
+    [3990000.0, 6050000.0],
+    [3980000.0, 6050000.0],
+]
 LAYERS: dict[str, str] = {
     "layers/metres-no-crs.geojson": _fc([_poly(METRES)]),
     "layers/bogus-crs.geojson": _fc([_poly(TOKMAK_BOX)], crs="EPSG:999999"),
     "layers/empty.geojson": _fc([]),
     "layers/not-geojson.geojson": "this is not a layer\n",
     "layers/bowtie.geojson": _fc([_poly(BOWTIE)]),
-    "layers/points.geojson": _fc([{"type": "Feature", "properties": {}, "geometry": {"type": "Point", "coordinates": VASYLIVKA}}]),
+    "layers/points.geojson": _fc(
+        [
+            {
+                "type": "Feature",
+                "properties": {},
+                "geometry": {"type": "Point", "coordinates": VASYLIVKA},
+            }
+        ]
+    ),
     "layers/bad-kind.geojson": _fc([_poly(TOKMAK_BOX, kind="shelled")]),
     "layers/bad-factor.geojson": _fc([_poly(TOKMAK_BOX, kind="risk", factor="abc")]),
     "layers/frontline-metres.geojson": _fc(
-        [{"type": "Feature", "properties": {}, "geometry": {"type": "LineString", "coordinates": METRES[:2]}}]
+        [
+            {
+                "type": "Feature",
+                "properties": {},
+                "geometry": {"type": "LineString", "coordinates": METRES[:2]},
+            }
+        ]
     ),
     "layers/garbage.graphml": "<graphml><oops",
 }
@@ -339,10 +434,16 @@ for _file, _words in [
     ("bad-kind", "kind"),
     ("bad-factor", "factor"),
 ]:
-    case(f"layer-{_file}", "hazards.0.file")(put("hazards.0", {"kind": "closed", "file": f"layers/{_file}.geojson"}))
-case("layer-missing", "hazards.0.file")(put("hazards.0", {"kind": "closed", "file": "layers/nowhere.geojson"}))
+    case(f"layer-{_file}", "hazards.0.file")(
+        put("hazards.0", {"kind": "closed", "file": f"layers/{_file}.geojson"})
+    )
+case("layer-missing", "hazards.0.file")(
+    put("hazards.0", {"kind": "closed", "file": "layers/nowhere.geojson"})
+)
 case("frontline-file-empty", "frontline.file")(put("frontline", {"file": "layers/empty.geojson"}))
-case("frontline-file-metres", "frontline.file")(put("frontline", {"file": "layers/frontline-metres.geojson"}))
+case("frontline-file-metres", "frontline.file")(
+    put("frontline", {"file": "layers/frontline-metres.geojson"})
+)
 case("network-file-missing", "network.source")(put("network", {"source": "nowhere.osm"}))
 case("network-file-garbage", "network.source")(put("network", {"source": "layers/garbage.graphml"}))
 
@@ -353,7 +454,13 @@ STRUCT_CASES: list[tuple[str, str, Callable[[dict[str, Any]], None]]] = [
     ("unknown-start", f"{FL0}.start", put(f"{FL0}.start", "nowhere")),
     ("duplicate-site-id", "evacuation", put("evacuation.reception_centres.0.id", "orikhiv")),
     ("duplicate-vehicle-type", "evacuation", put("evacuation.fleet.1.type", "bus")),
-    ("duplicate-crossing-id", "ceasefire", lambda d: d["ceasefire"]["crossing_points"].append(dict(d["ceasefire"]["crossing_points"][0]))),
+    (
+        "duplicate-crossing-id",
+        "ceasefire",
+        lambda d: d["ceasefire"]["crossing_points"].append(
+            dict(d["ceasefire"]["crossing_points"][0])
+        ),
+    ),
     ("unknown-top-level-key", "evacuaton", put("evacuaton", {})),
     ("unknown-site-key", f"{AP0}.peeple", put(f"{AP0}.peeple", {"general": 3})),
     ("missing-ceasefire", "ceasefire", drop("ceasefire")),
@@ -362,19 +469,41 @@ STRUCT_CASES: list[tuple[str, str, Callable[[dict[str, Any]], None]]] = [
     ("missing-fleet", "evacuation.fleet", drop("evacuation.fleet")),
     ("empty-receptions", "evacuation.reception_centres", put("evacuation.reception_centres", [])),
     ("empty-assembly-points", "evacuation", put("evacuation.assembly_points", [])),
-    ("unknown-priority-group", "evacuation.priorities.pets", put("evacuation.priorities", {"pets": 3})),
+    (
+        "unknown-priority-group",
+        "evacuation.priorities.pets",
+        put("evacuation.priorities", {"pets": 3}),
+    ),
     ("unknown-hazard-kind", "hazards.0.kind", put("hazards.0.kind", "shelled")),
     ("risk-without-factor", "hazards.0", drop("hazards.0.factor")),
     ("closed-with-factor", "hazards.0", put("hazards.0.kind", "closed")),
     ("polygon-and-file", "hazards.0", put("hazards.0.file", "layers/bowtie.geojson")),
-    ("frontline-two-sources", "frontline", put("frontline", {"coordinates": [ORIKHIV, POLOHY], "bundled": True})),
+    (
+        "frontline-two-sources",
+        "frontline",
+        put("frontline", {"coordinates": [ORIKHIV, POLOHY], "bundled": True}),
+    ),
     ("no-sections", "evacuation", lambda d: [d.pop(k) for k in ("evacuation", "disruptions")]),
     ("missing-seats", f"{FL0}.seats", drop(f"{FL0}.seats")),
     ("missing-people", f"{AP0}.people", drop(f"{AP0}.people")),
-    ("every-count-zero", "evacuation.fleet", lambda d: [v.update(count=0) for v in d["evacuation"]["fleet"]]),
-    ("too-many-vehicles", "evacuation.fleet", lambda d: [v.update(count=6_000) for v in d["evacuation"]["fleet"]]),
-    ("too-many-people", "evacuation.assembly_points", lambda d: d["evacuation"]["assembly_points"].extend(
-        {"id": f"p{k}", "location": ORIKHIV, "people": {"general": 1_000_000}} for k in range(11))),
+    (
+        "every-count-zero",
+        "evacuation.fleet",
+        lambda d: [v.update(count=0) for v in d["evacuation"]["fleet"]],
+    ),
+    (
+        "too-many-vehicles",
+        "evacuation.fleet",
+        lambda d: [v.update(count=6_000) for v in d["evacuation"]["fleet"]],
+    ),
+    (
+        "too-many-people",
+        "evacuation.assembly_points",
+        lambda d: d["evacuation"]["assembly_points"].extend(
+            {"id": f"p{k}", "location": ORIKHIV, "people": {"general": 1_000_000}}
+            for k in range(11)
+        ),
+    ),
     ("name-5000-chars", "name", put("name", "x" * 5000)),
     ("long-description", "description", put("description", "y" * 20_000)),
     ("long-site-name", f"{AP0}.name", put(f"{AP0}.name", "z" * 300)),
@@ -382,7 +511,11 @@ STRUCT_CASES: list[tuple[str, str, Callable[[dict[str, Any]], None]]] = [
     ("long-key", "disruptions", put("disruptions." + "k" * 200, 1)),
     ("name-with-spaces", "name", put("name", "my scenario")),
     ("empty-name", "name", put("name", "")),
-    ("unknown-disruption", "disruptions.earthquake", put("disruptions.earthquake", {"probability": 0.1})),
+    (
+        "unknown-disruption",
+        "disruptions.earthquake",
+        put("disruptions.earthquake", {"probability": 0.1}),
+    ),
 ]
 for _name, _field, _fn in STRUCT_CASES:
     case(_name, _field)(_fn)
@@ -412,8 +545,21 @@ raw("yaml-empty.yaml", "", "mapping")
 raw("yaml-list.yaml", "- name: x\n", "mapping")
 raw("yaml-scalar.yaml", "just words\n", "mapping")
 raw("yaml-binary.yaml", b"\xff\xfe\x00name", "cannot read")
-raw("yaml-deep-nesting.yaml", "name: deep\ndisruptions: " + "[" * 3000 + "]" * 3000 + "\n", "nested too deeply")
-raw("yaml-nan-literal.yaml", yaml.safe_dump({**copy.deepcopy(BASE), "evacuation": {**copy.deepcopy(BASE["evacuation"]), "stop_min": None}}).replace("stop_min: null", "stop_min: .NaN"), "evacuation.stop_min")
+raw(
+    "yaml-deep-nesting.yaml",
+    "name: deep\ndisruptions: " + "[" * 3000 + "]" * 3000 + "\n",
+    "nested too deeply",
+)
+raw(
+    "yaml-nan-literal.yaml",
+    yaml.safe_dump(
+        {
+            **copy.deepcopy(BASE),
+            "evacuation": {**copy.deepcopy(BASE["evacuation"]), "stop_min": None},
+        }
+    ).replace("stop_min: null", "stop_min: .NaN"),
+    "evacuation.stop_min",
+)
 
 # --- exchange scenarios
 F0, P0 = "exchange.facilities.0", "exchange.exchange_points.0"
@@ -422,20 +568,52 @@ EXCHANGE_CASES: list[tuple[str, str, Callable[[dict[str, Any]], None]]] = [
     ("exchange-point-far", f"{P0}.location", put(f"{P0}.location", [30.5, 50.45 + 3])),
     ("exchange-huge-buses", f"{F0}.buses", put(f"{F0}.buses", 10**12)),
     ("exchange-zero-seats", f"{F0}.seats", put(f"{F0}.seats", 0)),
-    ("exchange-negative-count", "exchange.detainees.ua.counts.zap-camp.civilian", put("exchange.detainees.ua.counts", {"zap-camp": {"civilian": -4}})),
-    ("exchange-nan-count", "exchange.detainees.ru.counts.mel-sizo.civilian", put("exchange.detainees.ru.counts", {"mel-sizo": {"civilian": NAN}})),
+    (
+        "exchange-negative-count",
+        "exchange.detainees.ua.counts.zap-camp.civilian",
+        put("exchange.detainees.ua.counts", {"zap-camp": {"civilian": -4}}),
+    ),
+    (
+        "exchange-nan-count",
+        "exchange.detainees.ru.counts.mel-sizo.civilian",
+        put("exchange.detainees.ru.counts", {"mel-sizo": {"civilian": NAN}}),
+    ),
     ("exchange-zero-handovers", f"{P0}.handovers_per_hour", put(f"{P0}.handovers_per_hour", 0)),
     ("exchange-zero-max-per-event", f"{P0}.max_per_event", put(f"{P0}.max_per_event", 0)),
-    ("exchange-naive-mediator-date", "exchange.terms.mediator_dates.0", put("exchange.terms.mediator_dates", ["2022-09-21T10:00"])),
-    ("exchange-naive-point-window", f"{P0}.windows.0.start", put(f"{P0}.windows", [{"start": "2022-09-21T08:00", "end": "2022-09-21T18:00:00+03:00"}])),
+    (
+        "exchange-naive-mediator-date",
+        "exchange.terms.mediator_dates.0",
+        put("exchange.terms.mediator_dates", ["2022-09-21T10:00"]),
+    ),
+    (
+        "exchange-naive-point-window",
+        f"{P0}.windows.0.start",
+        put(f"{P0}.windows", [{"start": "2022-09-21T08:00", "end": "2022-09-21T18:00:00+03:00"}]),
+    ),
     ("exchange-bad-ratio", "exchange.terms.ratio", put("exchange.terms.ratio", "1:0")),
     ("exchange-unknown-party", f"{F0}.party", put(f"{F0}.party", "nobody")),
-    ("exchange-negative-weight", "exchange.categories.civilian", put("exchange.categories", {"civilian": -1})),
-    ("exchange-huge-buffer", "exchange.transfer_buffer_min", put("exchange.transfer_buffer_min", 1e9)),
+    (
+        "exchange-negative-weight",
+        "exchange.categories.civilian",
+        put("exchange.categories", {"civilian": -1}),
+    ),
+    (
+        "exchange-huge-buffer",
+        "exchange.transfer_buffer_min",
+        put("exchange.transfer_buffer_min", 1e9),
+    ),
     ("exchange-zero-event-min", f"{P0}.event_min", put(f"{P0}.event_min", 0)),
-    ("exchange-unknown-detainee-party", "exchange.detainees.xx", put("exchange.detainees.xx", {"counts": {}})),
+    (
+        "exchange-unknown-detainee-party",
+        "exchange.detainees.xx",
+        put("exchange.detainees.xx", {"counts": {}}),
+    ),
     ("exchange-one-party", "exchange.parties", put("exchange.parties", ["ua"])),
-    ("exchange-inf-max-per-day", "exchange.terms.max_per_day", put("exchange.terms.max_per_day", INF)),
+    (
+        "exchange-inf-max-per-day",
+        "exchange.terms.max_per_day",
+        put("exchange.terms.max_per_day", INF),
+    ),
 ]
 for _name, _field, _fn in EXCHANGE_CASES:
     case(_name, _field, base=EXCHANGE)(_fn)
@@ -445,22 +623,68 @@ E0 = "events.0"
 EVENT_CASES: list[tuple[str, str, Callable[[dict[str, Any]], None]]] = [
     ("events-naive-at", f"{E0}.at", put(f"{E0}.at", "2022-03-16T11:00:00")),
     ("events-missing-at", f"{E0}.at", drop(f"{E0}.at")),
-    ("events-unknown-vehicle", f"{E0}.vehicle_lost", lambda d: d["events"].__setitem__(0, {"at": "2022-03-16T11:00:00+02:00", "vehicle_lost": "bus-99"})),
+    (
+        "events-unknown-vehicle",
+        f"{E0}.vehicle_lost",
+        lambda d: d["events"].__setitem__(
+            0, {"at": "2022-03-16T11:00:00+02:00", "vehicle_lost": "bus-99"}
+        ),
+    ),
     ("events-unknown-crossing", f"{E0}.close_crossing", put(f"{E0}.close_crossing", "nowhere")),
-    ("events-window-index", f"{E0}.window.index", lambda d: d["events"].__setitem__(0, {"at": "2022-03-16T11:00:00+02:00", "window": {"index": 7, "cancel": True}})),
-    ("events-bowtie-hazard", f"{E0}.hazard.polygon", lambda d: d["events"].__setitem__(0, {"at": "2022-03-16T11:00:00+02:00", "hazard": {"kind": "closed", "polygon": BOWTIE}})),
-    ("events-nan-factor", f"{E0}.hazard.factor", lambda d: d["events"].__setitem__(0, {"at": "2022-03-16T11:00:00+02:00", "hazard": {"kind": "risk", "factor": NAN, "polygon": TOKMAK_BOX}})),
+    (
+        "events-window-index",
+        f"{E0}.window.index",
+        lambda d: d["events"].__setitem__(
+            0, {"at": "2022-03-16T11:00:00+02:00", "window": {"index": 7, "cancel": True}}
+        ),
+    ),
+    (
+        "events-bowtie-hazard",
+        f"{E0}.hazard.polygon",
+        lambda d: d["events"].__setitem__(
+            0, {"at": "2022-03-16T11:00:00+02:00", "hazard": {"kind": "closed", "polygon": BOWTIE}}
+        ),
+    ),
+    (
+        "events-nan-factor",
+        f"{E0}.hazard.factor",
+        lambda d: d["events"].__setitem__(
+            0,
+            {
+                "at": "2022-03-16T11:00:00+02:00",
+                "hazard": {"kind": "risk", "factor": NAN, "polygon": TOKMAK_BOX},
+            },
+        ),
+    ),
     ("events-empty", "events", put("events", [])),
     ("events-two-kinds", E0, put(f"{E0}.vehicle_lost", "bus-1")),
-    ("events-naive-window-end", f"{E0}.window.end", lambda d: d["events"].__setitem__(0, {"at": "2022-03-16T11:00:00+02:00", "window": {"index": 0, "end": "2022-03-16T13:00"}})),
+    (
+        "events-naive-window-end",
+        f"{E0}.window.end",
+        lambda d: d["events"].__setitem__(
+            0,
+            {"at": "2022-03-16T11:00:00+02:00", "window": {"index": 0, "end": "2022-03-16T13:00"}},
+        ),
+    ),
     ("events-unknown-key", f"{E0}.earthquake", put(f"{E0}.earthquake", True)),
     ("events-long-id", f"{E0}.close_crossing", put(f"{E0}.close_crossing", "c" * 400)),
 ]
 for _name, _field, _fn in EVENT_CASES:
     case(_name, _field, base=EVENTS, command="replan")(_fn)
-raw("events-syntax-error.yaml", "events:\n  - {at: 2022-03-16T11:00:00+02:00, close_crossing: cp1\n", "line 3", command="replan")
+raw(
+    "events-syntax-error.yaml",
+    "events:\n  - {at: 2022-03-16T11:00:00+02:00, close_crossing: cp1\n",
+    "line 3",
+    command="replan",
+)
 raw("events-not-mapping.yaml", "- at: 2022-03-16T11:00:00+02:00\n", "events", command="replan")
-raw("events-alias-bomb.yaml", "events:\n- at: 2022-03-16T11:00:00+02:00\n  close_crossing: cp1\n  x:\n" + LOL.split("disruptions:\n", 1)[1].replace("  ", "    "), "aliases", command="replan")
+raw(
+    "events-alias-bomb.yaml",
+    "events:\n- at: 2022-03-16T11:00:00+02:00\n  close_crossing: cp1\n  x:\n"
+    + LOL.split("disruptions:\n", 1)[1].replace("  ", "    "),
+    "aliases",
+    command="replan",
+)
 
 
 def plan_cases(plan: dict[str, Any]) -> None:
@@ -469,11 +693,36 @@ def plan_cases(plan: dict[str, Any]) -> None:
     raw("plan-truncated.json", text[: len(text) // 2], "line", command="verify")
     raw("plan-not-json.json", "plan: yes\n", "not a JSON plan", command="verify")
     raw("plan-a-list.json", "[1, 2, 3]\n", "not a plan", command="verify")
-    raw("plan-other-scenario.json", json.dumps({**plan, "scenario": "mariupol-2022"}), "scenario", command="verify")
-    raw("plan-no-scenario.json", json.dumps({k: v for k, v in plan.items() if k != "scenario"}), "scenario", command="verify")
-    raw("plan-other-scenario-replan.json", json.dumps({**plan, "scenario": "kharkiv-oblast"}), "scenario", command="replan-plan")
-    raw("plan-other-scenario-render.json", json.dumps({**plan, "scenario": "kharkiv-oblast"}), "scenario", command="render")
-    raw("plan-other-scenario-sweep.json", json.dumps({**plan, "scenario": "kharkiv-oblast"}), "scenario", command="sweep")
+    raw(
+        "plan-other-scenario.json",
+        json.dumps({**plan, "scenario": "mariupol-2022"}),
+        "scenario",
+        command="verify",
+    )
+    raw(
+        "plan-no-scenario.json",
+        json.dumps({k: v for k, v in plan.items() if k != "scenario"}),
+        "scenario",
+        command="verify",
+    )
+    raw(
+        "plan-other-scenario-replan.json",
+        json.dumps({**plan, "scenario": "kharkiv-oblast"}),
+        "scenario",
+        command="replan-plan",
+    )
+    raw(
+        "plan-other-scenario-render.json",
+        json.dumps({**plan, "scenario": "kharkiv-oblast"}),
+        "scenario",
+        command="render",
+    )
+    raw(
+        "plan-other-scenario-sweep.json",
+        json.dumps({**plan, "scenario": "kharkiv-oblast"}),
+        "scenario",
+        command="sweep",
+    )
     bad = copy.deepcopy(plan)
     bad["vehicles"] = "none"
     raw("plan-vehicles-not-list.json", json.dumps(bad), "vehicles", command="replan-plan")
@@ -514,7 +763,15 @@ def write_all() -> int:
     for c in CASES:
         path = HERE / c["file"]
         if "data" in c:
-            path.write_text(yaml.dump(c["data"], Dumper=yaml.SafeDumper, sort_keys=False, allow_unicode=True, width=200))
+            path.write_text(
+                yaml.dump(
+                    c["data"],
+                    Dumper=yaml.SafeDumper,
+                    sort_keys=False,
+                    allow_unicode=True,
+                    width=200,
+                )
+            )
         elif isinstance(c["text"], bytes):
             path.write_bytes(c["text"])
         else:
