@@ -295,6 +295,7 @@ def test_bad_input_met_while_planning_is_exit_2(write, tmp_path):
     assert res.exit_code == 2 and "ERROR tiny: " in res.output
 
 
+@pytest.mark.slow
 def test_check_runs_scenarios_in_parallel_with_the_same_results(write, tmp_path):
     write(
         "one.yaml",

@@ -59,6 +59,7 @@ def test_greedy_hint_is_complete_and_feasible(case):
     assert sum(d.weights[c] * hint[v] for (_k, _f, c), v in flow.y.items()) == ceiling
 
 
+@pytest.mark.slow
 def test_flows_exchange_everyone_with_value_proven_and_verify_clean(case):
     """At a budget far too small for CP-SAT to find a first solution alone, the plan
     exchanges everyone, the value stage is proven optimal, and the checker finds it clean."""

@@ -345,6 +345,7 @@ DEEPSTATE = SHARED / "geodata" / "deepstate-map-data_cyterat" / "deepstatemap_da
 
 
 @pytest.mark.shared
+@pytest.mark.slow
 def test_plan_behind_the_real_front_of_december_2024():
     """Front-line towns of Zaporizhzhia oblast with DeepState's occupied area of 2024-12-01
     as a closed area and its edge as the line of contact: the plan verifies, no leg enters

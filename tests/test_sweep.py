@@ -123,6 +123,7 @@ def on_file(tmp_path_factory):
     return d, sc, json.loads(plan_evacuation(sc, workers=1, budget=150).to_json())
 
 
+@pytest.mark.slow
 def test_replanning_recovers_what_a_breakdown_costs(on_file):
     from planner.sweep import replan_run
 
@@ -143,6 +144,7 @@ def test_replanning_recovers_what_a_breakdown_costs(on_file):
     assert gained > 0  # some breakdown's people were picked up by another vehicle
 
 
+@pytest.mark.slow
 def test_replanning_sweep_same_figures_with_one_or_two_dask_workers(on_file):
     _d, sc, plan = on_file
     one = run_sweep(sc, plan, 4, seed=2, workers=1, replan=True, plan_kwargs={"budget": 100})
@@ -151,6 +153,7 @@ def test_replanning_sweep_same_figures_with_one_or_two_dask_workers(on_file):
     assert one.runs == 4
 
 
+@pytest.mark.slow
 def test_sweep_command_with_replanning(on_file):
     from typer.testing import CliRunner
 
