@@ -28,7 +28,7 @@ from scipy.sparse import lil_matrix
 
 from planner.agreed_corridors import CorridorRoads, carries_on_corridor, corridor_roads
 from planner.bound import Bound, BoundInputs, ConvoyLimits, compute_bound
-from planner.chunks import Chunk, chunk_size
+from planner.chunks import Chunk, chunk_pieces, chunk_size
 from planner.convoys import Convoys, convoy_delivery_rules, model_convoys, paced_drives
 from planner.evacuation_households import (
     HouseholdInputs,
@@ -408,18 +408,31 @@ def make_chunks(
     min_seats = {g: min(seats_of[g], default=1) for g in GROUPS}
     total_people = int(x.sum())
     scale = 1
+    streams = [
+        (a, gi, g, r, int(x[ai, gi, ri]))
+        for ai, a in enumerate(a_idx)
+        for gi, g in enumerate(GROUPS)
+        for ri, r in enumerate(r_idx)
+        if x[ai, gi, ri] > 0
+    ]
+    # first with the pieces that fill every vehicle exactly (see chunk_pieces)
+    size = {g: min(chunk_size(seats_of[g]), min_seats[g]) for g in GROUPS}
+    chunks = [
+        Chunk(a, g, c, r)
+        for a, _gi, g, r, n in streams
+        for c in chunk_pieces(n, size[g], seats_of[g])
+    ]
+    if len(chunks) <= MAX_CHUNK_NODES or total_people == 0:
+        return chunks
     while True:
-        chunks: list[Chunk] = []
-        for ai, a in enumerate(a_idx):
-            for gi, g in enumerate(GROUPS):
-                for ri, r in enumerate(r_idx):
-                    n = int(x[ai, gi, ri])
-                    size = chunk_size(seats_of[g]) * scale
-                    size = min(size, min_seats[g]) if scale == 1 else size
-                    while n > 0:
-                        c = min(size, n)
-                        chunks.append(Chunk(a, g, c, r))
-                        n -= c
+        chunks = []
+        for a, _gi, g, r, n in streams:
+            size_g = chunk_size(seats_of[g]) * scale
+            size_g = min(size_g, min_seats[g]) if scale == 1 else size_g
+            while n > 0:
+                c = min(size_g, n)
+                chunks.append(Chunk(a, g, c, r))
+                n -= c
         if len(chunks) <= MAX_CHUNK_NODES or total_people == 0:
             return chunks
         scale += 1
