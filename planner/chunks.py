@@ -53,3 +53,57 @@ def chunk_size(seats: list[int]) -> int:
         return min((q // size) * size / q for q in seats) if seats else 1.0
 
     return next((s for s in sizes if fill(s) >= 0.95), max(sizes, key=lambda s: (fill(s), s)))
+
+
+def fill_pattern(size: int, seats: list[int]) -> list[int]:
+    """Chunk sizes, in order, with which whole chunks fill the largest carrier exactly.
+
+    ``[size] * (q // size) + [q % size]`` for the largest seat count ``q`` when ``size`` does
+    not divide it (a 50-seat bus that also carries a group the 4-seat ambulances carry takes
+    twelve chunks of 4 and one of 2), else ``[size]``.
+    """
+    q = max(seats, default=size)
+    if q <= size or q % size == 0:
+        return [size]
+    return [size] * (q // size) + [q % size]
+
+
+def chunk_pieces(people: int, size: int, seats: list[int]) -> list[int]:
+    """Split one stream of people (a group at an assembly point for one reception centre).
+
+    The body follows :func:`fill_pattern`; the last people (up to two chunks' worth) are
+    split into pieces of 1, 2, 4, ... and the rest, so that any vehicle left with a few free
+    seats can be topped up from the stream by whole chunks.  Sizes never exceed ``size``.
+
+    Parameters
+    ----------
+    people
+        People of the stream.
+    size
+        The chunk size (:func:`chunk_size`, at most the smallest carrier's seats).
+    seats
+        Seat counts of the vehicles that may carry the group.
+
+    Returns
+    -------
+    list of int
+        Chunk sizes, summing to ``people``.
+    """
+    pattern = fill_pattern(size, seats)
+    out: list[int] = []
+    left = people
+    i = 0
+    while left > 2 * size:
+        piece = pattern[i % len(pattern)]
+        out.append(piece)
+        left -= piece
+        i += 1
+    piece = 1
+    while left > 0 and piece <= min(left, size):
+        out.append(piece)
+        left -= piece
+        piece *= 2
+    while left > 0:
+        out.append(min(size, left))
+        left -= out[-1]
+    return out

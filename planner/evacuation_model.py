@@ -28,7 +28,7 @@ from scipy.sparse import lil_matrix
 
 from planner.agreed_corridors import CorridorRoads, carries_on_corridor, corridor_roads
 from planner.bound import Bound, BoundInputs, ConvoyLimits, compute_bound
-from planner.chunks import Chunk, chunk_size
+from planner.chunks import Chunk, chunk_pieces, chunk_size
 from planner.convoys import Convoys, convoy_delivery_rules, model_convoys, paced_drives
 from planner.evacuation_households import (
     HouseholdInputs,
@@ -400,7 +400,12 @@ def make_chunks(
     a_idx: list[int],
     r_idx: list[int],
 ) -> list[Chunk]:
-    """Routing nodes of people: per (assembly point, group, reception), chunks that fill vehicles."""
+    """Routing nodes of people: per (assembly point, group, reception), chunks that fill vehicles.
+
+    Each stream is cut by :func:`planner.chunks.chunk_pieces` (whole chunks fill every
+    carrier to its last seat); when that gives more than :data:`MAX_CHUNK_NODES` chunks,
+    into plain chunks of the chunk size, grown until they fit.
+    """
     carriers = {
         g: [v for v, (_vid, t) in enumerate(vehicles) if g in ev.fleet[t].groups] for g in GROUPS
     }
@@ -408,18 +413,29 @@ def make_chunks(
     min_seats = {g: min(seats_of[g], default=1) for g in GROUPS}
     total_people = int(x.sum())
     scale = 1
+    streams = [
+        (a, g, r, int(x[ai, gi, ri]))
+        for ai, a in enumerate(a_idx)
+        for gi, g in enumerate(GROUPS)
+        for ri, r in enumerate(r_idx)
+        if x[ai, gi, ri] > 0
+    ]
+    # first with the pieces that fill every vehicle exactly (see chunk_pieces)
+    size = {g: min(chunk_size(seats_of[g]), min_seats[g]) for g in GROUPS}
+    chunks = [
+        Chunk(a, g, c, r) for a, g, r, n in streams for c in chunk_pieces(n, size[g], seats_of[g])
+    ]
+    if len(chunks) <= MAX_CHUNK_NODES or total_people == 0:
+        return chunks
     while True:
-        chunks: list[Chunk] = []
-        for ai, a in enumerate(a_idx):
-            for gi, g in enumerate(GROUPS):
-                for ri, r in enumerate(r_idx):
-                    n = int(x[ai, gi, ri])
-                    size = chunk_size(seats_of[g]) * scale
-                    size = min(size, min_seats[g]) if scale == 1 else size
-                    while n > 0:
-                        c = min(size, n)
-                        chunks.append(Chunk(a, g, c, r))
-                        n -= c
+        chunks = []
+        for a, g, r, n in streams:
+            size_g = chunk_size(seats_of[g]) * scale
+            size_g = min(size_g, min_seats[g]) if scale == 1 else size_g
+            while n > 0:
+                c = min(size_g, n)
+                chunks.append(Chunk(a, g, c, r))
+                n -= c
         if len(chunks) <= MAX_CHUNK_NODES or total_people == 0:
             return chunks
         scale += 1
@@ -598,7 +614,13 @@ def preferred_vehicles(
     sites: list[SiteRec],
     chunk_node0: int,
 ) -> dict[int, int]:
-    """Pickup node → the vehicle that was to carry its people before (first come, first fill)."""
+    """Pickup node → the vehicle that was to carry its people before.
+
+    Per (assembly point, group), each vehicle in turn takes the largest chunks that still fit
+    in what it was to pick up (chunks come in several sizes, see
+    :func:`planner.chunks.chunk_pieces`, so whole chunks make up its number exactly where
+    they can); a chunk left over goes to the first vehicle with people still to take.
+    """
     v_of = {vid: v for v, (vid, _t) in enumerate(vehicles)}
     left: dict[tuple[str, str], list[list[int]]] = {}
     for vid, items in sorted(previous.items()):
@@ -607,14 +629,25 @@ def preferred_vehicles(
         for site, group, people in items:
             if people > 0:
                 left.setdefault((site, group), []).append([v_of[vid], int(people)])
-    out: dict[int, int] = {}
+    streams: dict[tuple[str, str], list[int]] = {}
     for k, c in enumerate(chunks):
-        queue = left.get((sites[c.site].id, c.group))
-        while queue and queue[0][1] <= 0:
-            queue.pop(0)
-        if queue:
-            out[chunk_node0 + k] = queue[0][0]
-            queue[0][1] -= c.people
+        streams.setdefault((sites[c.site].id, c.group), []).append(k)
+    out: dict[int, int] = {}
+    for key, ks in streams.items():
+        queue = left.get(key, [])
+        free = sorted(ks, key=lambda k: (-chunks[k].people, k))
+        for item in queue:
+            for k in list(free):
+                if chunks[k].people <= item[1]:
+                    out[chunk_node0 + k] = item[0]
+                    item[1] -= chunks[k].people
+                    free.remove(k)
+        for k in sorted(free):
+            item = next((it for it in queue if it[1] > 0), None)
+            if item is None:
+                break
+            out[chunk_node0 + k] = item[0]
+            item[1] -= chunks[k].people
     return out
 
 
