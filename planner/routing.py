@@ -600,6 +600,7 @@ def hold_freed_memory() -> bool:
     return trim == 1 and mmap == 1
 
 
+# one search: the model objects of its build and the solution it found (None if none)
 _Run = tuple[
     pywrapcp.RoutingIndexManager,
     pywrapcp.RoutingModel,
