@@ -243,6 +243,126 @@ def _window_time(timeline: Timeline, earliest: float) -> float:
     return float(sum(max(0.0, b - max(a, earliest)) for a, b in timeline.windows))
 
 
+def _vehicle_classes(inp: BoundInputs) -> list[list[int]]:
+    """The vehicles grouped by class (same seats, groups, start and earliest time)."""
+    classes: dict[tuple, list[int]] = {}
+    for v in range(len(inp.vehicle_seats)):
+        key = (
+            inp.vehicle_seats[v],
+            tuple(inp.vehicle_groups[v]),
+            int(inp.vehicle_sites[v]) if inp.vehicle_sites else 0,
+            float(inp.vehicle_earliest[v]),
+        )
+        classes.setdefault(key, []).append(v)
+    return list(classes.values())
+
+
+def _flow_variables(
+    inp: BoundInputs, reach: np.ndarray, members: list[list[int]], group: str | None
+) -> tuple[list[tuple[int, int, int, int]], list[tuple[int, int]]]:
+    """The flow variables ``(class, a, g, r)`` and the trip variables ``(class, r)``."""
+    A, R = len(inp.assembly_ids), len(inp.reception_ids)
+    y_of: list[tuple[int, int, int, int]] = []  # (class, a, g, r)
+    z_of: list[tuple[int, int]] = []  # (class, r)
+    groups = [g for g in GROUPS if group is None or g == group]
+    for c, vs in enumerate(members):
+        v0 = vs[0]
+        for r in range(R):
+            ok_a = [
+                a
+                for a in range(A)
+                if reach[v0, a, r] and inp.assembly_ids[a] not in inp.excluded_sites
+            ]
+            ys = [
+                (c, a, gi, r)
+                for a in ok_a
+                for gi, g in enumerate(GROUPS)
+                if g in groups
+                and g in inp.vehicle_groups[v0]
+                and inp.waiting[inp.assembly_ids[a]].get(g, 0) > 0
+            ]
+            if ys and inp.vehicle_seats[v0] > 0:
+                y_of.extend(ys)
+                z_of.append((c, r))
+    return y_of, z_of
+
+
+@dataclass
+class _SparseRows:
+    """The ``<=`` rows of a linear programme, in coordinate form."""
+
+    rows: list[int] = field(default_factory=list)
+    cols: list[int] = field(default_factory=list)
+    vals: list[float] = field(default_factory=list)
+    b: list[float] = field(default_factory=list)
+
+    def row(self, entries: list[tuple[int, float]], bound: float) -> None:
+        """Add the row ``sum(val * x[col]) <= bound``."""
+        k = len(self.b)
+        for col, val in entries:
+            self.rows.append(k)
+            self.cols.append(col)
+            self.vals.append(val)
+        self.b.append(bound)
+
+
+def _demand_rows(
+    inp: BoundInputs,
+    members: list[list[int]],
+    y_of: list[tuple[int, int, int, int]],
+    z_index: dict[tuple[int, int], int],
+    lp: _SparseRows,
+) -> None:
+    """People waiting per point and group, centre capacities, seats per trip."""
+    by_ag: dict[tuple[int, int], list[int]] = {}
+    by_r: dict[int, list[int]] = {}
+    by_cr: dict[tuple[int, int], list[int]] = {}
+    for k, (c, a, gi, r) in enumerate(y_of):
+        by_ag.setdefault((a, gi), []).append(k)
+        by_r.setdefault(r, []).append(k)
+        by_cr.setdefault((c, r), []).append(k)
+    for (a, gi), ks in by_ag.items():
+        lp.row([(k, 1.0) for k in ks], float(inp.waiting[inp.assembly_ids[a]].get(GROUPS[gi], 0)))
+    for r, ks in by_r.items():
+        lp.row([(k, 1.0) for k in ks], float(inp.reception_capacity[r]))
+    for (c, r), ks in by_cr.items():
+        lp.row(
+            [(k, 1.0) for k in ks] + [(z_index[(c, r)], -float(inp.vehicle_seats[members[c][0]]))],
+            0.0,
+        )
+
+
+def _trip_rows(
+    inp: BoundInputs,
+    trips: list[int],
+    members: list[list[int]],
+    y_of: list[tuple[int, int, int, int]],
+    z_index: dict[tuple[int, int], int],
+    drives: tuple[np.ndarray, np.ndarray],
+    lp: _SparseRows,
+) -> None:
+    """Each class's trips: their drives inside its ceasefire time, their number capped."""
+    from_r, to_r = drives
+    asites = inp.assembly_sites
+    assert asites is not None
+    for c, vs in enumerate(members):
+        zs = [(cr, k) for cr, k in z_index.items() if cr[0] == c]
+        if not zs:
+            continue
+        ok = [(a, r) for (_c, a, _g, r) in y_of if _c == c]
+        empty = min((float(from_r[:, asites[a]].min()) for a, _r in ok), default=0.0)
+        empty = float(empty) if np.isfinite(empty) else 0.0
+        loaded = {
+            r: min(float(to_r[rr, asites[a]]) for a, rr in ok if rr == r)
+            for _c, r in (cr for cr, _k in zs)
+        }
+        budget = (
+            sum(_window_time(inp.timeline, inp.vehicle_earliest[v]) for v in vs) + len(vs) * empty
+        )
+        lp.row([(k, float(loaded[r]) + empty) for (_c, r), k in zs], budget)
+        lp.row([(k, 1.0) for _cr, k in zs], float(sum(trips[v] for v in vs)))
+
+
 def flow_bound(inp: BoundInputs, trips: list[int], group: str | None = None) -> int | None:
     """People the vehicles could bring to the reception centres, as a linear programme.
 
@@ -271,91 +391,20 @@ def flow_bound(inp: BoundInputs, trips: list[int], group: str | None = None) -> 
     rs = list(inp.reception_sites)
     from_r = dijkstra(graph, indices=rs)  # (R, S)
     to_r = dijkstra(graph.T.tocsr(), indices=rs)  # (R, S): drive from each site into r
-    A, R = len(inp.assembly_ids), len(inp.reception_ids)
-    classes: dict[tuple, list[int]] = {}
-    for v in range(len(inp.vehicle_seats)):
-        key = (
-            inp.vehicle_seats[v],
-            tuple(inp.vehicle_groups[v]),
-            int(inp.vehicle_sites[v]) if inp.vehicle_sites else 0,
-            float(inp.vehicle_earliest[v]),
-        )
-        classes.setdefault(key, []).append(v)
-    y_of: list[tuple[int, int, int, int]] = []  # (class, a, g, r)
-    z_of: list[tuple[int, int]] = []  # (class, r)
-    groups = [g for g in GROUPS if group is None or g == group]
-    for c, vs in enumerate(classes.values()):
-        v0 = vs[0]
-        for r in range(R):
-            ok_a = [
-                a
-                for a in range(A)
-                if reach[v0, a, r] and inp.assembly_ids[a] not in inp.excluded_sites
-            ]
-            ys = [
-                (c, a, gi, r)
-                for a in ok_a
-                for gi, g in enumerate(GROUPS)
-                if g in groups
-                and g in inp.vehicle_groups[v0]
-                and inp.waiting[inp.assembly_ids[a]].get(g, 0) > 0
-            ]
-            if ys and inp.vehicle_seats[v0] > 0:
-                y_of.extend(ys)
-                z_of.append((c, r))
+    members = _vehicle_classes(inp)
+    y_of, z_of = _flow_variables(inp, reach, members, group)
     if not y_of:
         return 0
     ny, nz = len(y_of), len(z_of)
     z_index = {cr: ny + k for k, cr in enumerate(z_of)}
-    rows, cols, vals, b = [], [], [], []
-
-    def row(entries: list[tuple[int, float]], bound: float) -> None:
-        k = len(b)
-        for col, val in entries:
-            rows.append(k)
-            cols.append(col)
-            vals.append(val)
-        b.append(bound)
-
-    by_ag: dict[tuple[int, int], list[int]] = {}
-    by_r: dict[int, list[int]] = {}
-    by_cr: dict[tuple[int, int], list[int]] = {}
-    for k, (c, a, gi, r) in enumerate(y_of):
-        by_ag.setdefault((a, gi), []).append(k)
-        by_r.setdefault(r, []).append(k)
-        by_cr.setdefault((c, r), []).append(k)
-    for (a, gi), ks in by_ag.items():
-        row([(k, 1.0) for k in ks], float(inp.waiting[inp.assembly_ids[a]].get(GROUPS[gi], 0)))
-    for r, ks in by_r.items():
-        row([(k, 1.0) for k in ks], float(inp.reception_capacity[r]))
-    members = list(classes.values())
-    for (c, r), ks in by_cr.items():
-        row(
-            [(k, 1.0) for k in ks] + [(z_index[(c, r)], -float(inp.vehicle_seats[members[c][0]]))],
-            0.0,
-        )
-    asites = inp.assembly_sites
-    for c, vs in enumerate(members):
-        zs = [(cr, z_index[cr]) for cr in z_of if cr[0] == c]
-        if not zs:
-            continue
-        ok = [(a, r) for (_c, a, _g, r) in y_of if _c == c]
-        empty = min((float(from_r[:, asites[a]].min()) for a, _r in ok), default=0.0)
-        empty = float(empty) if np.isfinite(empty) else 0.0
-        loaded = {
-            r: min(float(to_r[rr, asites[a]]) for a, rr in ok if rr == r)
-            for _c, r in (cr for cr, _k in zs)
-        }
-        budget = (
-            sum(_window_time(inp.timeline, inp.vehicle_earliest[v]) for v in vs) + len(vs) * empty
-        )
-        row([(k, float(loaded[r]) + empty) for (_c, r), k in zs], budget)
-        row([(k, 1.0) for _cr, k in zs], float(sum(trips[v] for v in vs)))
+    lp = _SparseRows()
+    _demand_rows(inp, members, y_of, z_index, lp)
+    _trip_rows(inp, trips, members, y_of, z_index, (from_r, to_r), lp)
     for only, cap in convoy_caps(inp, group):  # people who can leave only in a convoy
-        row([(k, 1.0) for k, y in enumerate(y_of) if y[1] in only], float(cap))
-    m = coo_matrix((vals, (rows, cols)), shape=(len(b), ny + nz)).tocsr()
+        lp.row([(k, 1.0) for k, y in enumerate(y_of) if y[1] in only], float(cap))
+    m = coo_matrix((lp.vals, (lp.rows, lp.cols)), shape=(len(lp.b), ny + nz)).tocsr()
     cost = np.concatenate([-np.ones(ny), np.zeros(nz)])
-    res = linprog(cost, A_ub=m, b_ub=np.array(b), bounds=(0, None), method="highs")
+    res = linprog(cost, A_ub=m, b_ub=np.array(lp.b), bounds=(0, None), method="highs")
     if res.status != 0:
         return None
     return int(math.floor(-res.fun + 1e-6))
@@ -617,7 +666,8 @@ def convoy_seats(
             ]
             coef = {n(j, c): 1.0 for j in near for c in range(C)}
             add({**coef, **{u0 + j: float(lead) for j in near}}, float(limit))
-    hi = [cl[1] if cl[2][k] else 0 for k in range(K) for cl in classes] + [1] * K
+    hi: list[float] = [cl[1] if cl[2][k] else 0 for k in range(K) for cl in classes]
+    hi += [1] * K
     if sites is not None:
         _people_rows(inp, classes, groups, ys, (K, C, f0, y0), (first, later), add)
         hi += [cl[1] for _k in range(K) for cl in classes] + [np.inf] * len(ys)

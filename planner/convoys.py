@@ -426,8 +426,9 @@ def convoy_delivery_rules(
     only: dict[int, ConvoyArc] = {}
     for r in sorted(set(delivery_sites.values())):
         into = [convoys.arcs.get((a, r)) for a in assembly_sites if np.isfinite(drive[a, r])]
-        if into and all(arc is not None for arc in into) and len({arc.run for arc in into}) == 1:
-            only[r] = into[0]
+        arcs = [arc for arc in into if arc is not None]
+        if into and len(arcs) == len(into) and len({arc.run for arc in arcs}) == 1:
+            only[r] = arcs[0]
     out: dict[int, list[tuple[int, int]]] = {}
     for node, r in delivery_sites.items():
         arc = only.get(r)
@@ -543,6 +544,7 @@ def _departure_literals(
         x = m.new_bool_var(f"cx{key[0]}_{key[1]}_{k}")
         xs[k] = x
         w = window_of(conv.windows, t)
+        assert w is not None  # a convoy departs inside a window (see convoy_runs)
         m.add(reg.depart + leg.to_marshal_s <= t).only_enforce_if(x)
         m.add(reg.depart >= conv.windows[w][0]).only_enforce_if(x)  # no wait across a closed period
         if leg.to_marshal_s == 0:
@@ -614,6 +616,7 @@ def _leads(m: Any, conv: ConvoyInput, out: ConvoyVars, fit_domain: Any) -> None:
                 zs.append(z)
                 by_dep.setdefault((r, k), []).append(z)
                 if drive > 0:
+                    assert approach is not None  # made at the first run it drives to
                     m.add(approach + drive <= t).only_enforce_if(z)
         if zs:
             leads = m.new_bool_var(f"lu{i}")

@@ -191,14 +191,14 @@ def plan_evacuation(
         for v in range(len(model.vehicles))
     ]
     add_lead_vehicles(model, vehicles, convoys, leg_details, acc)
-    solver = SolverInfo(
+    info = SolverInfo(
         time_limit_s=float(time_limit_s),
         budget=budget,
         workers=workers,
         stopped_by=found.stopped_by,
         objective=int(found.objective),
     )
-    return assemble_plan(model, vehicles, served, received, rate_limited, acc, solver, seed)
+    return assemble_plan(model, vehicles, served, received, rate_limited, acc, info, seed)
 
 
 def _empty_plan(

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from typing import Literal
 
 import numpy as np
 
 from planner.agreed_corridors import plan_corridors
-from planner.convoys import ConvoyOutcome, Departure
+from planner.convoys import ConvoyOutcome, Convoys, Departure
 from planner.evacuation_model import EvacuationModel, kind_dwell_site, site_path_details
 from planner.evacuation_timing import leg_departure
 from planner.network import RoadNetwork
@@ -85,13 +86,10 @@ def extract_vehicle(
     its km and km under risk to ``acc``.  ``convoy`` gives the convoy departure each drive
     that joins a convoy takes, by the position of the stop it leads into: such a drive is the
     drive to the marshalling site, a stop there and the convoy's leg."""
-    tl, sites, chunks = model.tl, model.sites, model.chunks
-    c0, d0 = model.chunk_node0, model.deliv_node0
+    tl, sites = model.tl, model.sites
     service = model.problem.service
     vid, t = model.vehicles[v]
     vt = model.ev.fleet[t]
-    a_pos = {a: i for i, a in enumerate(model.A_idx)}
-    gi_of = model.gi_of
     stops: list[Stop] = []
     legs: list[Leg] = []
     onboard = dict.fromkeys(GROUPS, 0)
@@ -131,25 +129,9 @@ def extract_vehicle(
                 arrive_t = depart + drive_s
         else:
             arrive_t = first_t if cur_free is None else cur_free
-        board = dict.fromkeys(GROUPS, 0)
-        alight = dict.fromkeys(GROUPS, 0)
-        hh_on: list[str] = []
-        hh_off: list[str] = []
-        for node in gnodes:
-            if c0 <= node < d0:
-                c = chunks[node - c0]
-                hh_on += c.households
-                for g, n in c.by_group().items():
-                    board[g] += n
-                    onboard[g] += n
-            elif node >= d0:
-                c = chunks[node - d0]
-                hh_off += c.households
-                received[s] += c.people
-                for g, n in c.by_group().items():
-                    alight[g] += n
-                    onboard[g] -= n
-                    served[a_pos[c.site], gi_of[g]] += n
+        board, alight, hh_on, hh_off = _board_and_alight(
+            model, s, gnodes, onboard, served, received
+        )
         depart_t = last_t + int(service[last_node])
         stops.append(
             Stop(
@@ -174,6 +156,47 @@ def extract_vehicle(
     )
 
 
+def _board_and_alight(
+    model: EvacuationModel,
+    s: int,
+    gnodes: list[int],
+    onboard: dict[str, int],
+    served: np.ndarray,
+    received: dict[int, int],
+) -> tuple[dict[str, int], dict[str, int], list[str], list[str]]:
+    """Who boards and who alights at one stop (by group, and the households); updates
+    ``onboard``, and ``served`` and ``received`` with what is delivered."""
+    chunks, c0, d0 = model.chunks, model.chunk_node0, model.deliv_node0
+    a_pos = {a: i for i, a in enumerate(model.A_idx)}
+    gi_of = model.gi_of
+    board = dict.fromkeys(GROUPS, 0)
+    alight = dict.fromkeys(GROUPS, 0)
+    hh_on: list[str] = []
+    hh_off: list[str] = []
+    for node in gnodes:
+        if c0 <= node < d0:
+            c = chunks[node - c0]
+            hh_on += c.households
+            for g, n in c.by_group().items():
+                board[g] += n
+                onboard[g] += n
+        elif node >= d0:
+            c = chunks[node - d0]
+            hh_off += c.households
+            received[s] += c.people
+            for g, n in c.by_group().items():
+                alight[g] += n
+                onboard[g] -= n
+                served[a_pos[c.site], gi_of[g]] += n
+    return board, alight, hh_on, hh_off
+
+
+def _convoys_of(model: EvacuationModel) -> Convoys:
+    """The model's convoys (a drive joins a convoy only when the model has some)."""
+    assert model.convoys is not None
+    return model.convoys
+
+
 def _add_km(acc: dict[str, float], det: dict) -> None:
     acc["risk_km"] = acc.get("risk_km", 0.0) + det["risk_m"] / 1000.0
     acc["distance_km"] = acc.get("distance_km", 0.0) + det["length_m"] / 1000.0
@@ -192,9 +215,9 @@ def convoy_legs(
 ) -> int:
     """Append a drive that joins a convoy: to the marshalling site (a stop there until the
     convoy leaves, nobody boards), then the convoy's leg.  Returns the arrival."""
-    f = model.convoys.runs[dep.run].site
+    f = _convoys_of(model).runs[dep.run].site
     if frm != f:
-        drive_s = int(model.convoys.arcs[(frm, dep.dest)].to_marshal_s)
+        drive_s = int(_convoys_of(model).arcs[(frm, dep.dest)].to_marshal_s)
         _to_marshal(model, frm, depart, drive_s, dep, leg_details, onboard, legs, stops, acc)
     legs.append(_convoy_leg(model, dep, leg_details, onboard))
     _add_km(acc, leg_details(f, dep.dest))
@@ -215,7 +238,7 @@ def _to_marshal(
 ) -> None:
     """The drive to a convoy's marshalling site and the wait there until it leaves."""
     tl, sites = model.tl, model.sites
-    f = model.convoys.runs[dep.run].site
+    f = _convoys_of(model).runs[dep.run].site
     det = leg_details(frm, f)
     legs.append(_leg(tl, sites[frm].id, sites[f].id, depart, drive_s, det, onboard))
     _add_km(acc, det)
@@ -231,7 +254,7 @@ def _convoy_leg(
 ) -> Leg:
     """A vehicle's leg in a convoy: its times and checkpoint stops are the convoy's."""
     tl, sites = model.tl, model.sites
-    f = model.convoys.runs[dep.run].site
+    f = _convoys_of(model).runs[dep.run].site
     det = leg_details(f, dep.dest)
     leg = _leg(
         tl, sites[f].id, sites[dep.dest].id, dep.depart, dep.arrive - dep.depart, det, onboard
@@ -244,7 +267,7 @@ def _convoy_leg(
                 arrive=tl.iso(dep.depart + math.ceil(a)),
                 depart=tl.iso(dep.depart + math.ceil(b)),
             )
-            for cid, a, b in model.convoys.pace(dep.run, dep.dest).checkpoints
+            for cid, a, b in _convoys_of(model).pace(dep.run, dep.dest).checkpoints
         ]
     return leg
 
@@ -265,7 +288,7 @@ def lead_vehicle(
     stops: list[Stop] = []
     start = model.vstart[v]
     depart = dep.lead_approach if dep.lead_approach is not None else dep.depart
-    f = model.convoys.runs[dep.run].site
+    f = _convoys_of(model).runs[dep.run].site
     if start == f:  # it waits at the marshalling site for its departure
         at = tl.iso(dep.depart)
         stops.append(Stop(site=sites[f].id, arrive=at, depart=at, board={}, alight={}))
@@ -381,20 +404,21 @@ def unserved_rows(
                 left -= n
             if left <= 0:
                 continue
-            code = model.reason_of.get((ai, gi))
-            if code is None and any(
+            reason = model.reason_of.get((ai, gi))
+            if reason is None and any(
                 model.chunks[k].site == a and g in model.chunks[k].by_group() for k in rate_limited
             ):
-                code = "crossing_capacity"
-            if code is None:
+                reason = "crossing_capacity"
+            if reason is None:
                 assigned = int(model.x[ai, gi].sum())
-                code = (
+                reason = (
                     "reception_full"
                     if served[ai, gi] >= assigned and assigned < model.W[ai, gi]
                     else "fleet_too_small"
                 )
-            out.append(_unserved_row(model, a, g, left, code))
-    out.sort(key=lambda u: (-model.ev.priorities[u.group], u.site, u.group))
+            out.append(_unserved_row(model, a, g, left, reason))
+    weights: dict[str, float] = {g: w for g, w in model.ev.priorities.items()}
+    out.sort(key=lambda u: (-weights[u.group], u.site, u.group))
     return out
 
 
@@ -414,7 +438,7 @@ def assemble_plan(
     requested["total"] = sum(requested[g] for g in GROUPS)
     evacuated = {g: int(served[:, gi].sum()) for gi, g in enumerate(GROUPS)}
     evacuated["total"] = sum(evacuated[g] for g in GROUPS)
-    status = (
+    status: Literal["complete", "partial", "empty"] = (
         "complete"
         if evacuated["total"] == requested["total"]
         else ("empty" if evacuated["total"] == 0 else "partial")

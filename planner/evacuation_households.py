@@ -50,14 +50,14 @@ def blocked_reason(ev: Evacuation, h: Household) -> str | None:
 
 def site_households(ev: Evacuation, a_ids: list[str]) -> dict[int, list[Household]]:
     """Households per assembly point position, for the points given by households."""
-    by_id = {a.id: a.household_list for a in ev.assembly_points}
+    by_id = {a.id: a.household_list for a in ev.point_list()}
     return {ai: hh for ai, sid in enumerate(a_ids) if (hh := by_id.get(sid)) is not None}
 
 
 def bound_waiting(ev: Evacuation, waiting: dict[str, dict[str, int]]) -> dict[str, dict[str, int]]:
     """People the bound may count: at household sites only whole households that fit a vehicle."""
     out = dict(waiting)
-    for a in ev.assembly_points:
+    for a in ev.point_list():
         if a.household_list is None:
             continue
         counts = dict.fromkeys(GROUPS, 0)
@@ -212,7 +212,7 @@ def _site_share(
     Households of the highest priority group go first, larger before smaller.
     """
     gi_of = {g: i for i, g in enumerate(GROUPS)}
-    prio = inp.ev.priorities
+    prio: dict[str, float] = {g: w for g, w in inp.ev.priorities.items()}
     out: dict[tuple[int, tuple[int, ...]], list[Household]] = {}
     for h in sorted(hh, key=lambda h: (-max(prio[g] for g in h.groups), -h.seats, h.id)):
         types = household_types(inp.ev, h)

@@ -150,7 +150,7 @@ def vehicle_list(scenario: Scenario) -> list[tuple[str, int]]:
 
 
 def _raw_sites(ev: Evacuation) -> list[tuple[str, str, str | None, tuple[float, float]]]:
-    sites = [(a.id, "assembly", a.name, location_lonlat(a.location)) for a in ev.assembly_points]
+    sites = [(a.id, "assembly", a.name, location_lonlat(a.location)) for a in ev.point_list()]
     sites += [
         (r.id, "reception", r.name, location_lonlat(r.location)) for r in ev.reception_centres
     ]
@@ -239,12 +239,16 @@ def site_path_details(
 
     def details(sa: int, sb: int) -> dict:
         if (sa, sb) not in cache:
-            on = corridors is not None and carries_on_corridor(sites[sa].kind, sites[sb].kind)
-            roads = corridors.roads if on else net.roads
+            on = (
+                corridors
+                if corridors is not None and carries_on_corridor(sites[sa].kind, sites[sb].kind)
+                else None
+            )
+            roads = on.roads if on is not None else net.roads
             nodes = roads.path(sites[sa].node, sites[sb].node)
             cache[(sa, sb)] = roads.path_details(nodes)
-            if on:
-                cache[(sa, sb)]["checkpoints"] = corridors.leg_checkpoints(nodes)
+            if on is not None:
+                cache[(sa, sb)]["checkpoints"] = on.leg_checkpoints(nodes)
         return cache[(sa, sb)]
 
     return details
@@ -846,19 +850,16 @@ def convoy_limits(
 def _bound(
     ev: Evacuation,
     tl: Timeline,
-    sites: list[SiteRec],
-    drive: np.ndarray,
+    sd: _SiteDrives,
     waiting: dict[str, dict[str, int]],
-    a_idx: list[int],
-    r_idx: list[int],
     vehicles: list[tuple[str, int]],
     vstart: list[int],
     earliest: list[int],
-    in_closed: set[str],
     convoys: list[ConvoyLimits] | None = None,
 ) -> Bound:
-    """The upper bound, from the same drive times but none of the search's rules (save the
-    convoys' departures)."""
+    """The upper bound, from the same (least) drive times but none of the search's rules
+    (save the convoys' departures)."""
+    sites, drive, a_idx, r_idx, in_closed = sd.sites, sd.least, sd.A_idx, sd.R_idx, sd.in_closed
     return compute_bound(
         BoundInputs(
             timeline=tl,
@@ -915,6 +916,85 @@ def _trip_fits(
     return fits
 
 
+@dataclass
+class _SiteDrives:
+    """The model's sites and the drives between them (paced by the convoys, if any)."""
+
+    sites: list[SiteRec]
+    warnings: list[str]
+    in_closed: set[str]
+    corridors: CorridorRoads | None
+    drive: np.ndarray
+    least: np.ndarray
+    cost: np.ndarray
+    details: Callable[[int, int], dict]
+    convoys: Convoys | None
+    A_idx: list[int]
+    R_idx: list[int]
+
+
+def _site_drives_of(scenario: Scenario, net: PreparedNetwork, tl: Timeline) -> _SiteDrives:
+    """Snap the sites, find the agreed corridors and the drives, and pace them by convoy."""
+    sites, warnings, in_closed = model_sites(scenario, net)
+    corridors = corridor_roads(scenario, net.roads, [s.lonlat for s in sites])
+    if corridors is not None:
+        warnings += corridors.warnings
+    drive, cost = site_drives(net, sites, in_closed, corridors)
+    least = drive
+    details = site_path_details(net, sites, corridors)
+    convoys = model_convoys(scenario, sites, drive, tl, details)
+    if convoys is not None:
+        drive, least, cost = paced_drives(convoys, drive, cost)
+    return _SiteDrives(
+        sites=sites,
+        warnings=warnings,
+        in_closed=in_closed,
+        corridors=corridors,
+        drive=drive,
+        least=least,
+        cost=cost,
+        details=details,
+        convoys=convoys,
+        A_idx=[i for i, s in enumerate(sites) if s.kind == "assembly"],
+        R_idx=[i for i, s in enumerate(sites) if s.kind == "reception"],
+    )
+
+
+def _vehicle_starts(
+    ev: Evacuation, tl: Timeline, vehicles: list[tuple[str, int]], sites: list[SiteRec]
+) -> tuple[list[int], list[int]]:
+    """Each vehicle's start site and earliest start (seconds)."""
+    site_index = {s.id: i for i, s in enumerate(sites)}
+    vstart = [
+        site_index[st if isinstance(st := ev.fleet[t].start, str) else f"start-{ev.fleet[t].type}"]
+        for _vid, t in vehicles
+    ]
+    earliest = [
+        max(0, tl.seconds(af)) if (af := ev.fleet[t].available_from) is not None else 0
+        for _vid, t in vehicles
+    ]
+    return vstart, earliest
+
+
+def _add_convoy_deliveries(
+    ev: Evacuation,
+    tl: Timeline,
+    sd: _SiteDrives,
+    chunks: list[Chunk],
+    chunk_node0: int,
+    forbidden: list[dict[int, list[tuple[int, int]]]],
+) -> None:
+    """Forbid the deliveries' times that no convoy departure can reach."""
+    assert sd.convoys is not None
+    deliveries = {chunk_node0 + len(chunks) + k: c.reception for k, c in enumerate(chunks)}
+    extra = convoy_delivery_rules(
+        sd.convoys, tl.horizon, deliveries, sd.A_idx, sd.drive, ev.unload_min * 60
+    )
+    for rules in forbidden:
+        for node, spans in extra.items():
+            rules[node] = sorted([*rules.get(node, []), *spans])
+
+
 def build_model(
     scenario: Scenario,
     net: PreparedNetwork,
@@ -939,51 +1019,22 @@ def build_model(
     ev = scenario.evacuation
     assert ev is not None
     tl = Timeline.from_scenario(scenario)
-    sites, warnings, in_closed = model_sites(scenario, net)
-    site_index = {s.id: i for i, s in enumerate(sites)}
-    corridors = corridor_roads(scenario, net.roads, [s.lonlat for s in sites])
-    if corridors is not None:
-        warnings += corridors.warnings
-    drive, cost = site_drives(net, sites, in_closed, corridors)
-    least = drive
-    details = site_path_details(net, sites, corridors)
-    convoys = model_convoys(scenario, sites, drive, tl, details)
-    if convoys is not None:
-        drive, least, cost = paced_drives(convoys, drive, cost)
-    A_idx = [i for i, s in enumerate(sites) if s.kind == "assembly"]
-    R_idx = [i for i, s in enumerate(sites) if s.kind == "reception"]
+    sd = _site_drives_of(scenario, net, tl)
+    sites, drive, A_idx, R_idx = sd.sites, sd.drive, sd.A_idx, sd.R_idx
     vehicles = vehicle_list(scenario)
-    vstart = [
-        site_index[st if isinstance(st := ev.fleet[t].start, str) else f"start-{ev.fleet[t].type}"]
-        for _vid, t in vehicles
-    ]
-    earliest = [
-        max(0, tl.seconds(af)) if (af := ev.fleet[t].available_from) is not None else 0
-        for _vid, t in vehicles
-    ]
-    waiting = {p.id: p.people.as_dict() for p in ev.assembly_points}
+    vstart, earliest = _vehicle_starts(ev, tl, vehicles, sites)
+    waiting = {p.id: p.require_people().as_dict() for p in ev.point_list()}
     households = site_households(ev, [sites[a].id for a in A_idx])
-    limits = convoy_limits(convoys, ev, details, net.layers.crossings)
-    bound = _bound(
-        ev,
-        tl,
-        sites,
-        least,
-        bound_waiting(ev, waiting) if households else waiting,
-        A_idx,
-        R_idx,
-        vehicles,
-        vstart,
-        earliest,
-        in_closed,
-        limits,
-    )
-    prio = np.array([ev.priorities[g] for g in GROUPS], dtype=float)
+    limits = convoy_limits(sd.convoys, ev, sd.details, net.layers.crossings)
+    bound_in = bound_waiting(ev, waiting) if households else waiting
+    bound = _bound(ev, tl, sd, bound_in, vehicles, vstart, earliest, limits)
+    weights: dict[str, float] = {g: w for g, w in ev.priorities.items()}
+    prio = np.array([weights[g] for g in GROUPS], dtype=float)
     W = np.array(
         [[waiting[sites[a].id][g] for g in GROUPS] for a in A_idx], dtype=np.int64
     ).reshape(len(A_idx), len(GROUPS))
     ok, reason_of = servable(
-        ev, tl, sites, in_closed, least, W, A_idx, R_idx, vehicles, vstart, earliest
+        ev, tl, sites, sd.in_closed, sd.least, W, A_idx, R_idx, vehicles, vstart, earliest
     )
     cap = np.array(
         [next(r for r in ev.reception_centres if r.id == sites[i].id).capacity for i in R_idx],
@@ -1001,22 +1052,16 @@ def build_model(
     else:
         blocked, chunks = {}, make_chunks(ev, vehicles, x, A_idx, R_idx)
     problem, node_site, chunk_node0, dwell, conservative = routing_problem(
-        ev, tl, sites, drive, cost, chunks, vehicles, vstart, earliest, prio, previous
+        ev, tl, sites, drive, sd.cost, chunks, vehicles, vstart, earliest, prio, previous
     )
-    if convoys is not None:
-        deliveries = {chunk_node0 + len(chunks) + k: c.reception for k, c in enumerate(chunks)}
-        extra = convoy_delivery_rules(
-            convoys, tl.horizon, deliveries, A_idx, drive, ev.unload_min * 60
-        )
-        for rules in (problem.forbidden, conservative):
-            for node, spans in extra.items():
-                rules[node] = sorted([*rules.get(node, []), *spans])
+    if sd.convoys is not None:
+        _add_convoy_deliveries(ev, tl, sd, chunks, chunk_node0, [problem.forbidden, conservative])
     return EvacuationModel(
         scenario=scenario,
         net=net,
         tl=tl,
         sites=sites,
-        in_closed=in_closed,
+        in_closed=sd.in_closed,
         drive=drive,
         vehicles=vehicles,
         vstart=vstart,
@@ -1036,8 +1081,8 @@ def build_model(
         dwell=dwell,
         conservative=conservative,
         prio=prio,
-        warnings=warnings,
-        corridors=corridors,
-        convoys=convoys,
-        path_details=details,
+        warnings=sd.warnings,
+        corridors=sd.corridors,
+        convoys=sd.convoys,
+        path_details=sd.details,
     )

@@ -145,23 +145,7 @@ def enforce_crossing_rates(
                             events.append((dep, rank[v], v, pos, c))
                     cur = site
         events.sort()
-        accepted: dict[str, list[float]] = {}
-        cut = None
-        for (
-            dep,
-            _rank,
-            v,
-            pos,
-            c,
-        ) in events:  # at the same time, vehicles for higher priorities go first
-            # at most floor(vph) departures in any hour; below one an hour, one per 1/vph hours
-            span = 3600.0 * max(1.0, 1.0 / vph[c])
-            limit = max(1, int(math.floor(vph[c])))
-            recent = [t for t in accepted.get(c, []) if dep - t < span]
-            if len(recent) + 1 > limit:
-                cut = (v, pos, int(math.ceil(sorted(recent)[len(recent) - limit] + span - dep)))
-                break
-            accepted.setdefault(c, []).append(dep)
+        cut = _first_over_rate(events, vph)
         if cut is None:
             return routes, times, starts, lost
         v, pos, delta = cut
@@ -171,18 +155,47 @@ def enforce_crossing_rates(
             if pos == 0:
                 starts[v] += delta
             continue
-        load = 0
-        keep = 0
-        for i in range(pos):
-            load += int(demand[routes[v][i]])
-            if load == 0:
-                keep = i + 1
+        keep = _last_empty(routes[v], pos, demand)
         for node in routes[v][keep:]:
             if chunk_node0 <= node < deliv_node0:
                 lost.add(node - chunk_node0)
         routes[v] = routes[v][:keep]
         times[v] = times[v][:keep]
     return routes, times, starts, lost
+
+
+def _first_over_rate(
+    events: list[tuple[float, float, int, int, str]], vph: dict[str, float]
+) -> tuple[int, int, int] | None:
+    """The first leg, in time order, over its crossing's rate: ``(vehicle, position, delay)``
+    with the delay that makes it fit, or None."""
+    accepted: dict[str, list[float]] = {}
+    for (
+        dep,
+        _rank,
+        v,
+        pos,
+        c,
+    ) in events:  # at the same time, vehicles for higher priorities go first
+        # at most floor(vph) departures in any hour; below one an hour, one per 1/vph hours
+        span = 3600.0 * max(1.0, 1.0 / vph[c])
+        limit = max(1, int(math.floor(vph[c])))
+        recent = [t for t in accepted.get(c, []) if dep - t < span]
+        if len(recent) + 1 > limit:
+            return (v, pos, int(math.ceil(sorted(recent)[len(recent) - limit] + span - dep)))
+        accepted.setdefault(c, []).append(dep)
+    return None
+
+
+def _last_empty(route: list[int], pos: int, demand: np.ndarray) -> int:
+    """How many stops before ``pos`` the route keeps: up to its last one that empties it."""
+    load = 0
+    keep = 0
+    for i in range(pos):
+        load += int(demand[route[i]])
+        if load == 0:
+            keep = i + 1
+    return keep
 
 
 def _later_window_vehicles(model: EvacuationModel, times: list[list[int]]) -> list[int]:

@@ -249,24 +249,7 @@ def schedule_exchanges(
     net = network if network is not None else prepare_network(scenario)
     travel, nodes, lls = site_travel(scenario, spec, net)
     d = build_data(scenario, spec, travel)
-    warnings: list[str] = []
-    for (fid, pid), tt in sorted(travel.items()):
-        if not math.isfinite(tt):
-            warnings.append(f"no road from facility {fid} to exchange point {pid}")
-    for (kind, sid), sn in sorted(nodes.items()):
-        if sn.distance_m > 5000:
-            warnings.append(
-                f"{'facility' if kind == 'f' else 'exchange point'} {sid} is {sn.distance_m / 1000:.1f} km from the nearest road"
-            )
-    for f in spec.facilities:
-        for c in spec.category_ids:
-            n = d.held(f.id, c)
-            if n and not d.carriers[(f.id, c)]:
-                cat = spec.category(c)
-                need = " or ".join(cat.vehicles) + (
-                    " with a medical escort" if cat.medical_escort else ""
-                )
-                warnings.append(f"facility {f.id} holds {n} {c} but has no {need} to carry them")
+    warnings = _input_warnings(spec, d, travel, nodes)
     small = method == "exact" or (method == "auto" and exact_size(d) <= EXACT_MAX_VARIABLES)
     built = ExactModel(d) if small else FlowModel(d)
     order = list(spec.terms.relax_order or DEFAULT_RELAX_ORDER)
@@ -306,6 +289,32 @@ def schedule_exchanges(
     plan._seconds = [float(st.pop("seconds", 0.0)) for st in stages]
     plan.solver = {"seed": seed, "det_time": det_time, **info, "stages": stages}
     return plan
+
+
+def _input_warnings(
+    spec: ExchangeSpec, d: ModelData, travel: dict[tuple[str, str], float], nodes: dict
+) -> list[str]:
+    """What the input leaves out: roads missing, sites far from a road, people no vehicle of
+    their facility may carry."""
+    warnings: list[str] = []
+    for (fid, pid), tt in sorted(travel.items()):
+        if not math.isfinite(tt):
+            warnings.append(f"no road from facility {fid} to exchange point {pid}")
+    for (kind, sid), sn in sorted(nodes.items()):
+        if sn.distance_m > 5000:
+            warnings.append(
+                f"{'facility' if kind == 'f' else 'exchange point'} {sid} is {sn.distance_m / 1000:.1f} km from the nearest road"
+            )
+    for f in spec.facilities:
+        for c in spec.category_ids:
+            n = d.held(f.id, c)
+            if n and not d.carriers[(f.id, c)]:
+                cat = spec.category(c)
+                need = " or ".join(cat.vehicles) + (
+                    " with a medical escort" if cat.medical_escort else ""
+                )
+                warnings.append(f"facility {f.id} holds {n} {c} but has no {need} to carry them")
+    return warnings
 
 
 def _iso(t: datetime) -> str:

@@ -156,7 +156,7 @@ class FlowModel(CpBase):
             events = sum(self.used[si] for si in ss)
             people = sum(self.n[(si, p)] for si in ss for p in d.parties)
             cap = max(d.slots[si].cap for si in ss)
-            cuts = [(cap, sum(d.slots[si].cap for si in ss), [])]
+            cuts: list[tuple[int, int, list[Any]]] = [(cap, sum(d.slots[si].cap for si in ss), [])]
             lits, most = [], cuts[0][1]
             if t.max_per_event is not None and t.max_per_event < cap:
                 lits.append(self.lit["max_per_event"])
@@ -564,7 +564,11 @@ def fewer_events(
         ``(schedule, 0, None)``: the improved schedule, no repairs, no repair status.
     """
     seed, time_limit_s, det_time = budget
-    state = {"free": dict(d.free), "groups": set(d.groups), "busy": defaultdict(list)}
+    state: dict[str, Any] = {
+        "free": dict(d.free),
+        "groups": set(d.groups),
+        "busy": defaultdict(list),
+    }
     merged: dict[str, dict] = {"x": {}, "z": {}, "counts": {}, "vehicles": {}, "loads": {}}
     for j in range(0, len(blocks), IMPROVE_BLOCKS):
         window = set(blocks[j : j + IMPROVE_BLOCKS])
@@ -608,7 +612,11 @@ def _realise(
     its flows is repaired by solving ``flow`` again with the blocks done fixed; without
     ``flow``, it is not realised."""
     seed, time_limit_s, det_time = budget
-    state = {"free": dict(d.free), "groups": set(d.groups), "busy": defaultdict(list)}
+    state: dict[str, Any] = {
+        "free": dict(d.free),
+        "groups": set(d.groups),
+        "busy": defaultdict(list),
+    }
     merged: dict[str, dict] = {"x": {}, "z": {}, "counts": {}, "vehicles": {}, "loads": {}}
     repairs, done_keys, word = 0, [], None
     for b in blocks:

@@ -407,56 +407,66 @@ def _read_roster(
     people: list[Person] = []
     for row_no, raw in enumerate(reader, start=2):  # row 1 is the header
         row = {k: (raw.get(k) or "").strip() for k in ROSTER_COLUMNS}
+        people.append(_roster_person(row, row_no, src, party, spec, facilities))
+    return people
 
-        def bad(col: str, problem: str, row_no: int = row_no) -> ScenarioError:
-            return ScenarioError(src, f"row {row_no}, column {col}", problem)
 
-        if not row["id"]:
-            raise bad("id", "is empty")
-        if row["held_by"] != party:
-            raise bad(
-                "held_by",
-                f"{row['held_by']!r} is not {party!r}, the party this roster is given for",
-            )
-        fac = facilities.get(row["facility"])
-        if fac is None:
-            raise bad("facility", f"{row['facility']!r} is not a facility of the exchange")
-        if fac.party != party:
-            raise bad("facility", f"{fac.id!r} is held by {fac.party!r}, not {party!r}")
-        if not row["category"]:
-            raise bad("category", "is empty")
-        if spec.categories is not None and row["category"] not in _declared(spec):
-            raise bad(
-                "category",
-                f"{row['category']!r} is not a declared category ({', '.join(_declared(spec))})",
-            )
+def _roster_person(
+    row: dict[str, str],
+    row_no: int,
+    src: str,
+    party: str,
+    spec: ExchangeSpec,
+    facilities: dict[str, FacilitySpec],
+) -> Person:
+    """The person on one roster row, checked against the exchange."""
+
+    def bad(col: str, problem: str) -> ScenarioError:
+        return ScenarioError(src, f"row {row_no}, column {col}", problem)
+
+    if not row["id"]:
+        raise bad("id", "is empty")
+    if row["held_by"] != party:
+        raise bad(
+            "held_by",
+            f"{row['held_by']!r} is not {party!r}, the party this roster is given for",
+        )
+    fac = facilities.get(row["facility"])
+    if fac is None:
+        raise bad("facility", f"{row['facility']!r} is not a facility of the exchange")
+    if fac.party != party:
+        raise bad("facility", f"{fac.id!r} is held by {fac.party!r}, not {party!r}")
+    if not row["category"]:
+        raise bad("category", "is empty")
+    if spec.categories is not None and row["category"] not in _declared(spec):
+        raise bad(
+            "category",
+            f"{row['category']!r} is not a declared category ({', '.join(_declared(spec))})",
+        )
+    try:
+        medical = _truthy_int(row["medical"])
+    except ValueError:
+        raise bad(
+            "medical", f"{row['medical']!r} is not a flag (yes/no or a priority 0-9)"
+        ) from None
+    since = None
+    if row["detained_since"]:
         try:
-            medical = _truthy_int(row["medical"])
+            since = date.fromisoformat(row["detained_since"][:10])
         except ValueError:
             raise bad(
-                "medical", f"{row['medical']!r} is not a flag (yes/no or a priority 0-9)"
+                "detained_since", f"{row['detained_since']!r} is not a date (YYYY-MM-DD)"
             ) from None
-        since = None
-        if row["detained_since"]:
-            try:
-                since = date.fromisoformat(row["detained_since"][:10])
-            except ValueError:
-                raise bad(
-                    "detained_since", f"{row['detained_since']!r} is not a date (YYYY-MM-DD)"
-                ) from None
-        people.append(
-            Person(
-                row["id"],
-                party,
-                fac.id,
-                row["category"],
-                medical,
-                row["group"] or None,
-                since,
-                "roster",
-            )
-        )
-    return people
+    return Person(
+        row["id"],
+        party,
+        fac.id,
+        row["category"],
+        medical,
+        row["group"] or None,
+        since,
+        "roster",
+    )
 
 
 def _declared(spec: ExchangeSpec) -> list[str]:

@@ -180,6 +180,15 @@ def load_layers(scenario: Scenario) -> Layers:
     closed = df[df["kind"] == "closed"].reset_index(drop=True)
     risk = df[df["kind"] == "risk"].reset_index(drop=True)
 
+    frontline = _load_frontline(scenario, notes)
+    crossings = _plannable_crossings(scenario)
+    return Layers(closed=closed, risk=risk, frontline=frontline, crossings=crossings, notes=notes)
+
+
+def _load_frontline(scenario: Scenario, notes: list[str]) -> BaseGeometry | None:
+    """The scenario's frontline (given, read from a file, or the bundled regional one); a
+    note on what a file's features dropped goes to ``notes``."""
+    src = scenario.source_name()
     frontline: BaseGeometry | None = None
     fl = scenario.frontline
     if fl is not None:
@@ -199,6 +208,11 @@ def load_layers(scenario: Scenario) -> Layers:
             from planner.regional import load_regional_frontline
 
             frontline = load_regional_frontline()
+    return frontline
+
+
+def _plannable_crossings(scenario: Scenario) -> list[Crossing]:
+    """The crossing points routes may use (those that never close)."""
     settings = get_settings()
     crossings = []
     for c in scenario.ceasefire.crossing_points:
@@ -215,7 +229,7 @@ def load_layers(scenario: Scenario) -> Layers:
                 radius_m=c.radius_m if c.radius_m is not None else settings.crossing_radius_m,
             )
         )
-    return Layers(closed=closed, risk=risk, frontline=frontline, crossings=crossings, notes=notes)
+    return crossings
 
 
 def _refuse_invalid_polygons(gdf: gpd.GeoDataFrame, src: str, field: str) -> None:
@@ -241,7 +255,9 @@ def _hazard_rows_from_file(scenario: Scenario, i: int, notes: list[str]) -> list
     h = scenario.hazards[i]
     fname = f"hazards.{i}"
     assert h.file is not None
-    gdf = select_features(_read_file(scenario, f"{fname}.file", h.file, h.layer), h.where, src, fname)
+    gdf = select_features(
+        _read_file(scenario, f"{fname}.file", h.file, h.layer), h.where, src, fname
+    )
     if not h.repair:
         _refuse_invalid_polygons(gdf, src, f"{fname}.file")
     sel = Selected.read(gdf)
@@ -270,7 +286,9 @@ def _hazard_rows_from_file(scenario: Scenario, i: int, notes: list[str]) -> list
                 src, f"{fname}.file", f"feature {j}: factor {factor!r} is not a number"
             ) from None
         if kind == "risk" and (factor is None or factor <= 1):
-            raise ScenarioError(src, f"{fname}.file", f"feature {j}: a risk hazard needs factor > 1")
+            raise ScenarioError(
+                src, f"{fname}.file", f"feature {j}: a risk hazard needs factor > 1"
+            )
         fid = props.get("id")
         hid = fid if isinstance(fid, str | int) and fid != "" else (h.id or f"hazard-{i}-{j}")
         geom = parts[0] if len(parts) == 1 else union_parts(parts)
@@ -354,7 +372,9 @@ def _network_of(scenario: Scenario) -> nx.MultiDiGraph:
         return build_network(scenario)
     except NetworkError as exc:
         spec = scenario.network
-        field = "network.source" if spec.source else ("network.place" if spec.place else "network.bbox")
+        field = (
+            "network.source" if spec.source else ("network.place" if spec.place else "network.bbox")
+        )
         raise ScenarioError(scenario.source_name(), field, " ".join(str(exc).split())) from None
 
 
@@ -1147,7 +1167,9 @@ def _paths_from(
     """Shortest paths for ``(source, targets, limit)`` jobs (``None`` where none exists)."""
     out: dict[tuple[int, int], list[int] | None] = {}
     for source, targets, limit in jobs:
-        _, pred = dijkstra(csr, directed=True, indices=source, return_predecessors=True, limit=limit)
+        _, pred = dijkstra(
+            csr, directed=True, indices=source, return_predecessors=True, limit=limit
+        )
         for target in targets:
             path = [target]
             while path[-1] != source and path[-1] >= 0:
@@ -1402,7 +1424,11 @@ def _contract_halves(
         gone[mine[~alive]] = True
         edges.append((mine[pu], mine[pv], pw))
     hu, hv, hw = (np.concatenate([e[i] for e in edges]) for i in range(3))
-    joined = (np.concatenate([hu, u[cross]]), np.concatenate([hv, v[cross]]), np.concatenate([hw, w[cross]]))
+    joined = (
+        np.concatenate([hu, u[cross]]),
+        np.concatenate([hv, v[cross]]),
+        np.concatenate([hw, w[cross]]),
+    )
     return joined, np.flatnonzero(~gone), (hu, hv, hw)
 
 
@@ -1491,8 +1517,18 @@ class PreparedNetwork:
 def _roads_key(scenario: Scenario) -> tuple:
     """What a scenario's roads are loaded from: two scenarios with the same key share them."""
     spec = scenario.network
-    source = str(scenario.resolve_path(spec.source)) if spec.source and spec.source not in ("regional", "ukraine", "national") else spec.source
-    return (source, spec.place, spec.bbox, spec.overpass_url, tuple(sorted(spec.speeds_kph.items())))
+    source = (
+        str(scenario.resolve_path(spec.source))
+        if spec.source and spec.source not in ("regional", "ukraine", "national")
+        else spec.source
+    )
+    return (
+        source,
+        spec.place,
+        spec.bbox,
+        spec.overpass_url,
+        tuple(sorted(spec.speeds_kph.items())),
+    )
 
 
 def prepare_network(

@@ -23,12 +23,14 @@ a deterministic work budget, so the same input gives the same schedule.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
 from planner.convoys import (
     ConvoyInput,
     ConvoyOutcome,
+    ConvoyVars,
     RegisteredLeg,
     add_convoy_rules,
     convoy_outcome,
@@ -104,7 +106,35 @@ def _trips(load: list[int]) -> list[int]:
     return out
 
 
-def retime(inp: RetimeInput, *, seed: int = 0, time_limit_s: float = 10.0, det_time: float = 20.0) -> RetimeResult:
+@dataclass
+class _Vars:
+    """The CP-SAT variables of the re-timing model, per vehicle and stop."""
+
+    start_var: list[Any] = field(default_factory=list)
+    t_var: list[list[Any]] = field(default_factory=list)
+    dep_var: list[list[Any]] = field(default_factory=list)
+    keep: list[list[Any]] = field(default_factory=list)
+    trip_of: list[list[int]] = field(default_factory=list)
+    value_terms: list[Any] = field(default_factory=list)
+    convoy_regs: dict[tuple[int, int], RegisteredLeg] = field(default_factory=dict)
+
+
+@dataclass
+class _Stop:
+    """One stop of a route as the model sees it: its literal and service-start variable."""
+
+    v: int
+    pos: int
+    prev_node: int
+    node: int
+    lit: Any
+    tv: Any
+    prev_t: Any  # the previous stop's service start (None at the first stop)
+
+
+def retime(
+    inp: RetimeInput, *, seed: int = 0, time_limit_s: float = 10.0, det_time: float = 20.0
+) -> RetimeResult:
     """Re-time routes under the crossing rates.
 
     Parameters
@@ -126,90 +156,170 @@ def retime(inp: RetimeInput, *, seed: int = 0, time_limit_s: float = 10.0, det_t
     from ortools.sat.python import cp_model
 
     m = cp_model.CpModel()
-    n_veh = len(inp.routes)
     horizon = max(b for _a, b in inp.windows)
-    start_var: list = []
-    t_var: list[list] = []
-    dep_var: list[list] = []
-    keep: list[list] = []
-    trip_of: list[list[int]] = []
-    value_terms = []
-    convoy_regs: dict[tuple[int, int], RegisteredLeg] = {}
-    for v in range(n_veh):
-        route = inp.routes[v]
-        trips = _trips(inp.load[v])
-        trip_of.append(trips)
-        n_trips = (max(trips) + 1) if trips else 0
-        ks = [m.new_bool_var(f"k{v}_{j}") for j in range(n_trips)]
-        for j in range(1, n_trips):
-            m.add_implication(ks[j], ks[j - 1])
-        kept_trips = len({trips[p] for p in range(min(inp.kept[v], len(route)))})
-        for j, kv in enumerate(ks):
-            m.add_hint(kv, 1 if j < kept_trips else 0)
-        keep.append(ks)
-        ts: list = []
-        ds: list = []
-        prev_node = inp.start_node[v]
-        sv = None
-        for pos, node in enumerate(route):
-            lit = ks[trips[pos]]
-            drive = int(inp.drive[prev_node, node])
-            moved = inp.site[prev_node] != inp.site[node]
-            dom_t = fit_domain(inp.windows, int(inp.service[node]))
-            tv = m.new_int_var_from_domain(dom_t, f"t{v}_{pos}") if dom_t is not None else m.new_int_var(0, horizon, f"t{v}_{pos}")
-            if dom_t is None:
-                m.add(lit == 0)
-            ts.append(tv)
-            m.add_hint(tv, int(inp.times[v][pos]))
-            if inp.value[v][pos]:
-                value_terms.append(int(inp.value[v][pos]) * lit)
-            conv_leg = inp.convoy.legs.get((v, pos)) if inp.convoy is not None and moved else None
-            if conv_leg is not None:
-                drive = conv_leg.to_marshal_s  # the drive to the convoy; the convoy does the rest
-            if moved:
-                dom_d = fit_domain(inp.windows, drive, lo=int(inp.earliest[v]) if pos == 0 else 0)
-                dv = m.new_int_var_from_domain(dom_d, f"d{v}_{pos}") if dom_d is not None else m.new_int_var(0, horizon, f"d{v}_{pos}")
-                if dom_d is None:
-                    m.add(lit == 0)
-                hint_d = int(inp.starts[v]) if pos == 0 else int(inp.times[v][pos]) - drive - int(inp.dwell[node])
-                m.add_hint(dv, hint_d)
-                if pos == 0:
-                    sv = dv
-                else:
-                    m.add(dv >= ts[pos - 1] + int(inp.service[prev_node])).only_enforce_if(lit)
-                if conv_leg is None:
-                    m.add(tv >= dv + drive + int(inp.dwell[node])).only_enforce_if(lit)
-                else:
-                    convoy_regs[(v, pos)] = RegisteredLeg(dv, tv, lit, int(inp.dwell[node]))
-                ds.append(dv)
-            else:
-                ds.append(None)
-                if pos == 0:
-                    sv = m.new_int_var(int(inp.earliest[v]), horizon, f"s{v}")
-                    m.add_hint(sv, int(inp.starts[v]))
-                    m.add(tv >= sv).only_enforce_if(lit)
-                else:
-                    m.add(tv >= ts[pos - 1] + int(inp.service[prev_node])).only_enforce_if(lit)
-            if pos > 0 and conv_leg is None:  # waiting for a convoy is its own rule
-                w = inp.max_wait.get(prev_node)
-                if w is not None:
-                    gap = int(inp.service[prev_node]) + drive + (int(inp.dwell[node]) if moved else 0)
-                    m.add(tv <= ts[pos - 1] + gap + int(w)).only_enforce_if(lit)
-            prev_node = node
-        start_var.append(sv if sv is not None else m.new_constant(int(inp.starts[v])))
-        t_var.append(ts)
-        dep_var.append(ds)
+    mv = _Vars()
+    for v in range(len(inp.routes)):
+        _add_route(m, inp, mv, v, horizon)
+    cv = (
+        add_convoy_rules(m, inp.convoy, mv.convoy_regs, fit_domain)
+        if inp.convoy is not None
+        else None
+    )
+    _add_crossing_limits(m, inp, mv, cv.intervals if cv is not None else {})
 
-    cv = add_convoy_rules(m, inp.convoy, convoy_regs, fit_domain) if inp.convoy is not None else None
-    extra = cv.intervals if cv is not None else {}
+    value = sum(mv.value_terms) if mv.value_terms else 0
+    m.maximize(value)
+    s1 = _solver(seed, time_limit_s, det_time * 0.7)
+    st = s1.solve(m)
+    if st not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+        return _hint_kept(inp)
+    status = "optimal" if st == cp_model.OPTIMAL else "feasible"
+    if st != cp_model.OPTIMAL and s1.wall_time >= 0.95 * time_limit_s:
+        status = "feasible, stopped by its time cap"
+    sol = s1
+    if mv.value_terms:
+        # second: the same value, the earliest schedule
+        m.clear_hints()
+        for v in range(len(inp.routes)):
+            for var in [
+                mv.start_var[v],
+                *mv.keep[v],
+                *mv.t_var[v],
+                *(d for d in mv.dep_var[v] if d is not None),
+            ]:
+                m.add_hint(var, s1.value(var))
+        for var in cv.all_vars() if cv is not None else []:
+            m.add_hint(var, s1.value(var))
+        m.add(value >= int(round(s1.objective_value)))
+        m.minimize(
+            sum(tv for ts in mv.t_var for tv in ts)
+            + sum(d for ds in mv.dep_var for d in ds if d is not None)
+        )
+        s2 = _solver(seed, time_limit_s, det_time * 0.3)
+        if s2.solve(m) in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+            sol = s2
+    return _read_result(inp, mv, sol, cv, status)
+
+
+def _add_route(m: Any, inp: RetimeInput, mv: _Vars, v: int, horizon: int) -> None:
+    """The variables and rules of vehicle ``v``'s route: whole trips kept or not, then each
+    stop."""
+    route = inp.routes[v]
+    trips = _trips(inp.load[v])
+    mv.trip_of.append(trips)
+    n_trips = (max(trips) + 1) if trips else 0
+    ks = [m.new_bool_var(f"k{v}_{j}") for j in range(n_trips)]
+    for j in range(1, n_trips):
+        m.add_implication(ks[j], ks[j - 1])
+    kept_trips = len({trips[p] for p in range(min(inp.kept[v], len(route)))})
+    for j, kv in enumerate(ks):
+        m.add_hint(kv, 1 if j < kept_trips else 0)
+    mv.keep.append(ks)
+    ts: list[Any] = []
+    ds: list[Any] = []
+    prev_node = inp.start_node[v]
+    sv = None
+    for pos, node in enumerate(route):
+        lit = ks[trips[pos]]
+        dom_t = fit_domain(inp.windows, int(inp.service[node]))
+        tv = (
+            m.new_int_var_from_domain(dom_t, f"t{v}_{pos}")
+            if dom_t is not None
+            else m.new_int_var(0, horizon, f"t{v}_{pos}")
+        )
+        if dom_t is None:
+            m.add(lit == 0)
+        ts.append(tv)
+        m.add_hint(tv, int(inp.times[v][pos]))
+        if inp.value[v][pos]:
+            mv.value_terms.append(int(inp.value[v][pos]) * lit)
+        stop = _Stop(v, pos, prev_node, node, lit, tv, ts[pos - 1] if pos > 0 else None)
+        stop_sv, dv = _add_arrival(m, inp, mv, stop, horizon)
+        if pos == 0:
+            sv = stop_sv
+        ds.append(dv)
+        prev_node = node
+    mv.start_var.append(sv if sv is not None else m.new_constant(int(inp.starts[v])))
+    mv.t_var.append(ts)
+    mv.dep_var.append(ds)
+
+
+def _add_arrival(m: Any, inp: RetimeInput, mv: _Vars, stop: _Stop, horizon: int) -> tuple[Any, Any]:
+    """How ``stop`` is reached: a leg from another site (its departure variable) or a wait
+    at the same site; then the longest wait with passengers on board.  Return the vehicle's
+    start variable if this is its first stop (else None) and the leg's departure (or None)."""
+    prev_node, node = stop.prev_node, stop.node
+    drive = int(inp.drive[prev_node, node])
+    moved = inp.site[prev_node] != inp.site[node]
+    conv_leg = inp.convoy.legs.get((stop.v, stop.pos)) if inp.convoy is not None and moved else None
+    if conv_leg is not None:
+        drive = conv_leg.to_marshal_s  # the drive to the convoy; the convoy does the rest
+    sv = dv = None
+    if moved:
+        dv = _add_leg(m, inp, mv, stop, drive, convoy=conv_leg is not None, horizon=horizon)
+        if stop.pos == 0:
+            sv = dv
+    elif stop.pos == 0:
+        sv = m.new_int_var(int(inp.earliest[stop.v]), horizon, f"s{stop.v}")
+        m.add_hint(sv, int(inp.starts[stop.v]))
+        m.add(stop.tv >= sv).only_enforce_if(stop.lit)
+    else:
+        m.add(stop.tv >= stop.prev_t + int(inp.service[prev_node])).only_enforce_if(stop.lit)
+    if stop.pos > 0 and conv_leg is None:  # waiting for a convoy is its own rule
+        w = inp.max_wait.get(prev_node)
+        if w is not None:
+            gap = int(inp.service[prev_node]) + drive + (int(inp.dwell[node]) if moved else 0)
+            m.add(stop.tv <= stop.prev_t + gap + int(w)).only_enforce_if(stop.lit)
+    return sv, dv
+
+
+def _add_leg(
+    m: Any, inp: RetimeInput, mv: _Vars, stop: _Stop, drive: int, *, convoy: bool, horizon: int
+) -> Any:
+    """The departure variable of the drive into ``stop`` and its rules (a convoy's leg is
+    registered for the convoy rules instead of the drive rule)."""
+    v, pos, node, lit = stop.v, stop.pos, stop.node, stop.lit
+    dom_d = fit_domain(inp.windows, drive, lo=int(inp.earliest[v]) if pos == 0 else 0)
+    dv = (
+        m.new_int_var_from_domain(dom_d, f"d{v}_{pos}")
+        if dom_d is not None
+        else m.new_int_var(0, horizon, f"d{v}_{pos}")
+    )
+    if dom_d is None:
+        m.add(lit == 0)
+    hint_d = (
+        int(inp.starts[v]) if pos == 0 else int(inp.times[v][pos]) - drive - int(inp.dwell[node])
+    )
+    m.add_hint(dv, hint_d)
+    if pos > 0:
+        m.add(dv >= stop.prev_t + int(inp.service[stop.prev_node])).only_enforce_if(lit)
+    if not convoy:
+        m.add(stop.tv >= dv + drive + int(inp.dwell[node])).only_enforce_if(lit)
+    else:
+        mv.convoy_regs[(v, pos)] = RegisteredLeg(dv, stop.tv, lit, int(inp.dwell[node]))
+    return dv
+
+
+def _add_crossing_limits(
+    m: Any, inp: RetimeInput, mv: _Vars, extra: dict[str, list[tuple[Any, Any]]]
+) -> None:
+    """At most ``limit`` legs (and convoys) in each rate-limited crossing's span."""
     for c in sorted(set(inp.crossing_legs) | (set(extra) & set(inp.span_s))):
         span, limit = int(inp.span_s[c]), int(inp.limit[c])
         intervals = []
         for v, pos in inp.crossing_legs.get(c, []):
-            if pos >= len(inp.routes[v]) or dep_var[v][pos] is None or (v, pos) in convoy_regs:
+            if (
+                pos >= len(inp.routes[v])
+                or mv.dep_var[v][pos] is None
+                or (v, pos) in mv.convoy_regs
+            ):
                 continue
-            lit = keep[v][trip_of[v][pos]]
-            intervals.append(m.new_optional_fixed_size_interval_var(dep_var[v][pos], span, lit, f"x{c}_{v}_{pos}"))
+            lit = mv.keep[v][mv.trip_of[v][pos]]
+            intervals.append(
+                m.new_optional_fixed_size_interval_var(
+                    mv.dep_var[v][pos], span, lit, f"x{c}_{v}_{pos}"
+                )
+            )
         for i, (start, lit) in enumerate(extra.get(c, [])):
             intervals.append(m.new_optional_fixed_size_interval_var(start, span, lit, f"xc{c}_{i}"))
         if not intervals:
@@ -219,50 +329,53 @@ def retime(inp: RetimeInput, *, seed: int = 0, time_limit_s: float = 10.0, det_t
         else:
             m.add_cumulative(intervals, [1] * len(intervals), limit)
 
-    def solver(budget: float) -> cp_model.CpSolver:
-        s = cp_model.CpSolver()
-        s.parameters.num_workers = 1
-        s.parameters.random_seed = int(seed)
-        s.parameters.max_time_in_seconds = float(time_limit_s)
-        s.parameters.max_deterministic_time = float(budget)
-        return s
 
-    value = sum(value_terms) if value_terms else 0
-    m.maximize(value)
-    s1 = solver(det_time * 0.7)
-    st = s1.solve(m)
-    if st not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
-        return RetimeResult(
-            routes=[list(r[:k]) for r, k in zip(inp.routes, inp.kept, strict=True)],
-            times=[list(t[:k]) for t, k in zip(inp.times, inp.kept, strict=True)],
-            departs=[[None] * k for k in inp.kept],
-            starts=list(inp.starts),
-            status="hint kept (CP-SAT found no schedule)",
-        )
-    status = "optimal" if st == cp_model.OPTIMAL else "feasible"
-    if st != cp_model.OPTIMAL and s1.wall_time >= 0.95 * time_limit_s:
-        status = "feasible, stopped by its time cap"
-    sol = s1
-    if value_terms:
-        # second: the same value, the earliest schedule
-        best = int(round(s1.objective_value))
-        m.clear_hints()
-        for v in range(n_veh):
-            for var in [start_var[v], *keep[v], *t_var[v], *(d for d in dep_var[v] if d is not None)]:
-                m.add_hint(var, s1.value(var))
-        for var in cv.all_vars() if cv is not None else []:
-            m.add_hint(var, s1.value(var))
-        m.add(value >= best)
-        m.minimize(sum(tv for ts in t_var for tv in ts) + sum(d for ds in dep_var for d in ds if d is not None))
-        s2 = solver(det_time * 0.3)
-        if s2.solve(m) in (cp_model.OPTIMAL, cp_model.FEASIBLE):
-            sol = s2
-    routes, times, departs, starts = [], [], [], []
-    for v in range(n_veh):
-        kept = [pos for pos in range(len(inp.routes[v])) if sol.value(keep[v][trip_of[v][pos]])]
+def _solver(seed: int, time_limit_s: float, budget: float) -> Any:
+    """A single-threaded CP-SAT solver with a deterministic budget."""
+    from ortools.sat.python import cp_model
+
+    s = cp_model.CpSolver()
+    s.parameters.num_workers = 1
+    s.parameters.random_seed = int(seed)
+    s.parameters.max_time_in_seconds = float(time_limit_s)
+    s.parameters.max_deterministic_time = float(budget)
+    return s
+
+
+def _hint_kept(inp: RetimeInput) -> RetimeResult:
+    """The hinted schedule itself, when CP-SAT found none."""
+    return RetimeResult(
+        routes=[list(r[:k]) for r, k in zip(inp.routes, inp.kept, strict=True)],
+        times=[list(t[:k]) for t, k in zip(inp.times, inp.kept, strict=True)],
+        departs=[[None] * k for k in inp.kept],
+        starts=list(inp.starts),
+        status="hint kept (CP-SAT found no schedule)",
+    )
+
+
+def _read_result(
+    inp: RetimeInput, mv: _Vars, sol: Any, cv: ConvoyVars | None, status: str
+) -> RetimeResult:
+    """The kept stops of each route with their times, departures and start."""
+    routes: list[list[int]] = []
+    times: list[list[int]] = []
+    departs: list[list[int | None]] = []
+    starts: list[int] = []
+    for v in range(len(inp.routes)):
+        kept = [
+            pos for pos in range(len(inp.routes[v])) if sol.value(mv.keep[v][mv.trip_of[v][pos]])
+        ]
         routes.append([inp.routes[v][p] for p in kept])
-        times.append([int(sol.value(t_var[v][p])) for p in kept])
-        departs.append([None if dep_var[v][p] is None else int(sol.value(dep_var[v][p])) for p in kept])
-        starts.append(int(sol.value(start_var[v])) if inp.routes[v] else int(inp.starts[v]))
-    outcome = convoy_outcome(sol, inp.convoy, cv, inp.routes, routes) if cv is not None else None
-    return RetimeResult(routes=routes, times=times, departs=departs, starts=starts, status=status, convoy=outcome)
+        times.append([int(sol.value(mv.t_var[v][p])) for p in kept])
+        departs.append(
+            [None if mv.dep_var[v][p] is None else int(sol.value(mv.dep_var[v][p])) for p in kept]
+        )
+        starts.append(int(sol.value(mv.start_var[v])) if inp.routes[v] else int(inp.starts[v]))
+    outcome = (
+        convoy_outcome(sol, inp.convoy, cv, inp.routes, routes)
+        if cv is not None and inp.convoy is not None
+        else None
+    )
+    return RetimeResult(
+        routes=routes, times=times, departs=departs, starts=starts, status=status, convoy=outcome
+    )

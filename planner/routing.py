@@ -23,6 +23,7 @@ import time as _time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 import numpy as np
 from ortools.constraint_solver import pywrapcp, routing_enums_pb2
@@ -195,7 +196,24 @@ def _permutation(n_nodes: int, fixed: set[int], seed: int) -> np.ndarray:
     return perm
 
 
-def _build(problem: RoutingProblem, seed: int):  # noqa: ANN202 - OR-Tools objects
+@dataclass
+class _Built:
+    """The OR-Tools objects of one build and the node permutation they were built with."""
+
+    manager: pywrapcp.RoutingIndexManager
+    routing: pywrapcp.RoutingModel
+    time_dim: pywrapcp.RoutingDimension
+    perm: np.ndarray
+    inv: np.ndarray
+    fixed: set[int]
+
+
+def _build(
+    problem: RoutingProblem, seed: int
+) -> tuple[
+    pywrapcp.RoutingIndexManager, pywrapcp.RoutingModel, pywrapcp.RoutingDimension, np.ndarray
+]:
+    """Build the OR-Tools routing model of ``problem``, its nodes shuffled by ``seed``."""
     n = problem.n
     fixed = set(problem.vehicle_start) | set(problem.vehicle_end)
     perm = _permutation(n, fixed, seed)  # model node k stands for problem node perm[k]
@@ -208,11 +226,31 @@ def _build(problem: RoutingProblem, seed: int):  # noqa: ANN202 - OR-Tools objec
         [int(inv[e]) for e in problem.vehicle_end],
     )
     routing = pywrapcp.RoutingModel(manager)
+    time_dim, transit = _add_cost_and_time(problem, routing, perm)
+    built = _Built(manager, routing, time_dim, perm, inv, fixed)
+    load_dim, reload = _add_load(problem, routing, perm)
+    _constrain_nodes(problem, built, load_dim, reload)
+    _constrain_vehicles(problem, built)
+    _add_pairs(problem, built)
+    if problem.pairs_in_one_trip and problem.pairs:
+        _add_trips(problem, routing, manager, inv)
+    if problem.next_allowed:
+        _restrict_successors(problem, built)
+    _restrict_times(problem, built)
+    if problem.preferred_vehicle and problem.change_cost > 0:
+        _add_change_cost(problem, routing, perm)
+    if problem.arrival_forbidden:
+        _add_arrivals(problem, routing, manager, time_dim, transit, perm, inv)
+    return manager, routing, time_dim, perm
 
+
+def _add_cost_and_time(
+    problem: RoutingProblem, routing: pywrapcp.RoutingModel, perm: np.ndarray
+) -> tuple[pywrapcp.RoutingDimension, np.ndarray]:
+    """Register the arc costs and the ``time`` dimension; return it and its transit matrix."""
     T = np.asarray(problem.time, dtype=np.int64)[np.ix_(perm, perm)]
     C = np.asarray(problem.cost, dtype=np.int64)[np.ix_(perm, perm)]
     S = np.asarray(problem.service, dtype=np.int64)[perm]
-    D = np.asarray(problem.demand, dtype=np.int64)[perm]
 
     cost_cb = routing.RegisterTransitMatrix(C.tolist())
     routing.SetArcCostEvaluatorOfAllVehicles(cost_cb)
@@ -222,10 +260,17 @@ def _build(problem: RoutingProblem, seed: int):  # noqa: ANN202 - OR-Tools objec
     transit = T + S[:, None]
     time_cb = routing.RegisterTransitMatrix(transit.tolist())
     routing.AddDimension(time_cb, int(problem.horizon), int(problem.horizon), False, "time")
-    time_dim = routing.GetDimensionOrDie("time")
+    return routing.GetDimensionOrDie("time"), transit
 
+
+def _add_load(
+    problem: RoutingProblem, routing: pywrapcp.RoutingModel, perm: np.ndarray
+) -> tuple[pywrapcp.RoutingDimension, np.ndarray]:
+    """Register the ``load`` dimension (reload nodes empty the vehicle); return it and the
+    reload flags in model order."""
+    D = np.asarray(problem.demand, dtype=np.int64)[perm]
     reload = (
-        np.zeros(n, dtype=bool)
+        np.zeros(problem.n, dtype=bool)
         if problem.reload is None
         else np.asarray(problem.reload, bool)[perm]
     )
@@ -240,14 +285,23 @@ def _build(problem: RoutingProblem, seed: int):  # noqa: ANN202 - OR-Tools objec
         True,
         "load",
     )
-    load_dim = routing.GetDimensionOrDie("load")
+    return routing.GetDimensionOrDie("load"), reload
 
+
+def _constrain_nodes(
+    problem: RoutingProblem,
+    built: _Built,
+    load_dim: pywrapcp.RoutingDimension,
+    reload: np.ndarray,
+) -> None:
+    """Time windows, load slack, drop penalties and allowed vehicles of the visit nodes."""
+    routing, time_dim = built.routing, built.time_dim
     deliveries = {d for _p, d in problem.pairs}
-    for k in range(n):
-        p = int(perm[k])
-        if p in fixed:
+    for k in range(problem.n):
+        p = int(built.perm[k])
+        if p in built.fixed:
             continue
-        idx = manager.NodeToIndex(k)
+        idx = built.manager.NodeToIndex(k)
         lo, hi = problem.windows[p]
         time_dim.CumulVar(idx).SetRange(int(lo), int(hi))
         if reload.any() and not reload[k]:
@@ -259,6 +313,10 @@ def _build(problem: RoutingProblem, seed: int):  # noqa: ANN202 - OR-Tools objec
         if allowed is not None:
             routing.VehicleVar(idx).SetValues([-1, *sorted(int(v) for v in allowed)])
 
+
+def _constrain_vehicles(problem: RoutingProblem, built: _Built) -> None:
+    """Each vehicle's earliest start and horizon; its start and end times kept early."""
+    routing, time_dim = built.routing, built.time_dim
     for v in range(problem.n_vehicles):
         start = routing.Start(v)
         earliest = problem.vehicle_earliest[v] if problem.vehicle_earliest else 0
@@ -267,6 +325,10 @@ def _build(problem: RoutingProblem, seed: int):  # noqa: ANN202 - OR-Tools objec
         routing.AddVariableMinimizedByFinalizer(time_dim.CumulVar(start))
         routing.AddVariableMinimizedByFinalizer(time_dim.CumulVar(routing.End(v)))
 
+
+def _add_pairs(problem: RoutingProblem, built: _Built) -> None:
+    """Each pickup and its delivery on the same vehicle, both or neither, pickup first."""
+    routing, manager, time_dim, inv = built.routing, built.manager, built.time_dim, built.inv
     for pickup, delivery in problem.pairs:
         pi = manager.NodeToIndex(int(inv[pickup]))
         di = manager.NodeToIndex(int(inv[delivery]))
@@ -276,55 +338,51 @@ def _build(problem: RoutingProblem, seed: int):  # noqa: ANN202 - OR-Tools objec
         solver.Add(routing.ActiveVar(pi) == routing.ActiveVar(di))
         solver.Add(time_dim.CumulVar(pi) <= time_dim.CumulVar(di))
 
-    if problem.pairs_in_one_trip and problem.pairs:
-        _add_trips(problem, routing, manager, inv)
 
-    if problem.next_allowed:
-        ends = [routing.End(v) for v in range(problem.n_vehicles)]
-        for p, succ in problem.next_allowed.items():
-            vals: list[int] = []
-            for s in succ:
-                if s == END:
-                    vals.extend(ends)
-                else:
-                    vals.append(manager.NodeToIndex(int(inv[s])))
-            if p in fixed:
-                idxs = [
-                    routing.Start(v)
-                    for v in range(problem.n_vehicles)
-                    if problem.vehicle_start[v] == p
-                ]
+def _indices_of(problem: RoutingProblem, built: _Built, p: int) -> list[int]:
+    """The model indices of problem node ``p``: the starts of its vehicles for a depot."""
+    if p in built.fixed:
+        return [
+            built.routing.Start(v)
+            for v in range(problem.n_vehicles)
+            if problem.vehicle_start[v] == p
+        ]
+    return [built.manager.NodeToIndex(int(built.inv[p]))]
+
+
+def _restrict_successors(problem: RoutingProblem, built: _Built) -> None:
+    """Limit each node's next node to ``problem.next_allowed``."""
+    routing = built.routing
+    ends = [routing.End(v) for v in range(problem.n_vehicles)]
+    for p, succ in problem.next_allowed.items():
+        vals: list[int] = []
+        for s in succ:
+            if s == END:
+                vals.extend(ends)
             else:
-                idxs = [manager.NodeToIndex(int(inv[p]))]
-            for idx in idxs:
-                # an unperformed node points at itself, so keep that value
-                own = [] if routing.IsStart(idx) else [idx]
-                routing.NextVar(idx).SetValues(sorted(set(vals + own)))
+                vals.append(built.manager.NodeToIndex(int(built.inv[s])))
+        for idx in _indices_of(problem, built, p):
+            # an unperformed node points at itself, so keep that value
+            own = [] if routing.IsStart(idx) else [idx]
+            routing.NextVar(idx).SetValues(sorted(set(vals + own)))
 
+
+def _restrict_times(problem: RoutingProblem, built: _Built) -> None:
+    """Forbidden service intervals, maximum waits and no wait at the start."""
+    time_dim = built.time_dim
     for p, intervals in problem.forbidden.items():
-        if p in fixed:
-            idxs = [
-                routing.Start(v) for v in range(problem.n_vehicles) if problem.vehicle_start[v] == p
-            ]
-        else:
-            idxs = [manager.NodeToIndex(int(inv[p]))]
-        for idx in idxs:
+        for idx in _indices_of(problem, built, p):
             var = time_dim.CumulVar(idx)
             for a, b in intervals:
                 if b >= a:
                     var.RemoveInterval(int(a), int(b))
     for p, wait in problem.max_wait.items():
-        if p in fixed:
+        if p in built.fixed:
             continue
-        time_dim.SlackVar(manager.NodeToIndex(int(inv[p]))).SetMax(int(wait))
+        time_dim.SlackVar(built.manager.NodeToIndex(int(built.inv[p]))).SetMax(int(wait))
     if problem.zero_wait_at_start:
         for v in range(problem.n_vehicles):
-            time_dim.SlackVar(routing.Start(v)).SetValue(0)
-    if problem.preferred_vehicle and problem.change_cost > 0:
-        _add_change_cost(problem, routing, perm)
-    if problem.arrival_forbidden:
-        _add_arrivals(problem, routing, manager, time_dim, transit, perm, inv)
-    return manager, routing, time_dim, perm
+            time_dim.SlackVar(built.routing.Start(v)).SetValue(0)
 
 
 def _add_arrivals(
@@ -542,46 +600,84 @@ def hold_freed_memory() -> bool:
     return trim == 1 and mmap == 1
 
 
-def _solve_one(
-    problem: RoutingProblem, params: SolveParams, worker: int, queue=None
-) -> RoutingResult:  # noqa: ANN001
-    t0 = _time.perf_counter()
-    if get_settings().hold_freed_memory:
-        hold_freed_memory()
-    seed = params.seed * 7919 + worker
-    count = [0]
-    best = [None]
-    current: dict = {"routing": None, "stop_when_complete": False, "cap": None}
+# one search: the model objects of its build and the solution it found (None if none)
+_Run = tuple[
+    pywrapcp.RoutingIndexManager,
+    pywrapcp.RoutingModel,
+    pywrapcp.RoutingDimension,
+    np.ndarray,
+    "pywrapcp.Assignment | None",
+]
 
-    def on_solution() -> None:
-        routing = current["routing"]
-        count[0] += 1
+
+class _Search:
+    """One worker's searches of one problem: the solutions counted across them, the best
+    cost reported, and the model currently searched."""
+
+    def __init__(
+        self, problem: RoutingProblem, params: SolveParams, worker: int, queue: Any = None
+    ) -> None:
+        self.problem = problem
+        self.params = params
+        self.worker = worker
+        self.queue = queue
+        self.t0 = _time.perf_counter()
+        self.seed = params.seed * 7919 + worker
+        self.count = 0
+        self.best: int | None = None
+        self.routing: pywrapcp.RoutingModel | None = None
+        self.stop_when_complete = False
+        self.cap: int | None = None
+
+    def elapsed(self) -> float:
+        """Seconds since the worker started."""
+        return _time.perf_counter() - self.t0
+
+    def on_solution(self) -> None:
+        """Count a solution, report a better cost, and end the search when it is done."""
+        routing = self.routing
+        assert routing is not None
+        self.count += 1
         obj = routing.CostVar().Max()
-        if best[0] is None or obj < best[0]:
-            best[0] = obj
-            msg = f"worker {worker}: solution {count[0]}, cost {obj}, {(_time.perf_counter() - t0):.1f} s"
-            if queue is not None:
-                queue.put(msg)
-            elif params.progress is not None:
-                params.progress(msg)
-        if current["stop_when_complete"] and _unperformed(routing) == 0:
+        if self.best is None or obj < self.best:
+            self.best = obj
+            msg = f"worker {self.worker}: solution {self.count}, cost {obj}, {self.elapsed():.1f} s"
+            if self.queue is not None:
+                self.queue.put(msg)
+            elif self.params.progress is not None:
+                self.params.progress(msg)
+        if self.stop_when_complete and _unperformed(routing) == 0:
             # every node performed: the feasibility phase is over
-            current["stop_when_complete"] = False
+            self.stop_when_complete = False
             routing.solver().FinishCurrentSearch()
-        elif current["cap"] and count[0] >= current["cap"]:
+        elif self.cap and self.count >= self.cap:
             # the budget spans several searches (a search from given routes reports them
             # as a solution too), so it is counted here
             routing.solver().FinishCurrentSearch()
 
-    def run(sp, *, early_cost=0, start_routes=None, use_initial=True, stop_when_complete=False):  # noqa: ANN001, ANN202
+    def budget_left(self) -> int | None:
+        """Solutions left in the budget, or None without a budget."""
+        limit = self.params.solution_limit
+        return limit - self.count if limit else None
+
+    def run(
+        self,
+        sp: Any,
+        *,
+        early_cost: int = 0,
+        start_routes: list[list[int]] | None = None,
+        use_initial: bool = True,
+        stop_when_complete: bool = False,
+    ) -> _Run:
         """Build the model afresh (same seed, so the same node indices) and search it, from
         ``start_routes`` (model indices) or the problem's initial routes or from scratch."""
-        manager, routing, time_dim, perm = _build(problem, seed)
+        problem = self.problem
+        manager, routing, time_dim, perm = _build(problem, self.seed)
         if early_cost:
             _charge_late_service(problem, manager, time_dim, perm, early_cost)
-        current["routing"] = routing
-        current["stop_when_complete"] = stop_when_complete
-        routing.AddAtSolutionCallback(on_solution)
+        self.routing = routing
+        self.stop_when_complete = stop_when_complete
+        routing.AddAtSolutionCallback(self.on_solution)
         solution = None
         if start_routes is not None:
             start = routing.ReadAssignmentFromRoutes(start_routes, True)
@@ -605,89 +701,129 @@ def _solve_one(
             solution = routing.SolveWithParameters(sp)
         return manager, routing, time_dim, perm, solution
 
+
+@dataclass
+class _Phase:
+    """The feasibility phase's settings: its rounds and each round's time and budget."""
+
+    feasibility: bool
+    rounds: int
+    time_s: float
+    gls_lambda: float | None
+    budget: int | None
+    early_cost: int
+
+
+def _phase_of(params: SolveParams) -> _Phase:
+    """The feasibility phase of ``params`` (a single plain search when it has none)."""
     share = min(max(float(params.feasibility_first), 0.0), 1.0)
     feasibility = share > 0
     rounds = max(1, int(params.feasibility_rounds)) if feasibility else 1
     # the feasibility phase has its own share of the time and of the solution budget, cut
     # into rounds; the first search (first solution included) is its first round
-    phase_time = params.time_limit_s * share / rounds if feasibility else params.time_limit_s
-    phase_lambda = params.feasibility_lambda if feasibility else None
     phase_budget = None
     if feasibility and params.solution_limit:
         phase_budget = max(1, int(params.solution_limit * share / rounds))
-    early = params.feasibility_early_cost if feasibility else 0
-    if feasibility:
-        current["cap"] = params.solution_limit
-    sp = _search_parameters(
-        params, phase_time, worker, gls_lambda=phase_lambda, solution_limit=phase_budget
+    return _Phase(
+        feasibility=feasibility,
+        rounds=rounds,
+        time_s=params.time_limit_s * share / rounds if feasibility else params.time_limit_s,
+        gls_lambda=params.feasibility_lambda if feasibility else None,
+        budget=phase_budget,
+        early_cost=params.feasibility_early_cost if feasibility else 0,
     )
-    manager, routing, time_dim, perm, solution = run(sp, stop_when_complete=feasibility)
+
+
+def _first_search(search: _Search, phase: _Phase) -> _Run:
+    """The first search, retried with worker 0's first-solution strategy if it found none."""
+    params, worker = search.params, search.worker
+    if phase.feasibility:
+        search.cap = params.solution_limit
+    sp = _search_parameters(
+        params, phase.time_s, worker, gls_lambda=phase.gls_lambda, solution_limit=phase.budget
+    )
+    out = search.run(sp, stop_when_complete=phase.feasibility)
     fs = _worker_first_solution(params, worker)
-    if solution is None and fs != params.first_solution:
+    if out[4] is None and fs != params.first_solution:
         # a diversified worker whose first-solution strategy found nothing falls back to
         # worker 0's strategy for the rest of its time
-        left = phase_time - (_time.perf_counter() - t0)
+        left = phase.time_s - search.elapsed()
         if left > 0.05:
-            manager, routing, time_dim, perm, solution = run(
+            out = search.run(
                 _search_parameters(
                     params,
                     left,
                     worker,
                     first_solution=params.first_solution,
-                    gls_lambda=phase_lambda,
-                    solution_limit=phase_budget,
+                    gls_lambda=phase.gls_lambda,
+                    solution_limit=phase.budget,
                 ),
                 use_initial=False,
-                stop_when_complete=feasibility,
+                stop_when_complete=phase.feasibility,
             )
-    if feasibility and solution is not None:
-        kept = (manager, routing, time_dim, perm, solution)
-        routes = _routes_of(routing, solution, problem.n_vehicles)
-        dropped = _unperformed_in(routing, solution)
-        for k in range(1, rounds):
-            if dropped == 0:
-                break
-            # the next round alternates the objective (with and without the early-service
-            # charge) and continues from the routes with the fewest unperformed nodes
-            budget_left = params.solution_limit - count[0] if params.solution_limit else None
-            if budget_left is not None and budget_left <= 0:
-                break
-            sp = _search_parameters(
-                params,
-                phase_time,
-                worker,
-                gls_lambda=phase_lambda,
-                solution_limit=min(phase_budget, budget_left) if phase_budget else None,
+    return out
+
+
+def _feasibility_rounds(search: _Search, phase: _Phase, first: _Run) -> _Run:
+    """The feasibility rounds after the first search, then the normal objective from the
+    routes with the fewest unperformed nodes."""
+    params, worker, n_vehicles = search.params, search.worker, search.problem.n_vehicles
+    assert first[4] is not None
+    kept = first
+    routes = _routes_of(first[1], first[4], n_vehicles)
+    dropped = _unperformed_in(first[1], first[4])
+    for k in range(1, phase.rounds):
+        if dropped == 0:
+            break
+        # the next round alternates the objective (with and without the early-service
+        # charge) and continues from the routes with the fewest unperformed nodes
+        budget_left = search.budget_left()
+        if budget_left is not None and budget_left <= 0:
+            break
+        sp = _search_parameters(
+            params,
+            phase.time_s,
+            worker,
+            gls_lambda=phase.gls_lambda,
+            solution_limit=min(phase.budget, budget_left)
+            if phase.budget and budget_left is not None
+            else None,
+        )
+        out = search.run(
+            sp,
+            early_cost=phase.early_cost if k % 2 == 1 else 0,
+            start_routes=routes,
+            stop_when_complete=True,
+        )
+        if out[4] is not None and _unperformed_in(out[1], out[4]) <= dropped:
+            kept = out
+            routes = _routes_of(out[1], out[4], n_vehicles)
+            dropped = _unperformed_in(out[1], out[4])
+    # then the normal objective, from the feasibility phase's best routes
+    left = params.time_limit_s - search.elapsed()
+    budget_left = search.budget_left()
+    if left > 0.05 and (budget_left is None or budget_left > 0):
+        out = search.run(
+            _search_parameters(params, left, worker, solution_limit=budget_left),
+            start_routes=routes,
+        )
+        if out[4] is None:
+            log.warning(
+                "the search after the feasibility phase found nothing; keeping its solution"
             )
-            out = run(
-                sp,
-                early_cost=early if k % 2 == 1 else 0,
-                start_routes=routes,
-                stop_when_complete=True,
-            )
-            if out[4] is not None and _unperformed_in(out[1], out[4]) <= dropped:
-                kept = out
-                routes = _routes_of(out[1], out[4], problem.n_vehicles)
-                dropped = _unperformed_in(out[1], out[4])
-        # then the normal objective, from the feasibility phase's best routes
-        manager, routing, time_dim, perm, solution = kept
-        left = params.time_limit_s - (_time.perf_counter() - t0)
-        budget_left = params.solution_limit - count[0] if params.solution_limit else None
-        if left > 0.05 and (budget_left is None or budget_left > 0):
-            out = run(
-                _search_parameters(params, left, worker, solution_limit=budget_left),
-                start_routes=routes,
-            )
-            if out[4] is None:
-                log.warning(
-                    "the search after the feasibility phase found nothing; keeping its solution"
-                )
-            else:
-                manager, routing, time_dim, perm, solution = out
-    wall = _time.perf_counter() - t0
+        else:
+            return out
+    return kept
+
+
+def _result_of(search: _Search, found: _Run) -> RoutingResult:
+    """Read the routes, times and unperformed nodes of the found solution."""
+    problem, params = search.problem, search.params
+    manager, routing, time_dim, perm, solution = found
+    wall = search.elapsed()
     if solution is None:
         raise RuntimeError(f"OR-Tools found no solution (status {routing.status()})")
-    if params.solution_limit and count[0] >= params.solution_limit:
+    if params.solution_limit and search.count >= params.solution_limit:
         stopped = "budget"
     elif wall >= params.time_limit_s * 0.98:
         stopped = "time limit"
@@ -714,19 +850,32 @@ def _solve_one(
         routes.append(r)
         times.append(t)
     fixed = set(problem.vehicle_start) | set(problem.vehicle_end)
-    dropped = [i for i in range(problem.n) if i not in fixed and i not in visited]
     return RoutingResult(
         routes=routes,
         times=times,
         start_times=starts,
         end_times=ends,
         objective=int(solution.ObjectiveValue()),
-        dropped=dropped,
+        dropped=[i for i in range(problem.n) if i not in fixed and i not in visited],
         stopped_by=stopped,
         wall_s=wall,
-        worker=worker,
-        solutions=count[0],
+        worker=search.worker,
+        solutions=search.count,
     )
+
+
+def _solve_one(
+    problem: RoutingProblem, params: SolveParams, worker: int, queue: Any = None
+) -> RoutingResult:
+    """One worker's search: the feasibility rounds if any, then the normal objective."""
+    search = _Search(problem, params, worker, queue)
+    if get_settings().hold_freed_memory:
+        hold_freed_memory()
+    phase = _phase_of(params)
+    found = _first_search(search, phase)
+    if phase.feasibility and found[4] is not None:
+        found = _feasibility_rounds(search, phase, found)
+    return _result_of(search, found)
 
 
 def _worker_entry(args):  # noqa: ANN001, ANN202
