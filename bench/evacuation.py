@@ -58,11 +58,20 @@ def main() -> None:
     ap.add_argument("--scenario", type=Path, default=ROOT / "scenarios" / "mariupol-2022.yaml")
     ap.add_argument("--people", type=int, default=10_000)
     ap.add_argument("--buses", type=int, default=60)
-    ap.add_argument("--time-limit", type=float, default=40.0, help="search cap (s); re-timing and extraction come on top")
+    ap.add_argument(
+        "--time-limit",
+        type=float,
+        default=40.0,
+        help="search cap (s); re-timing and extraction come on top",
+    )
     ap.add_argument("--budget", type=int, default=1_000_000)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--no-rate-limit", action="store_true", help="drop the crossing points' vehicles-per-hour limits")
+    ap.add_argument(
+        "--no-rate-limit",
+        action="store_true",
+        help="drop the crossing points' vehicles-per-hour limits",
+    )
     args = ap.parse_args()
 
     data = yaml.safe_load(args.scenario.read_text())
@@ -73,7 +82,14 @@ def main() -> None:
     t0 = time.perf_counter()
     net = prepare_network(sc)
     t1 = time.perf_counter()
-    plan = plan_evacuation(sc, network=net, time_limit_s=args.time_limit, workers=args.workers, seed=args.seed, budget=args.budget)
+    plan = plan_evacuation(
+        sc,
+        network=net,
+        time_limit_s=args.time_limit,
+        workers=args.workers,
+        seed=args.seed,
+        budget=args.budget,
+    )
     t2 = time.perf_counter()
     import json
 
@@ -81,7 +97,9 @@ def main() -> None:
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     child_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     ev, bd = plan.evacuated_total(), plan.bound_total()
-    print("| people | buses | network s | plan s | total s | evacuated | bound | evacuated/bound | verify | stopped by | peak MB (main / worker) |")
+    print(
+        "| people | buses | network s | plan s | total s | evacuated | bound | evacuated/bound | verify | stopped by | peak MB (main / worker) |"
+    )
     print("|---|---|---|---|---|---|---|---|---|---|---|")
     print(
         f"| {args.people:,} | {args.buses} | {t1 - t0:.1f} | {t2 - t1:.1f} | {t2 - t0:.1f} | {ev:,} | {bd:,} | "

@@ -647,11 +647,11 @@ def preferred_vehicles(
                     item[1] -= chunks[k].people
                     free.remove(k)
         for k in sorted(free):
-            item = next((it for it in queue if it[1] > 0), None)
-            if item is None:
+            short = next((it for it in queue if it[1] > 0), None)
+            if short is None:
                 break
-            out[chunk_node0 + k] = item[0]
-            item[1] -= chunks[k].people
+            out[chunk_node0 + k] = short[0]
+            short[1] -= chunks[k].people
     return out
 
 

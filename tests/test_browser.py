@@ -373,7 +373,20 @@ def test_map_reads_offline_at_1400_by_900(browser, planned, tmp_path):
     )
     open_offline(browser, page)
     assert browser.js("[window.innerWidth, window.innerHeight]") == [1400, 900]
+    _check_controls_and_legend(browser)
+    _check_names(browser, planned)
+    _check_slider_and_picker(browser, planned)
 
+    # a screenshot for the test report, the vehicles on their way
+    REPORT.mkdir(parents=True, exist_ok=True)
+    out = REPORT / "map-1400x900.png"
+    out.write_bytes(base64.b64decode(browser.page("Page.captureScreenshot", format="png")["data"]))
+    assert out.stat().st_size > 10_000
+    print(f"screenshot: {out}")
+
+
+def _check_controls_and_legend(browser) -> None:
+    """A closed layer list with one Vehicles entry; legend and summary clear of every control."""
     # the layer control is collapsed, with one Vehicles entry instead of one per vehicle
     assert browser.js("document.querySelector('.leaflet-control-layers-expanded') === null")
     labels = browser.js(
@@ -390,6 +403,9 @@ def test_map_reads_offline_at_1400_by_900(browser, planned, tmp_path):
             assert not overlapping(mine, other), f"{mine} overlaps {cls} {other}"
     assert not overlapping(boxes["legend"][0], boxes["summary"][0])
 
+
+def _check_names(browser, planned) -> None:
+    """Town names of the area and every site's name on the page, no two town labels overlapping."""
     # town names of the area and every site's name are on the page
     towns = browser.js("window.plannerLabels.shown('pl-town')")
     assert towns and all(isinstance(t, str) and t for t in towns)
@@ -405,6 +421,9 @@ def test_map_reads_offline_at_1400_by_900(browser, planned, tmp_path):
     )
     assert not [(a, b) for i, a in enumerate(rects) for b in rects[i + 1 :] if overlapping(a, b)]
 
+
+def _check_slider_and_picker(browser, planned) -> None:
+    """People waiting at each assembly point; the slider moves vehicles; the picker filters them."""
     # people waiting are written at each assembly point, and fall as the slider moves
     first = planned.sites[0]
     note = f"Array.from(document.querySelectorAll('.pl-lbl.pl-site span')).find(s => s.firstChild.textContent === {json.dumps(first.name or first.id)}).querySelector('small').textContent"
@@ -431,13 +450,6 @@ def test_map_reads_offline_at_1400_by_900(browser, planned, tmp_path):
     assert browser.js("window.plannerVehicles.shown()") == [v.type == types[0] for v in drawn]
     browser.js("window.plannerVehicles.pick(0)")
     assert all(browser.js("window.plannerVehicles.shown()"))
-
-    # a screenshot for the test report, the vehicles on their way
-    REPORT.mkdir(parents=True, exist_ok=True)
-    out = REPORT / "map-1400x900.png"
-    out.write_bytes(base64.b64decode(browser.page("Page.captureScreenshot", format="png")["data"]))
-    assert out.stat().st_size > 10_000
-    print(f"screenshot: {out}")
 
     # at the end the people not served are drawn, the reason in the popup
     browser.js("window.plannerTimeline.setTime(window.plannerTimeline.end)")

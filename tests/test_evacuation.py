@@ -67,8 +67,12 @@ def test_same_seed_same_bytes(scenario_dict, grid):
 
 def test_priorities_decide_who_goes_when_seats_are_short(scenario_dict, grid):
     ev = scenario_dict["evacuation"]
-    ev["assembly_points"] = [{"id": "a1", "location": [35.0, 47.0], "people": {"general": 100, "children": 30}}]
-    ev["fleet"] = [{"type": "bus", "count": 1, "seats": 40, "groups": ["general", "children"], "start": "r1"}]
+    ev["assembly_points"] = [
+        {"id": "a1", "location": [35.0, 47.0], "people": {"general": 100, "children": 30}}
+    ]
+    ev["fleet"] = [
+        {"type": "bus", "count": 1, "seats": 40, "groups": ["general", "children"], "start": "r1"}
+    ]
     scenario_dict["ceasefire"]["windows"] = scenario_dict["ceasefire"]["windows"][:1]
     _sc, _net, plan = _plan(scenario_dict, grid)
     assert plan.totals.evacuated["children"] == 30
@@ -78,7 +82,9 @@ def test_priorities_decide_who_goes_when_seats_are_short(scenario_dict, grid):
 
 def test_reasons_a_coordinator_understands(scenario_dict, grid):
     ev = scenario_dict["evacuation"]
-    ev["assembly_points"].append({"id": "inside", "location": [35.15, 47.15], "people": {"general": 5}})
+    ev["assembly_points"].append(
+        {"id": "inside", "location": [35.15, 47.15], "people": {"general": 5}}
+    )
     scenario_dict["network"] = {"max_snap_m": 6000}  # the grid's cells are 11 km wide
     ev["assembly_points"][1]["people"]["wounded"] = 3  # at a2
     ev["fleet"][1]["groups"] = ["reduced_mobility"]  # nobody may carry the wounded now
@@ -97,7 +103,9 @@ def test_no_crossing_means_no_safe_road(scenario_dict, grid):
 
 
 def test_truce_too_short(scenario_dict, grid):
-    scenario_dict["ceasefire"]["windows"] = [{"start": "2022-03-16T08:00:00+02:00", "end": "2022-03-16T09:00:00+02:00"}]
+    scenario_dict["ceasefire"]["windows"] = [
+        {"start": "2022-03-16T08:00:00+02:00", "end": "2022-03-16T09:00:00+02:00"}
+    ]
     _sc, _net, plan = _plan(scenario_dict, grid)
     assert plan.totals.evacuated["total"] == 0
     assert {u.reason for u in plan.unserved} == {"window_too_short"}
@@ -119,7 +127,9 @@ def test_crossing_rate_is_respected(scenario_dict, grid):
     _sc, _net, plan = _plan(scenario_dict, grid)
     departs = sorted(
         __import__("datetime").datetime.fromisoformat(leg.depart)
-        for v in plan.vehicles for leg in v.legs if "cp1" in leg.crossings
+        for v in plan.vehicles
+        for leg in v.legs
+        if "cp1" in leg.crossings
     )
     assert departs
     for a, b in zip(departs, departs[1:], strict=False):
@@ -128,7 +138,9 @@ def test_crossing_rate_is_respected(scenario_dict, grid):
     delivered = sum(sum(st.alight.values()) for v in plan.vehicles for st in v.stops)
     assert delivered == plan.totals.evacuated["total"]
     for v in plan.vehicles:  # nobody left on board by the cut
-        assert sum(sum(st.board.values()) for st in v.stops) == sum(sum(st.alight.values()) for st in v.stops)
+        assert sum(sum(st.board.values()) for st in v.stops) == sum(
+            sum(st.alight.values()) for st in v.stops
+        )
 
 
 def test_slow_crossing_below_one_vehicle_an_hour(scenario_dict, grid):
@@ -165,7 +177,8 @@ def _line_scenario(sites: dict, fleet: list, hours: float = 3.0) -> dict:
         "ceasefire": {"windows": [{"start": "2022-03-16T08:00:00+02:00", "end": end}]},
         "evacuation": {
             "assembly_points": [
-                {"id": k, "location": loc, "people": {"general": n}} for k, (loc, n) in sites.items()
+                {"id": k, "location": loc, "people": {"general": n}}
+                for k, (loc, n) in sites.items()
             ],
             "reception_centres": [{"id": "r", "location": [35.5, 47.0], "capacity": 5000}],
             "fleet": fleet,
@@ -195,7 +208,8 @@ def test_a_stop_near_the_reception_is_served_from_the_start_of_the_window(grid):
     )
     sc, net, plan = _plan(d, grid)
     drive_far_to_near = net.roads.matrices(
-        [s.node for s in net.roads.snap([(35.0, 47.3)])], [s.node for s in net.roads.snap([(35.4, 47.0)])]
+        [s.node for s in net.roads.snap([(35.0, 47.3)])],
+        [s.node for s in net.roads.snap([(35.4, 47.0)])],
     )[0][0, 0]
     assert drive_far_to_near > 40 * 60  # the far town is more than 40 minutes from the near one
     first = min(

@@ -14,13 +14,21 @@ H = 3600
 SITE_DRIVE = np.array([[0, H, H], [H, 0, H], [H, H, 0]])
 
 
-def _input(n_veh: int, windows: list[tuple[int, int]], *, limit: int = 1, values: list[int] | None = None,
-           max_wait: int | None = None) -> RetimeInput:
+def _input(
+    n_veh: int,
+    windows: list[tuple[int, int]],
+    *,
+    limit: int = 1,
+    values: list[int] | None = None,
+    max_wait: int | None = None,
+) -> RetimeInput:
     """``n_veh`` vehicles, each with one trip depot → pickup → delivery; the pickup → delivery
     leg passes crossing ``c`` (one vehicle an hour by default)."""
     n = 1 + 2 * n_veh
     site = [0] + [1] * n_veh + [2] * n_veh
-    drive = np.array([[SITE_DRIVE[site[a], site[b]] for b in range(n)] for a in range(n)], dtype=np.int64)
+    drive = np.array(
+        [[SITE_DRIVE[site[a], site[b]] for b in range(n)] for a in range(n)], dtype=np.int64
+    )
     dwell = np.array([0] + [300] * n_veh + [600] * n_veh, dtype=np.int64)
     service = np.array([0] + [120] * n_veh + [120] * n_veh, dtype=np.int64)
     routes = [[1 + v, 1 + n_veh + v] for v in range(n_veh)]
@@ -60,10 +68,15 @@ def _check(inp: RetimeInput, out) -> list[int]:  # noqa: ANN001
                 assert d >= prev_t + inp.service[prev]
             arrive = d + inp.drive[prev, node]
             assert any(a <= d and arrive <= b for a, b in inp.windows), "a drive leaves its window"
-            assert any(a <= t and t + inp.service[node] <= b for a, b in inp.windows), "a service leaves its window"
+            assert any(a <= t and t + inp.service[node] <= b for a, b in inp.windows), (
+                "a service leaves its window"
+            )
             assert t >= arrive + inp.dwell[node]
             if pos > 0 and prev in inp.max_wait:
-                assert t - (prev_t + inp.service[prev] + inp.drive[prev, node] + inp.dwell[node]) <= inp.max_wait[prev]
+                assert (
+                    t - (prev_t + inp.service[prev] + inp.drive[prev, node] + inp.dwell[node])
+                    <= inp.max_wait[prev]
+                )
             if (v, pos) in inp.crossing_legs["c"]:
                 crossing.append(d)
             prev, prev_t = node, t
@@ -128,17 +141,31 @@ def test_coarse_time_solutions_are_feasible_in_seconds(unit):
     rng = np.random.default_rng(4)
     n = 9  # depot + 8 customers
     xy = rng.uniform(0, 3000, size=(n, 2))
-    t = np.ceil(np.hypot(*(xy[:, None, :] - xy[None, :, :]).transpose(2, 0, 1))).astype(np.int64) + 37
+    t = (
+        np.ceil(np.hypot(*(xy[:, None, :] - xy[None, :, :]).transpose(2, 0, 1))).astype(np.int64)
+        + 37
+    )
     service = np.array([0] + [95] * (n - 1), dtype=np.int64)
     windows = [(0, 20000)] + [(int(lo), int(lo) + 5000) for lo in rng.integers(0, 9000, size=n - 1)]
     forbidden = {3: [(6001, 7499)], 5: [(100, 2999)]}
     prob = RoutingProblem(
-        time=t, cost=t, service=service, demand=np.array([0] + [1] * (n - 1)), windows=windows,
-        penalty=np.full(n, 10**6), vehicle_capacity=[4, 4], vehicle_start=[0, 0], vehicle_end=[0, 0],
-        horizon=20000, forbidden=forbidden, max_wait={2: 900},
+        time=t,
+        cost=t,
+        service=service,
+        demand=np.array([0] + [1] * (n - 1)),
+        windows=windows,
+        penalty=np.full(n, 10**6),
+        vehicle_capacity=[4, 4],
+        vehicle_start=[0, 0],
+        vehicle_end=[0, 0],
+        horizon=20000,
+        forbidden=forbidden,
+        max_wait={2: 900},
     )
     coarse = coarsen_time(prob, unit)
-    res = solve_routing(coarse, SolveParams(time_limit_s=600, seed=0, workers=1, solution_limit=200))
+    res = solve_routing(
+        coarse, SolveParams(time_limit_s=600, seed=0, workers=1, solution_limit=200)
+    )
     for v, (route, times) in enumerate(zip(res.routes, res.times, strict=True)):
         prev, prev_t = 0, res.start_times[v] * unit
         for node, tc in zip(route, times, strict=True):
