@@ -68,7 +68,7 @@ def fill_pattern(size: int, seats: list[int]) -> list[int]:
     return [size] * (q // size) + [q % size]
 
 
-def chunk_pieces(people: int, size: int, seats: list[int]) -> list[int]:
+def chunk_pieces(people: int, size: int, seats: list[int], top_up: bool = True) -> list[int]:
     """Split one stream of people (a group at an assembly point for one reception centre).
 
     The body follows :func:`fill_pattern`; the last people (up to two chunks' worth) are
@@ -83,6 +83,9 @@ def chunk_pieces(people: int, size: int, seats: list[int]) -> list[int]:
         The chunk size (:func:`chunk_size`, at most the smallest carrier's seats).
     seats
         Seat counts of the vehicles that may carry the group.
+    top_up
+        Cut the last people into the pieces of 1, 2, 4, ...; without, the stream is cut by
+        :func:`fill_pattern` alone (its last chunk holds what is left).
 
     Returns
     -------
@@ -93,8 +96,8 @@ def chunk_pieces(people: int, size: int, seats: list[int]) -> list[int]:
     out: list[int] = []
     left = people
     i = 0
-    while left > 2 * size:
-        piece = pattern[i % len(pattern)]
+    while left > (2 * size if top_up else 0):
+        piece = min(pattern[i % len(pattern)], left)
         out.append(piece)
         left -= piece
         i += 1

@@ -147,3 +147,23 @@ def test_chunk_pieces_fill_every_carrier():
                 if p <= left:
                     left -= p
             assert left == 0, (people, size, q)
+
+
+def test_without_top_up_a_stream_follows_the_fill_pattern_alone():
+    assert chunk_pieces(110, 4, [4, 50], top_up=False) == [4] * 12 + [2] + [4] * 12 + [2] + [
+        4
+    ] * 2 + [2]
+    assert chunk_pieces(60, 25, [50], top_up=False) == [25, 25, 10]
+    # with the top-up the tail is cut into 1, 2, 4, ... instead
+    assert chunk_pieces(60, 25, [50])[-3:] != [25, 25, 10]
+
+
+def test_top_up_pieces_only_where_they_add_few_nodes(scenario_dict, grid):
+    """On a small case the top-up pieces would add most of the nodes: the plain cut is used."""
+    from planner.evacuation_model import TOP_UP_GROWTH, build_model
+
+    sc = parse_scenario(scenario_dict)
+    model = build_model(sc, prepare_network(sc, graph=grid))
+    sizes = [c.people for c in model.chunks]
+    assert TOP_UP_GROWTH < 1.5
+    assert 1 not in sizes  # no piece of one person: the streams' tails are whole chunks
