@@ -68,7 +68,9 @@ def fill_pattern(size: int, seats: list[int]) -> list[int]:
     return [size] * (q // size) + [q % size]
 
 
-def chunk_pieces(people: int, size: int, seats: list[int], top_up: bool = True) -> list[int]:
+def chunk_pieces(
+    people: int, size: int, seats: list[int], top_up: bool = True, fill: bool = True
+) -> list[int]:
     """Split one stream of people (a group at an assembly point for one reception centre).
 
     The body follows :func:`fill_pattern`; the last people (up to two chunks' worth) are
@@ -86,13 +88,15 @@ def chunk_pieces(people: int, size: int, seats: list[int], top_up: bool = True) 
     top_up
         Cut the last people into the pieces of 1, 2, 4, ...; without, the stream is cut by
         :func:`fill_pattern` alone (its last chunk holds what is left).
+    fill
+        Follow :func:`fill_pattern`; without, the body is plain chunks of ``size``.
 
     Returns
     -------
     list of int
         Chunk sizes, summing to ``people``.
     """
-    pattern = fill_pattern(size, seats)
+    pattern = fill_pattern(size, seats) if fill else [size]
     out: list[int] = []
     left = people
     i = 0

@@ -52,12 +52,14 @@ PENALTY_PER_PERSON = 200_000
 MAX_CHUNK_NODES = 1500
 """Most chunks in a model; above it, chunks grow."""
 
-TOP_UP_GROWTH = 1.25
-"""The top-up pieces of :func:`planner.chunks.chunk_pieces` (1, 2, 4, ... people at the end
-of each stream) are used when they add at most this share to the chunks: measured on
-`bench/evacuation.py` they add 7 % of nodes and 30 people (4,416 -> 4,446 of 4,470); on the
-tests' 246-person grid they add 76 %, and the same search budget then served 177 people in
-17 s instead of 226 in 1.7 s."""
+TOP_UP_GROWTH = 1.10
+"""The cuts of :func:`planner.chunks.chunk_pieces` that fill every vehicle exactly (the fill
+pattern, and the top-up pieces of 1, 2, 4, ... people at the end of each stream) are used
+when they add at most this share to the plain chunks: on `bench/evacuation.py` they add 7 %
+of nodes and 30 people (4,416 -> 4,446 of 4,470); on the tests' 246-person grid the pieces
+add 76 %, and the same search budget then served 177 people in 17 s instead of 226 in 1.7 s;
+for 45-seat buses and chunks of 22 the pattern 22 + 22 + 1 adds 34 % of nodes, each of one
+person, and doubled the search time of a Zaporizhzhia plan for one seat a bus."""
 
 INBOUND_MARGIN_S = 900.0
 """Margin on a stop's longest inbound drive in windows after the first (see :func:`inbound_limits`)."""
@@ -413,10 +415,10 @@ def make_chunks(
 ) -> list[Chunk]:
     """Routing nodes of people: per (assembly point, group, reception), chunks that fill vehicles.
 
-    Each stream is cut by :func:`planner.chunks.chunk_pieces` (whole chunks fill every
-    carrier to its last seat), with the top-up pieces when they add at most
-    :data:`TOP_UP_GROWTH` to the chunks; when that gives more than :data:`MAX_CHUNK_NODES`
-    chunks, into plain chunks of the chunk size, grown until they fit.
+    Each stream is cut by :func:`planner.chunks.chunk_pieces` so that whole chunks fill
+    every carrier to its last seat (with the top-up pieces, else without) when that adds at
+    most :data:`TOP_UP_GROWTH` to the plain chunks of the chunk size, else into those; when
+    they are more than :data:`MAX_CHUNK_NODES`, the chunks grow until they fit.
     """
     carriers = {
         g: [v for v, (_vid, t) in enumerate(vehicles) if g in ev.fleet[t].groups] for g in GROUPS
@@ -432,19 +434,20 @@ def make_chunks(
         for ri, r in enumerate(r_idx)
         if x[ai, gi, ri] > 0
     ]
-    # first with chunks that fill every vehicle exactly (see chunk_pieces), with the top-up
-    # pieces where they add few nodes
+    # chunks that fill every vehicle exactly with the top-up pieces, else without them, else
+    # plain chunks of the chunk size (see chunk_pieces): the first that adds few nodes
     size = {g: min(chunk_size(seats_of[g]), min_seats[g]) for g in GROUPS}
-    plain, topped = [
+    topped, filled, plain = [
         [
             Chunk(a, g, c, r)
             for a, g, r, n in streams
-            for c in chunk_pieces(n, size[g], seats_of[g], top_up=top_up)
+            for c in chunk_pieces(n, size[g], seats_of[g], top_up=top_up, fill=fill)
         ]
-        for top_up in (False, True)
+        for top_up, fill in ((True, True), (False, True), (False, False))
     ]
-    if len(topped) <= min(MAX_CHUNK_NODES, TOP_UP_GROWTH * len(plain)):
-        return topped
+    for chunks in (topped, filled):
+        if len(chunks) <= min(MAX_CHUNK_NODES, TOP_UP_GROWTH * len(plain)):
+            return chunks
     if len(plain) <= MAX_CHUNK_NODES or total_people == 0:
         return plain
     while True:
