@@ -14,8 +14,6 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
-import pytest
-
 PACKAGE = Path(__file__).resolve().parents[1] / "planner"
 
 MAX_FUNCTION_LINES = 120
@@ -251,11 +249,14 @@ def test_no_giant_function_or_class():
     )
 
 
-@pytest.mark.parametrize("name", sorted(OVERSIZE_ALLOWED))
-def test_every_exception_is_still_needed(name):
-    kind, lines = sizes().get(name, ("gone", 0))
-    limit = MAX_CLASS_LINES if kind == "class" else MAX_FUNCTION_LINES
-    assert lines > limit, f"{name} is now {lines} lines: remove it from OVERSIZE_ALLOWED"
+def test_every_exception_is_still_needed():
+    stale = []
+    for name in sorted(OVERSIZE_ALLOWED):
+        kind, lines = sizes().get(name, ("gone", 0))
+        limit = MAX_CLASS_LINES if kind == "class" else MAX_FUNCTION_LINES
+        if lines <= limit:
+            stale.append(f"{name} is now {lines} lines")
+    assert not stale, "remove from OVERSIZE_ALLOWED:\n" + "\n".join(stale)
 
 
 def test_every_planner_error_is_raised_somewhere():
