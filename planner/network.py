@@ -143,18 +143,10 @@ def load_layers(scenario: Scenario) -> Layers:
         if h.file is not None:
             rows.extend(_hazard_rows_from_file(scenario, i, notes))
         else:
-            if h.polygon is not None:
-                ring = list(h.polygon)
-                if ring[0] != ring[-1]:
-                    ring.append(ring[0])
-                geom = shapely.Polygon(ring)
-            else:
-                try:
-                    geom = shapely.geometry.shape(h.geometry)
-                except Exception as exc:
-                    raise ScenarioError(
-                        src, f"{fname}.geometry", f"not a GeoJSON geometry: {exc}"
-                    ) from None
+            try:
+                geom = h.inline_geometry()
+            except ValueError as exc:
+                raise ScenarioError(src, f"{fname}.geometry", str(exc)) from None
             rows.append(
                 {
                     "id": h.id or f"hazard-{i}",

@@ -103,6 +103,29 @@ class HazardItem(_Model):
     """The hazard appears at this time (e.g. shelling reported at 11:40); legs that leave
     earlier are not bound by it.  Planning treats it as present throughout."""
 
+    def inline_geometry(self) -> Any:
+        """The shapely geometry of a hazard given inline (``polygon``, closed if open, or a
+        GeoJSON ``geometry``).
+
+        Raises
+        ------
+        ValueError
+            When ``geometry`` is not a GeoJSON geometry, or the hazard is given as a file.
+        """
+        import shapely
+
+        if self.polygon is not None:
+            ring = list(self.polygon)
+            if ring[0] != ring[-1]:
+                ring.append(ring[0])
+            return shapely.Polygon(ring)
+        if self.geometry is None:
+            raise ValueError("is given as a file, not inline")
+        try:
+            return shapely.geometry.shape(self.geometry)
+        except Exception as exc:
+            raise ValueError(f"not a GeoJSON geometry: {exc}") from None
+
     @model_validator(mode="after")
     def _check(self) -> HazardItem:
         if self.active_from is not None and self.active_from.tzinfo is None:

@@ -597,26 +597,18 @@ def check_scenario(scenario: Scenario) -> None:
     ------
     ScenarioError
     """
-    import shapely
 
     src = scenario.source_name()
     for i, h in enumerate(scenario.hazards):
-        geom = None
-        if h.polygon is not None:
-            ring = list(h.polygon)
-            geom, field = (
-                shapely.Polygon([*ring, ring[0]] if ring[0] != ring[-1] else ring),
-                f"hazards.{i}.polygon",
-            )
-        elif h.geometry is not None:
-            field = f"hazards.{i}.geometry"
-            try:
-                geom = shapely.geometry.shape(h.geometry)
-            except Exception as exc:  # shapely raises several types on bad GeoJSON
-                raise ScenarioError(src, field, f"not a GeoJSON geometry: {exc}") from None
-            check_lonlat_bounds(src, field, geom.bounds)
-        if geom is None:
+        if h.polygon is None and h.geometry is None:
             continue
+        field = f"hazards.{i}.polygon" if h.polygon is not None else f"hazards.{i}.geometry"
+        try:
+            geom = h.inline_geometry()
+        except ValueError as exc:
+            raise ScenarioError(src, field, str(exc)) from None
+        if h.polygon is None:
+            check_lonlat_bounds(src, field, geom.bounds)
         problem = polygon_problem(geom)
         if problem and not (
             getattr(h, "repair", False)

@@ -157,18 +157,10 @@ def _file_areas(scenario: Scenario, i: int, h: Any) -> list[Area]:
 
 def _inline_area(scenario: Scenario, i: int, h: Any) -> Area:
     """The closed area of hazard ``i``, given as a polygon or a GeoJSON geometry."""
-    if h.polygon is not None:
-        ring = list(h.polygon)
-        if ring[0] != ring[-1]:
-            ring.append(ring[0])
-        geom = shapely.Polygon(ring)
-    else:
-        try:
-            geom = shapely.geometry.shape(h.geometry)
-        except Exception as exc:
-            raise ScenarioError(
-                scenario.source_name(), f"hazards.{i}.geometry", f"not a GeoJSON geometry: {exc}"
-            ) from None
+    try:
+        geom = h.inline_geometry()
+    except ValueError as exc:
+        raise ScenarioError(scenario.source_name(), f"hazards.{i}.geometry", str(exc)) from None
     return (h.id or f"hazard-{i}", h.active_from, geom)
 
 
