@@ -130,7 +130,7 @@ class CheckReport:
 def attach_exchange(scenario: Scenario, plan: Plan) -> None:
     """Give the plan its exchange schedule when the scenario has an exchange section.
 
-    The schedule of :func:`planner.exchange.schedule_exchanges` is stored, as JSON data, as
+    The schedule of :func:`planner.exchange.schedule_exchanges` is stored as
     ``plan.exchange`` unless the plan carries one already; terms that cannot all hold give
     a schedule whose ``status`` is ``infeasible``, with its ``conflicts``.
     """
@@ -138,7 +138,7 @@ def attach_exchange(scenario: Scenario, plan: Plan) -> None:
         return
     from planner.exchange import schedule_exchanges
 
-    plan.exchange = schedule_exchanges(scenario).model_dump(mode="json")
+    plan.exchange = schedule_exchanges(scenario)
 
 
 def plan_case(
@@ -180,15 +180,9 @@ def plan_summary(plan: Plan | None) -> dict[str, Any]:
     risk, people unserved, vehicles used, exchange days and status."""
     if plan is None:
         return {"status": "infeasible"}
-    ex = plan.exchange or {}
-    days = sorted(
-        {
-            datetime.fromisoformat(str(e[k])).date()
-            for e in ex.get("events") or []
-            for k in ("start", "end")
-            if e.get(k)
-        }
-    )
+    ex = plan.exchange
+    events = ex.events if ex is not None else []
+    days = sorted({datetime.fromisoformat(t).date() for e in events for t in (e.start, e.end)})
     return {
         "status": plan.status,
         **{g: int(plan.totals.evacuated.get(g, 0)) for g in GROUPS},
@@ -199,7 +193,7 @@ def plan_summary(plan: Plan | None) -> dict[str, Any]:
         "unserved": sum(u.people for u in plan.unserved),
         "vehicles_used": plan.vehicles_used,
         "exchange_days": ((days[-1] - days[0]).days + 1) if days else None,
-        "exchange_status": ex.get("status"),
+        "exchange_status": ex.status if ex is not None else None,
         "route": _route(plan),
     }
 

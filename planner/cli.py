@@ -24,7 +24,7 @@ from planner.validate import (
 )
 
 if TYPE_CHECKING:
-    from planner.exchange import ExchangePlan
+    from planner.exchange_result import ExchangePlan
     from planner.network import PreparedNetwork
     from planner.plan import Plan, Unserved
     from planner.scenario import Scenario
@@ -184,7 +184,7 @@ def _plan_exchange_and_repatriation(
             seed=result.seed,
             time_limit_s=time_limit if time_limit is not None else 30.0,
         )
-        result.exchange = exchange.model_dump(mode="json")
+        result.exchange = exchange
     if sc.repatriation is not None:
         from planner.repatriation.schedule import attach_repatriation
 
@@ -206,7 +206,7 @@ def _write_plan_outputs(
 
         paths.update(write_repatriation_outputs(sc, result, folder))
     if exchange is not None:
-        from planner.exchange import write_manifests
+        from planner.exchange_manifests import write_manifests
 
         manifests = write_manifests(exchange, folder)
         if manifests:
@@ -243,7 +243,7 @@ def _print_plan(sc: Scenario, result: Plan, paths: dict[str, Path], quiet: bool)
     """Print the plan's summary, exchange, repatriation, unserved people and warnings."""
     if sc.evacuation is not None:
         out.print(_summary_table(result))
-    if result.exchange:
+    if result.exchange is not None:
         _print_exchange(result.exchange)
     if result.repatriation is not None:
         from planner.repatriation.cli import print_repatriation
@@ -260,7 +260,7 @@ def _exit_if_nobody_served(result: Plan) -> None:
     """Exit 1, with each reason on a line of its own, when people wait and nobody is moved."""
     if not result.totals.requested.get("total") or result.totals.evacuated.get("total"):
         return
-    if result.exchange and result.exchange.get("events"):
+    if result.exchange is not None and result.exchange.events:
         return  # the exchange moves people
     from planner.plan import REASONS
 
@@ -308,21 +308,19 @@ def _print_unserved(unserved: list[Unserved]) -> None:
     out.print("  (plan.json and summary.md give every site, group and reason)", highlight=False)
 
 
-def _print_exchange(ex: dict[str, Any]) -> None:
-    from planner.exchange import summary_rows
+def _print_exchange(ex: ExchangePlan) -> None:
+    from planner.exchange_result import summary_rows
 
     rows = summary_rows(ex)
-    if not rows:
-        return
-    table = Table(title=f"exchange: {ex.get('status', '?')}")
+    table = Table(title=f"exchange: {ex.status}")
     for col in rows[0]:
         table.add_column(str(col))
     for row in rows[1:]:
         table.add_row(*[str(c) for c in row])
     out.print(table)
-    for c in ex.get("conflicts") or []:
+    for c in ex.conflicts:
         out.print(f"  conflicting term: {c}", highlight=False)
-    for r in ex.get("relaxed") or []:
+    for r in ex.relaxed:
         out.print(f"  closest schedule drops: {r}", highlight=False)
 
 

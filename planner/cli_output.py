@@ -18,9 +18,12 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, is_dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from planner.scenario import GROUPS
+
+if TYPE_CHECKING:
+    from planner.exchange_result import ExchangePlan
 
 
 def emit_json(doc: Any) -> None:
@@ -92,17 +95,17 @@ def plan_json(plan: Any, files: dict[str, Any] | None = None) -> dict[str, Any]:
     }
 
 
-def _exchange_summary(ex: dict[str, Any] | None) -> dict[str, Any] | None:
-    if not ex:
+def _exchange_summary(ex: ExchangePlan | None) -> dict[str, Any] | None:
+    if ex is None:
         return None
-    from planner.exchange import summary_rows
+    from planner.exchange_result import summary_rows
 
     rows = summary_rows(ex)
     return {
-        "status": ex.get("status"),
-        "rows": [dict(zip(rows[0], r, strict=False)) for r in rows[1:]] if rows else [],
-        "conflicts": ex.get("conflicts") or [],
-        "relaxed": ex.get("relaxed") or [],
+        "status": ex.status,
+        "rows": [dict(zip(rows[0], r, strict=False)) for r in rows[1:]],
+        "conflicts": list(ex.conflicts),
+        "relaxed": list(ex.relaxed),
     }
 
 

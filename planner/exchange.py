@@ -20,30 +20,40 @@ the events deterministically: by precedence, medical flag, longest detained firs
 members of a group always travel and are handed over together.
 
 A roster's ``name`` column, or any column outside the schema, is never read into the plan.
+
+The section is read in :mod:`planner.exchange_spec`, the model built in
+:mod:`planner.exchange_model` and solved in :mod:`planner.exchange_flows` (with the constructive
+schedule of :mod:`planner.exchange_greedy`); this module schedules and extracts the typed
+result (:mod:`planner.exchange_result`), whose manifests :mod:`planner.exchange_manifests`
+writes and :mod:`planner.exchange_map` draws.
 """
 
 from __future__ import annotations
 
-import csv
-import html
-import io
 import math
-import re
 from collections import defaultdict
 from datetime import datetime, timedelta
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
-
-from pydantic import Field, PrivateAttr
+from typing import TYPE_CHECKING, Any
 
 from planner.errors import ScenarioError
 from planner.exchange_flows import EXACT_MAX_VARIABLES, FlowModel, exact_size, optimise
+from planner.exchange_manifests import manifest_file, manifest_text, write_manifests
+from planner.exchange_map import exchange_layers
 from planner.exchange_model import (
     ExactModel,
     ModelData,
     build_data,
     importance,
     minimal_conflict,
+)
+from planner.exchange_result import (
+    DaySummary,
+    ExchangeEvent,
+    ExchangePlan,
+    ManifestInfo,
+    SiteInfo,
+    Transport,
+    summary_rows,
 )
 from planner.exchange_spec import (
     DEFAULT_RELAX_ORDER,
@@ -57,7 +67,6 @@ from planner.exchange_spec import (
     PartySpec,
     Person,
     RosterSource,
-    SpecModel,
     TermsSpec,
     parse_exchange,
     parse_ratio,
@@ -65,110 +74,7 @@ from planner.exchange_spec import (
 from planner.scenario import Scenario, location_lonlat
 
 if TYPE_CHECKING:
-    import folium
-
     from planner.network import PreparedNetwork
-
-# --------------------------------------------------------------------------- the plan
-
-
-class Transport(SpecModel):
-    """Vehicles of one type from a facility to an event (``buses`` counts them, whatever the type)."""
-
-    facility: str
-    party: str
-    vehicle: str = "bus"
-    medical_escort: bool = False
-    categories: dict[str, int] = Field(default_factory=dict)
-    depart: str
-    arrive: str
-    buses: int
-    people: int
-    path: list[tuple[float, float]]
-    length_m: float
-    travel_s: float
-
-
-class ExchangeEvent(SpecModel):
-    """One handover at an exchange point."""
-
-    id: str
-    point: str
-    place: str
-    location: tuple[float, float]
-    start: str
-    end: str
-    day: str
-    counts: dict[str, dict[str, dict[str, int]]]
-    people: dict[str, int]
-    transports: list[Transport]
-
-
-class DaySummary(SpecModel):
-    """People and events of one day."""
-
-    date: str
-    events: int
-    people: int
-
-
-class ManifestInfo(SpecModel):
-    """A manifest file written for an event and a party."""
-
-    file: str
-    event: str
-    party: str
-    people: int
-
-
-class SiteInfo(SpecModel):
-    """A facility or exchange point, as drawn on the map."""
-
-    id: str
-    kind: Literal["facility", "point"]
-    name: str | None = None
-    party: str | None = None
-    location: tuple[float, float]
-    snap_m: float
-    buses: int | None = None
-    seats: int | None = None
-    vehicles: dict[str, int] = Field(default_factory=dict)
-
-
-class ExchangePlan(SpecModel):
-    """The ``exchange`` part of ``plan.json``."""
-
-    status: Literal["optimal", "feasible", "infeasible"]
-    parties: list[str]
-    categories: list[str]
-    terms: list[str]
-    events: list[ExchangeEvent]
-    totals: dict[str, Any]
-    days: list[DaySummary]
-    conflicts: list[str] = Field(default_factory=list)
-    conflict_terms: list[str] = Field(default_factory=list)
-    relaxed: list[str] = Field(default_factory=list)
-    manifests: list[ManifestInfo] = Field(default_factory=list)
-    sites: list[SiteInfo] = Field(default_factory=list)
-    warnings: list[str] = Field(default_factory=list)
-    solver: dict[str, Any] = Field(default_factory=dict)
-
-    _assignment: dict[tuple[str, str], list[Person]] = PrivateAttr(default_factory=dict)
-    _seconds: list[float] = PrivateAttr(default_factory=list)
-
-    @property
-    def stage_seconds(self) -> list[float]:
-        """Wall-clock seconds of each stage in ``solver.stages`` (not in plan.json: it varies)."""
-        return list(self._seconds)
-
-    def to_json(self) -> str:
-        """Serialise deterministically."""
-        import json
-
-        return (
-            json.dumps(self.model_dump(mode="json"), indent=1, sort_keys=True, ensure_ascii=False)
-            + "\n"
-        )
 
 
 def site_travel(
@@ -546,9 +452,7 @@ def _build_plan(
     sites = _sites(spec, nodes, lls)
     events, assignment = _events(spec, d, sol, nodes, lls, net.roads)
     manifests = [
-        ManifestInfo(
-            file=f"manifests/{_safe(eid)}_{_safe(p)}.csv", event=eid, party=p, people=len(lst)
-        )
+        ManifestInfo(file=manifest_file(eid, p), event=eid, party=p, people=len(lst))
         for (eid, p), lst in assignment.items()
     ]
     plan = ExchangePlan(
@@ -569,221 +473,6 @@ def _build_plan(
 
 def _r(ll: Any) -> tuple[float, float]:
     return (round(float(ll[0]), 6), round(float(ll[1]), 6))
-
-
-def _safe(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("._") or "x"
-
-
-# --------------------------------------------------------------------------- outputs
-
-
-def manifest_text(people: list[Person], event: str, party: str) -> str:
-    """The CSV text of one manifest (pseudonymous ids, never a name)."""
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    w.writerow(MANIFEST_COLUMNS)
-    for p in people:
-        w.writerow(
-            [
-                event,
-                party,
-                p.id,
-                p.facility,
-                p.category,
-                p.medical,
-                p.group or "",
-                p.detained_since.isoformat() if p.detained_since else "",
-                p.source,
-            ]
-        )
-    return buf.getvalue()
-
-
-def write_manifests(plan: ExchangePlan, folder: str | Path) -> list[Path]:
-    """Write ``manifests/<event>_<party>.csv`` for every event and party, atomically.
-
-    Parameters
-    ----------
-    plan
-        An exchange plan from :func:`schedule_exchanges`.
-    folder
-        The output folder (the one that holds ``plan.json``).
-
-    Returns
-    -------
-    list of Path
-        The files written.
-    """
-    from planner.plan import write_atomic
-
-    out = []
-    folder = Path(folder)
-    for info in plan.manifests:
-        people = plan._assignment.get((info.event, info.party), [])
-        path = folder / info.file
-        write_atomic(path, manifest_text(people, info.event, info.party))
-        out.append(path)
-    return out
-
-
-def summary_rows(exchange_dict: dict[str, Any]) -> list[tuple[str, ...]]:
-    """Rows for the CLI table: event, point, start, people per party, categories.
-
-    Parameters
-    ----------
-    exchange_dict
-        The ``exchange`` part of ``plan.json``.
-
-    Returns
-    -------
-    list of tuple of str
-        A header row first, then one row per event, then a ``total`` row.
-    """
-    parties = [str(p) for p in exchange_dict.get("parties") or []]
-    rows: list[tuple[str, ...]] = [("event", "point", "start", *parties, "categories")]
-    tot = dict.fromkeys(parties, 0)
-    for e in exchange_dict.get("events") or []:
-        counts = e.get("counts") or {}
-        per = []
-        cats: dict[str, int] = defaultdict(int)
-        for p in parties:
-            n = 0
-            for fc in (counts.get(p) or {}).values():
-                for c, k in fc.items():
-                    n += int(k)
-                    cats[c] += int(k)
-            per.append(str(n))
-            tot[p] += n
-        rows.append(
-            (
-                str(e.get("id", "")),
-                str(e.get("point", "")),
-                str(e.get("start", ""))[:16].replace("T", " "),
-                *per,
-                ", ".join(f"{c} {n}" for c, n in cats.items()),
-            )
-        )
-    rows.append(
-        ("total", "", "", *(str(tot[p]) for p in parties), str(exchange_dict.get("status", "")))
-    )
-    return rows
-
-
-_PARTY_COLOURS = ("#1f5fbf", "#c0392b")
-
-
-def exchange_layers(
-    fmap: folium.Map, exchange_dict: dict[str, Any], spec: ExchangeSpec | None = None
-) -> None:
-    """Add the exchange to a folium map: detention sites, exchange points and transfers.
-
-    Parameters
-    ----------
-    fmap
-        The map.
-    exchange_dict
-        The ``exchange`` part of ``plan.json``.
-    spec
-        The parsed section, for site names (optional).
-
-    Notes
-    -----
-    Adds the FeatureGroups "Detention sites", "Exchange points" and "Transfers"; every
-    event has a popup (time, point, people per party and category).  All text is escaped;
-    no person id or name is shown.
-    """
-    import folium
-
-    esc = html.escape
-    parties = [str(p) for p in exchange_dict.get("parties") or []]
-    colour = {p: _PARTY_COLOURS[i % 2] for i, p in enumerate(parties)}
-    names: dict[str, str] = {}
-    if spec is not None:
-        names.update({f.id: f.name for f in spec.facilities if f.name})
-        names.update({p.id: p.name for p in spec.exchange_points if p.name})
-    sites = exchange_dict.get("sites") or []
-    events = exchange_dict.get("events") or []
-    fac_g = folium.FeatureGroup(name="Detention sites", show=True)
-    pt_g = folium.FeatureGroup(name="Exchange points", show=True)
-    tr_g = folium.FeatureGroup(name="Transfers", show=True)
-    for s in sites:
-        lon, lat = s["location"]
-        label = names.get(s["id"]) or s.get("name") or s["id"]
-        if s.get("kind") == "facility":
-            sent = sum(
-                int(t.get("people", 0))
-                for e in events
-                for t in e.get("transports", [])
-                if t.get("facility") == s["id"]
-            )
-            body = (
-                f"<b>{esc(str(label))}</b><br>detention site held by {esc(str(s.get('party')))}<br>"
-                f"{esc(str(s.get('buses')))} buses × {esc(str(s.get('seats')))} seats<br>"
-                f"people sent to exchanges: {sent}"
-            )
-            # a plain circle marker: the polygon-marker plugin would need a CDN, and maps work offline
-            folium.CircleMarker(
-                [lat, lon],
-                radius=8,
-                color=colour.get(str(s.get("party")), "#555"),
-                weight=3,
-                fill=True,
-                fill_opacity=0.8,
-                popup=folium.Popup(body, max_width=320),
-                tooltip=esc(str(label)),
-            ).add_to(fac_g)
-        else:
-            evs = [e for e in events if e.get("point") == s["id"]]
-            body = f"<b>{esc(str(label))}</b><br>exchange point, {len(evs)} events"
-            folium.CircleMarker(
-                [lat, lon],
-                radius=10,
-                color="#4b0082",
-                fill=True,
-                fill_opacity=0.6,
-                popup=folium.Popup(body, max_width=320),
-                tooltip=esc(str(label)),
-            ).add_to(pt_g)
-    for e in events:
-        lon, lat = e.get("location") or (0.0, 0.0)
-        rows = []
-        for p in parties:
-            for fid, fc in ((e.get("counts") or {}).get(p) or {}).items():
-                cats = ", ".join(f"{esc(str(c))} {int(n)}" for c, n in fc.items())
-                rows.append(f"{esc(p)} from {esc(str(names.get(fid, fid)))}: {cats}")
-        per = ", ".join(f"{esc(p)} {int((e.get('people') or {}).get(p, 0))}" for p in parties)
-        body = (
-            f"<b>event {esc(str(e.get('id')))}</b> at {esc(str(names.get(e.get('point'), e.get('point'))))}<br>"
-            f"{esc(str(e.get('start')))} – {esc(str(e.get('end')))}<br>released: {per}<br>"
-            + "<br>".join(rows)
-        )
-        folium.CircleMarker(
-            [lat, lon],
-            radius=5,
-            color="#4b0082",
-            fill=True,
-            fill_opacity=1.0,
-            popup=folium.Popup(body, max_width=420),
-            tooltip=esc(f"event {e.get('id')} {e.get('start')}"),
-        ).add_to(pt_g)
-        for t in e.get("transports") or []:
-            path = [[c[1], c[0]] for c in t.get("path") or []]
-            if len(path) < 2:
-                continue
-            tip = (
-                f"{t.get('facility')} → {e.get('point')} for event {e.get('id')}: {t.get('people')} people, "
-                f"{t.get('buses')} buses, leave {t.get('depart')}, arrive {t.get('arrive')}, {float(t.get('length_m', 0)) / 1000:.0f} km"
-            )
-            folium.PolyLine(
-                path,
-                color=colour.get(str(t.get("party")), "#555"),
-                weight=3,
-                opacity=0.7,
-                tooltip=esc(tip),
-            ).add_to(tr_g)
-    for g in (fac_g, pt_g, tr_g):
-        g.add_to(fmap)
 
 
 __all__ = [

@@ -48,10 +48,10 @@ How each kind is measured
 ``max_vehicles``
     ``plan.vehicles_used``.
 ``exchange_completed_by`` and ``parity_every_event``
-    Read ``plan.exchange``, a mapping with ``status``, ``events`` (each
-    ``{start, end, counts: {party: {facility: {category: n}}}}``) and ``conflicts``.  The
-    exchange is completed by a time when its status is not ``infeasible``, ``partial``,
-    ``incomplete`` or ``failed``, it has events, and the last event ends by then.  Parity
+    Read ``plan.exchange`` (:class:`planner.exchange_result.ExchangePlan`): its ``status``,
+    its ``events`` (each with ``start``, ``end`` and ``counts``: party, facility, category,
+    people) and its ``conflicts``.  The exchange is completed by a time when its status is not
+    ``infeasible``, it has events, and the last event ends by then.  Parity
     holds in an event when every party releases the same number of people (divided by its
     ``ratio`` weight when one is given; per category with ``by_category: true``).
 ``plan_exists`` / ``terms_infeasible``
@@ -75,6 +75,7 @@ from planner.errors import ScenarioError, validation_error_line
 from planner.scenario import GROUPS
 
 if TYPE_CHECKING:
+    from planner.exchange_result import ExchangePlan
     from planner.network import Layers
     from planner.plan import Plan
     from planner.scenario import Scenario
@@ -519,7 +520,7 @@ class MaxVehicles(Expectation):
         return n <= self.max_vehicles, n, f"{n} of {ev.plan.vehicles_total} used"
 
 
-def _exchange(ev: Evidence) -> dict[str, Any] | None:
+def _exchange(ev: Evidence) -> ExchangePlan | None:
     return ev.plan.exchange if ev.plan is not None else None
 
 
@@ -542,15 +543,12 @@ class ExchangeCompletedBy(Expectation):
                 None,
                 _no_plan(ev) if ev.plan is None else "the plan has no exchange schedule",
             )
-        status = str(ex.get("status", ""))
-        events = list(ex.get("events") or [])
-        ends = [datetime.fromisoformat(str(e["end"])) for e in events if e.get("end")]
+        ends = [datetime.fromisoformat(e.end) for e in ex.events]
         last = max(ends) if ends else None
         last_s = last.isoformat(timespec="minutes") if last is not None else None
-        if status in _INCOMPLETE_STATUSES:
-            conflicts = ex.get("conflicts") or []
-            why = f" ({'; '.join(map(str, conflicts[:3]))})" if conflicts else ""
-            return False, last_s, f"exchange {status}{why}"
+        if ex.status in _INCOMPLETE_STATUSES:
+            why = f" ({'; '.join(ex.conflicts[:3])})" if ex.conflicts else ""
+            return False, last_s, f"exchange {ex.status}{why}"
         if last is None:
             return False, None, "no exchange event scheduled"
         if last > self.exchange_completed_by:
@@ -610,22 +608,21 @@ class ParityEveryEvent(Expectation):
             )
         spec = self._spec()
         broken = []
-        events = list(ex.get("events") or [])
+        events = ex.events
         for i, e in enumerate(events):
-            counts: dict[str, dict[str, dict[str, int]]] = e.get("counts") or {}
             per: dict[str, dict[str, float]] = {}
-            for party, facilities in counts.items():
+            for party, facilities in e.counts.items():
                 w = (spec.ratio or {}).get(party, 1.0)
                 tally: dict[str, float] = defaultdict(float)
-                for cats in (facilities or {}).values():
-                    for cat, n in (cats or {}).items():
+                for cats in facilities.values():
+                    for cat, n in cats.items():
                         tally[cat if spec.by_category else "all"] += float(n) / w
                 per[party] = tally
             keys = {k for t in per.values() for k in t}
             for k in sorted(keys):
                 vals = {p: per[p].get(k, 0.0) for p in per}
                 if len(vals) >= 2 and max(vals.values()) - min(vals.values()) > 1e-9:
-                    when = str(e.get("start", ""))
+                    when = e.start
                     what = ", ".join(f"{p} {_fmt(n)}" for p, n in sorted(vals.items()))
                     broken.append(f"event {i} ({when}){'' if k == 'all' else ' ' + k}: {what}")
                     break
@@ -643,9 +640,8 @@ def _infeasible(ev: Evidence) -> tuple[bool, str]:
     if ev.plan is None:
         return True, _no_plan(ev)
     ex = ev.plan.exchange
-    if ex is not None and str(ex.get("status", "")) in _INFEASIBLE_STATUSES:
-        conflicts = ex.get("conflicts") or []
-        why = f" ({'; '.join(map(str, conflicts[:3]))})" if conflicts else ""
+    if ex is not None and ex.status in _INFEASIBLE_STATUSES:
+        why = f" ({'; '.join(ex.conflicts[:3])})" if ex.conflicts else ""
         return True, f"exchange infeasible{why}"
     return False, ""
 
@@ -672,7 +668,7 @@ class PlanExists(Expectation):
         if ev.scenario.evacuation is not None:
             bits.append(f"{_fmt(p.evacuated_total())} evacuated ({p.status})")
         if p.exchange is not None:
-            bits.append(f"exchange {p.exchange.get('status', '?')}")
+            bits.append(f"exchange {p.exchange.status}")
         return self.plan_exists, True, ", ".join(bits) or "plan made"
 
 
@@ -689,7 +685,7 @@ class TermsInfeasible(Expectation):
         infeasible, why = _infeasible(ev)
         if not infeasible:
             status = (
-                ev.plan.exchange.get("status", "?")
+                ev.plan.exchange.status
                 if ev.plan and ev.plan.exchange
                 else ev.plan.status
                 if ev.plan

@@ -146,64 +146,31 @@ def exchange_events(plan: Plan) -> list[dict[str, Any]]:
     Returns
     -------
     list of dict
-        ``{index, start, end, place, people, by_party}`` per event, where ``place`` is the
-        crossing point or site id the event names (or ``None``), ``people`` the number of
-        people released in the event and ``by_party`` that number per party.  Nothing else
-        of an event (in particular no list of persons) is kept.
+        ``{index, start, end, place, location, people, by_party}`` per event, where
+        ``place`` is the exchange point's id, ``location`` its ``(lon, lat)``, ``people`` the
+        number of people released in the event and ``by_party`` that number per party.
+        Nothing else of an event (in particular no list of persons) is kept.
     """
-    ex = plan.exchange or {}
-    events = ex.get("events") if isinstance(ex, dict) else None
+    if plan.exchange is None:
+        return []
     out: list[dict[str, Any]] = []
-    for i, e in enumerate(events or []):
-        if not isinstance(e, dict):
-            continue
-        by_party: dict[str, int] = {}
-        counts = e.get("counts")
-        if isinstance(counts, dict):
-            for party, facilities in counts.items():
-                by_party[str(party)] = _sum_counts(facilities)
-        place = None
-        for key in ("crossing", "crossing_point", "site", "place", "location_id"):
-            if isinstance(e.get(key), str):
-                place = e[key]
-                break
-        loc = e.get("location")
-        location = None
-        if (
-            isinstance(loc, list | tuple)
-            and len(loc) == 2
-            and all(isinstance(x, int | float) for x in loc)
-        ):
-            location = (float(loc[0]), float(loc[1]))
+    for i, e in enumerate(plan.exchange.events):
+        by_party = {
+            party: sum(n for cats in facilities.values() for n in cats.values())
+            for party, facilities in e.counts.items()
+        }
         out.append(
             {
                 "index": i,
-                "start": _str_or_none(e.get("start")),
-                "end": _str_or_none(e.get("end")),
-                "place": place,
-                "location": location,
+                "start": e.start,
+                "end": e.end,
+                "place": e.place,
+                "location": (float(e.location[0]), float(e.location[1])),
                 "people": sum(by_party.values()),
                 "by_party": by_party,
             }
         )
     return out
-
-
-def _str_or_none(x: object) -> str | None:
-    return None if x is None else str(x)
-
-
-def _sum_counts(node: object) -> int:
-    """Sum every integer in a nested mapping of counts (party → facility → category → n)."""
-    if isinstance(node, bool):
-        return 0
-    if isinstance(node, int):
-        return node
-    if isinstance(node, float) and node.is_integer():
-        return int(node)
-    if isinstance(node, dict):
-        return sum(_sum_counts(v) for v in node.values())
-    return 0
 
 
 # ----------------------------------------------------------------------------- GPX
@@ -375,11 +342,8 @@ def plan_geojson(plan: Plan, scenario: Scenario | None = None) -> dict[str, Any]
                     },
                 }
             )
-    places = exchange_places(plan, scenario)
     for e in exchange_events(plan):
-        loc = e["location"] or places.get(e["place"] or "")
-        if loc is None:
-            continue
+        loc = e["location"]
         features.append(
             {
                 "type": "Feature",
@@ -396,36 +360,6 @@ def plan_geojson(plan: Plan, scenario: Scenario | None = None) -> dict[str, Any]
             }
         )
     return {"type": "FeatureCollection", "name": plan.scenario, "features": features}
-
-
-def exchange_places(plan: Plan, scenario: Scenario | None) -> dict[str, tuple[float, float]]:
-    """Locations of ids an exchange event may name: crossing points and sites.
-
-    Parameters
-    ----------
-    plan
-        The plan.
-    scenario
-        Its scenario (for the crossing points), or ``None``.
-
-    Returns
-    -------
-    dict
-        Id to ``(lon, lat)``.
-    """
-    places = {s.id: s.location for s in plan.sites}
-    if scenario is not None:
-        from planner.scenario import location_lonlat
-
-        for c in scenario.ceasefire.crossing_points:
-            try:
-                places[c.id] = location_lonlat(c.location)
-            except Exception:  # noqa: BLE001 - a place that cannot be looked up is just not drawn
-                continue
-    return places
-
-
-_exchange_places = exchange_places  # the former private name, for callers on other branches
 
 
 # ----------------------------------------------------------------------------- driver sheets
@@ -617,8 +551,7 @@ def summary_markdown(plan: Plan) -> str:
         lines += [f"- {_md(w)}" for w in plan.warnings]
     events = exchange_events(plan)
     if plan.exchange is not None:
-        status = plan.exchange.get("status", "?") if isinstance(plan.exchange, dict) else "?"
-        lines += ["", f"## Exchange: {_md(status)}", ""]
+        lines += ["", f"## Exchange: {_md(plan.exchange.status)}", ""]
         if events:
             lines += [
                 "| event | start | end | place | people | by party |",

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from planner.errors import PlanFormatError, ScenarioError
+from planner.exchange_result import ExchangePlan
 from planner.repatriation.result import RepatriationPlan
 from planner.scenario import GROUPS
 from planner.validate import check_plan_scenario, check_raw
@@ -206,7 +207,8 @@ class Plan(_M):
     unserved: list[Unserved]
     warnings: list[str] = Field(default_factory=list)
     solver: SolverInfo
-    exchange: dict[str, Any] | None = None
+    exchange: ExchangePlan | None = None
+    """The exchange schedule (absent when the scenario has no exchange section)."""
     repatriation: RepatriationPlan | None = None
     corridors: list[CorridorPart] | None = None
     """The agreed corridors (absent when the scenario has none)."""

@@ -41,7 +41,8 @@ from jinja2 import Template
 from shapely.geometry import LineString, MultiLineString, box, mapping
 
 from planner.errors import PlannerError
-from planner.export import exchange_events, exchange_places
+from planner.exchange_result import ExchangePlan
+from planner.export import exchange_events
 from planner.files import publish, temporary_path
 from planner.mapcontext import escape_text
 from planner.mapcorridors import AGREED_COLOUR, AGREED_LAYER, draw_agreed_corridors
@@ -513,8 +514,8 @@ def map_area(bounds: tuple[float, float, float, float]) -> Any:
 
 def _bounds(plan: Plan, layers: Layers) -> tuple[float, float, float, float]:
     lonlat = [s.location for s in plan.sites] + [(c.lon, c.lat) for c in layers.crossings]
-    if plan.exchange:  # an exchange's facilities and points frame its map
-        lonlat += [tuple(site["location"]) for site in plan.exchange.get("sites", [])]
+    if plan.exchange is not None:  # an exchange's facilities and points frame its map
+        lonlat += [site.location for site in plan.exchange.sites]
     if not lonlat:
         for df in (layers.closed, layers.risk):
             for g in df.geometry:
@@ -991,32 +992,26 @@ def _draw_exchange(
     ex_name = "null"
     ev_data: list[dict[str, Any]] = []
     if plan.exchange is not None:
-        places = exchange_places(plan, scenario)
         exg = folium.FeatureGroup(name="Exchanges", show=True)
         exg.add_to(m)
         ex_name = exg.get_name()
         for e in exchange_events(plan):
-            if not e["start"]:
-                continue
-            loc = e["location"] or places.get(e["place"] or "")
+            loc = e["location"]
             parties = ", ".join(f"{p} {n}" for p, n in e["by_party"].items())
-            label = (
-                f"exchange {e['index'] + 1}"
-                + (f" at {e['place']}" if e["place"] else "")
-                + f": {e['people']} people"
-            )
+            label = f"exchange {e['index'] + 1}" + f" at {e['place']}" + f": {e['people']} people"
             ev_data.append(
                 {
                     "t0": _ms(e["start"]),
-                    "t1": _ms(e["end"] or e["start"]),
-                    "ll": [loc[1], loc[0]] if loc else None,
+                    "t1": _ms(e["end"]),
+                    "ll": [loc[1], loc[0]],
                     "label": label + (f" ({parties})" if parties else ""),
                 }
             )
 
-    if plan.exchange and scenario.exchange:
+    if plan.exchange is not None and scenario.exchange:
         from planner.errors import ScenarioError
-        from planner.exchange import exchange_layers, parse_exchange
+        from planner.exchange_map import exchange_layers
+        from planner.exchange_spec import parse_exchange
 
         try:
             spec = parse_exchange(scenario)
@@ -1065,16 +1060,14 @@ def _summary_html(plan: Plan) -> str:
     return "<br>".join(lines)
 
 
-def _exchange_summary(ex: dict[str, Any]) -> str:
+def _exchange_summary(ex: ExchangePlan) -> str:
     """One line: the exchange's status, people released per side against those held, events."""
-    totals = ex.get("totals") or {}
-    released, held = totals.get("released", {}), totals.get("held", {})
+    released, held = ex.totals.get("released", {}), ex.totals.get("held", {})
     sides = ", ".join(
         f"{_esc(side)} {int(r.get('total', 0)):,} of {int(held.get(side, {}).get('total', 0)):,}"
         for side, r in released.items()
     )
-    events = len(ex.get("events") or [])
-    return f"exchange ({_esc(str(ex.get('status', '')))}): released {sides}; {events} event(s)"
+    return f"exchange ({_esc(ex.status)}): released {sides}; {len(ex.events)} event(s)"
 
 
 def _legend_html(scenario: Scenario, plan: Plan, events: bool) -> str:

@@ -76,6 +76,50 @@ GRID_SCENARIO = {
 }
 
 
+def exchange_plan(events, *, status="optimal", conflicts=(), point="cp1", location=(35.0, 47.0)):
+    """A typed exchange schedule around hand-written events.
+
+    Each event gives ``start``, ``end`` and ``counts`` (party, facility, category, people),
+    optionally ``point`` and ``location``; the rest (ids, days, people per party) follows.
+    """
+    from planner.exchange_result import ExchangePlan
+
+    evs = []
+    for i, e in enumerate(events):
+        counts = e["counts"]
+        people = {
+            p: sum(n for cats in f.values() for n in cats.values()) for p, f in counts.items()
+        }
+        evs.append(
+            {
+                "id": e.get("id", f"E{i + 1:03d}"),
+                "point": e.get("point", point),
+                "place": e.get("point", point),
+                "location": e.get("location", location),
+                "start": e["start"],
+                "end": e["end"],
+                "day": e["start"][:10],
+                "counts": counts,
+                "people": people,
+                "transports": [],
+            }
+        )
+    parties = sorted({p for e in events for p in e["counts"]})
+    cats = sorted(
+        {c for e in events for f in e["counts"].values() for cs in f.values() for c in cs}
+    )
+    return ExchangePlan(
+        status=status,
+        parties=parties,
+        categories=cats,
+        terms=[],
+        events=evs,
+        totals={},
+        days=[],
+        conflicts=list(conflicts),
+    )
+
+
 @pytest.fixture
 def grid():
     """A 6 × 4 grid of two-way roads near 35°E 47°N."""

@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import exchange_plan
 
 from planner.render import (
     chromium_base_args,
@@ -237,13 +238,12 @@ def xss_map(tmp_path_factory, planned):
     plan = planned.model_copy(deep=True)
     for s in plan.sites:
         s.name = {"a1": XSS_NAMES[0], "a2": XSS_NAMES[1], "r1": XSS_NAMES[2]}.get(s.id, s.name)
-    plan.exchange = {
-        "status": "complete",
-        "events": [
+    plan.exchange = exchange_plan(
+        [
             {
                 "start": "2022-03-16T10:00:00+02:00",
                 "end": "2022-03-16T11:00:00+02:00",
-                "crossing": "cp1",
+                "point": "cp1",
                 "counts": {
                     "A<script>alert(6)</script>": {"f1": {"civilians": 5}},
                     "B": {"f2": {"civilians": 5}},
@@ -254,8 +254,8 @@ def xss_map(tmp_path_factory, planned):
                 "end": "2022-03-17T11:00:00+02:00",
                 "counts": {"A": {"f1": {"civilians": 3}}, "B": {"f2": {"civilians": 3}}},
             },
-        ],
-    }
+        ]
+    )
     folder = tmp_path_factory.mktemp("browser")
     render_map(sc, plan, load_layers(sc), folder / "map.html")
     return folder / "map.html", plan

@@ -278,11 +278,11 @@ def test_summary_rows_and_map_layers(net):
     import folium
 
     sc, spec, plan, d = run(net)
-    rows = summary_rows(d)
+    rows = summary_rows(plan)
     assert rows[0] == ("event", "point", "start", "north", "south", "categories")
     assert rows[-1][:5] == ("total", "", "", "40", "40")
     m = folium.Map(location=[47.1, 35.2], zoom_start=9)
-    exchange_layers(m, d, spec)
+    exchange_layers(m, plan, spec)
     folium.LayerControl().add_to(m)  # names the groups
     page = m.get_root().render()
     for layer in ("Detention sites", "Exchange points", "Transfers"):

@@ -7,6 +7,7 @@ import copy
 from datetime import datetime, timedelta
 
 import pytest
+from conftest import exchange_plan
 from pyproj import Geod
 
 from planner.errors import ScenarioError
@@ -48,7 +49,13 @@ def check(item, sc, plan, infeasible=None):
 
 
 def with_exchange(sc, plan, exchange):
-    return Evidence(sc, plan.model_copy(update={"exchange": exchange}))
+    """Evidence of the plan with a typed exchange schedule made of the events of ``exchange``."""
+    typed = exchange_plan(
+        exchange["events"],
+        status=exchange.get("status", "optimal"),
+        conflicts=exchange.get("conflicts", ()),
+    )
+    return Evidence(sc, plan.model_copy(update={"exchange": typed}))
 
 
 # --------------------------------------------------------------------------- parsing
@@ -301,7 +308,7 @@ def test_no_plan_fails_what_needs_one(planned):
 
 
 EXCHANGE = {
-    "status": "complete",
+    "status": "optimal",
     "events": [
         {
             "start": "2022-03-20T09:00:00+02:00",
@@ -333,12 +340,12 @@ def test_exchange_completed_by_holds_and_fails(planned):
     ).evaluate(ev)
     assert not bad.passed and "last event ends 2022-03-21T11:30+02:00" in bad.message
     partial = with_exchange(
-        sc, plan, {**EXCHANGE, "status": "partial", "conflicts": ["facility g2 closed"]}
+        sc, plan, {**EXCHANGE, "status": "infeasible", "conflicts": ["facility g2 closed"]}
     )
     out = parse_expectation(
         {"exchange_completed_by": "2022-03-25T12:00:00+02:00"}, SRC, "e"
     ).evaluate(partial)
-    assert not out.passed and "exchange partial (facility g2 closed)" in out.message
+    assert not out.passed and "exchange infeasible (facility g2 closed)" in out.message
     none = parse_expectation(
         {"exchange_completed_by": "2022-03-25T12:00:00+02:00"}, SRC, "e"
     ).evaluate(Evidence(sc, plan))

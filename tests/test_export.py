@@ -194,10 +194,12 @@ def test_stale_driver_sheets_are_removed(planned, tmp_path):
 
 
 def test_no_roster_names_in_any_file(planned, tmp_path):
-    """An exchange's roster (in the scenario, or carried by the exchange schedule) reaches
-    no export and not the map."""
-    from conftest import GRID_SCENARIO
+    """An exchange's roster (in the scenario) reaches no export and not the map, and the
+    exchange schedule cannot carry one."""
+    from conftest import GRID_SCENARIO, exchange_plan
+    from pydantic import ValidationError
 
+    from planner.exchange_result import ExchangePlan
     from planner.render import render_map
     from planner.scenario import parse_scenario
 
@@ -217,18 +219,17 @@ def test_no_roster_names_in_any_file(planned, tmp_path):
     )
     _sc, net, plan = planned
     plan = plan.model_copy(deep=True)
-    plan.exchange = {
-        "status": "complete",
-        "events": [
-            {
-                "start": "2022-03-16T10:00:00+02:00",
-                "end": "2022-03-16T11:00:00+02:00",
-                "crossing": "cp1",
-                "counts": {"A": {"f1": {"civilians": 1}}, "B": {"f2": {"civilians": 2}}},
-                "released": {"A": [ROSTER[0]], "B": ROSTER[1:]},
-            }
-        ],
+    event = {
+        "start": "2022-03-16T10:00:00+02:00",
+        "end": "2022-03-16T11:00:00+02:00",
+        "counts": {"A": {"f1": {"civilians": 1}}, "B": {"f2": {"civilians": 2}}},
     }
+    # the typed schedule has no place for names: an event that carries them is refused
+    carrying = exchange_plan([event]).model_dump(mode="json")
+    carrying["events"][0]["released"] = {"A": [ROSTER[0]], "B": ROSTER[1:]}
+    with pytest.raises(ValidationError, match="released"):
+        ExchangePlan.model_validate(carrying)
+    plan.exchange = exchange_plan([event])
     write_plan_files(plan, tmp_path, scenario=sc)
     render_map(sc, plan, net.layers, tmp_path / "map.html")
     files = [p for p in tmp_path.rglob("*") if p.is_file() and p.name != "plan.json"]

@@ -7,6 +7,7 @@ import json
 import re
 
 import pytest
+from conftest import exchange_plan
 
 from planner.render import TILES_LAYER, layer_names, map_html, render_map
 
@@ -76,17 +77,16 @@ def test_hostile_text_is_escaped_everywhere(planned):
     evil = '"><img src=x onerror=alert(1)><script>alert(2)</script>${alert(3)}`'
     plan.sites[0].name = evil
     plan.vehicles[0].id = evil
-    plan.exchange = {
-        "status": "complete",
-        "events": [
+    plan.exchange = exchange_plan(
+        [
             {
                 "start": "2022-03-16T10:00:00+02:00",
                 "end": "2022-03-16T11:00:00+02:00",
-                "crossing": evil,
+                "point": evil,
                 "counts": {evil: {"f": {"c": 2}}},
             }
-        ],
-    }
+        ]
+    )
     html = map_html(render_map(sc, plan, net.layers))
     assert "<script>alert(2)</script>" not in html
     assert "<img src=x" not in html
