@@ -11,7 +11,6 @@ appears mid-morning.
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from pathlib import Path
 
@@ -38,16 +37,14 @@ def part1(args: argparse.Namespace) -> None:
     data.setdefault("disruptions", DISRUPTIONS)
     sc = parse_scenario(data, path)
     t0 = time.perf_counter()
-    plan = json.loads(
-        plan_evacuation(sc, time_limit_s=60, budget=args.budget, seed=args.seed).to_json()
-    )
+    plan = plan_evacuation(sc, time_limit_s=60, budget=args.budget, seed=args.seed)
     t_plan = time.perf_counter() - t0
     rows = []
     for w in sorted({1, args.workers}):
         t0 = time.perf_counter()
         res = run_sweep(sc, plan, args.runs, seed=args.seed, workers=w)
         rows.append((w, time.perf_counter() - t0, res))
-    print(f"plan: {plan['totals']['evacuated']['total']:,} evacuated in {t_plan:.1f} s")
+    print(f"plan: {plan.evacuated_total():,} evacuated in {t_plan:.1f} s")
     print()
     print("| workers | runs | seconds | expected evacuated | 95% interval | P(all wounded out) |")
     print("|---|---|---|---|---|---|")
@@ -104,11 +101,7 @@ def part2(args: argparse.Namespace) -> None:
     sc_data = city_mod.city_scenario(ns)
     sc = parse_scenario(sc_data)
     net = prepare_network(sc, graph=g)
-    plan = json.loads(
-        plan_evacuation(
-            sc, network=net, time_limit_s=60, workers=args.workers, budget=10**9
-        ).to_json()
-    )
+    plan = plan_evacuation(sc, network=net, time_limit_s=60, workers=args.workers, budget=10**9)
     at = datetime.fromisoformat(sc_data["ceasefire"]["windows"][0]["start"]) + timedelta(hours=3)
     lon, lat = sc_data["evacuation"]["assembly_points"][0]["location"]
     poly = [
@@ -131,7 +124,7 @@ def part2(args: argparse.Namespace) -> None:
     print("|---|---|")
     print(f"| seconds (search cap {args.replan_limit:.0f} s) | {secs:.1f} |")
     print(
-        f"| evacuated before / after | {plan['totals']['evacuated']['total']:,} / {new.totals.evacuated['total']:,} |"
+        f"| evacuated before / after | {plan.evacuated_total():,} / {new.totals.evacuated['total']:,} |"
     )
 
 

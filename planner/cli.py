@@ -352,7 +352,7 @@ def verify(
     ] = False,
 ) -> None:
     """Check a plan against its scenario; exit 0 when clean, 1 with the violations."""
-    from planner.plan import read_plan
+    from planner.plan import read_plan_json
     from planner.scenario import load_scenario
     from planner.verify import verify_plan
 
@@ -361,7 +361,7 @@ def verify(
         from planner.replan import apply_events, load_events
 
         sc = apply_events(sc, load_events(events, sc))
-    data = read_plan(plan_file)
+    data = read_plan_json(plan_file)
     check_plan_scenario(data, plan_file, sc)
     violations = [str(v) for v in verify_plan(sc, data)] if sc.evacuation is not None else []
     if sc.exchange is not None:
@@ -453,12 +453,12 @@ def render(
     """Draw a plan again: map.html (works offline), map.png and the exports."""
     from planner.export import write_plan_files
     from planner.network import load_layers
-    from planner.plan import read_plan, strict_plan
+    from planner.plan import read_plan
     from planner.render import render_map, render_png
     from planner.scenario import load_scenario
 
     sc = load_scenario(scenario)
-    result = strict_plan(read_plan(plan_file), plan_file, sc)
+    result = read_plan(plan_file, sc)
     folder = check_output_folder(output if output is not None else plan_file.parent)
     paths = write_plan_files(result, folder, scenario=sc)
     paths["map"] = folder / "map.html"
@@ -494,7 +494,7 @@ def replan(
     """Re-plan after events (a hazard, a window cut, a crossing closed, a vehicle lost)."""
     from planner.export import write_plan_files
     from planner.network import load_layers, prepare_network
-    from planner.plan import read_plan, strict_plan
+    from planner.plan import read_plan
     from planner.render import render_map
     from planner.replan import apply_events, load_events
     from planner.replan import replan as do_replan
@@ -502,14 +502,14 @@ def replan(
 
     sc = load_scenario(scenario)
     evs = load_events(events_file, sc)
-    data = read_plan(plan_file)
-    check_events_against_plan(evs, events_file, strict_plan(data, plan_file, sc))
+    plan = read_plan(plan_file, sc)
+    check_events_against_plan(evs, events_file, plan)
     folder = check_output_folder(
         output if output is not None else Path("maps") / f"{sc.name}-replan"
     )
     result = do_replan(
         sc,
-        data,
+        plan,
         evs,
         network=prepare_network(sc),
         time_limit_s=time_limit,
@@ -579,7 +579,7 @@ def sweep(
     so far, and the figures say how much re-planning recovers."""
     from rich.progress import Progress
 
-    from planner.plan import read_plan, strict_plan
+    from planner.plan import read_plan
     from planner.scenario import load_scenario
     from planner.sweep import parse_disruptions, run_sweep
 
@@ -588,18 +588,17 @@ def sweep(
     sc = load_scenario(scenario)
     parse_disruptions(sc)
     if plan_file is not None:
-        data = read_plan(plan_file)
-        strict_plan(data, plan_file, sc)
+        plan = read_plan(plan_file, sc)
     else:
         from planner.evacuation import plan_evacuation
 
-        data = json.loads(plan_evacuation(sc).to_json())
+        plan = plan_evacuation(sc)
     quiet = quiet or as_json or not err.is_terminal
     with Progress(console=err, transient=True, disable=quiet) as bar:
         task = bar.add_task("sweep", total=runs)
         res = run_sweep(
             sc,
-            data,
+            plan,
             runs,
             seed=seed,
             workers=workers,

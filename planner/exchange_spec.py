@@ -20,11 +20,10 @@ from pydantic import (
     ConfigDict,
     Field,
     PrivateAttr,
-    ValidationError,
     field_validator,
 )
 
-from planner.errors import ScenarioError, validation_error_line
+from planner.errors import ScenarioError
 from planner.scenario_base import (
     Location,
     PlaceRef,
@@ -642,17 +641,19 @@ def _check_terms(spec: ExchangeSpec, people: list[Person], src: str) -> dict[str
 
 
 def parse_exchange(scenario: Scenario) -> ExchangeSpec | None:
-    """Validate the scenario's ``exchange`` section and read its rosters.
+    """Check the scenario's ``exchange`` section as a whole and read its rosters.
 
     Parameters
     ----------
     scenario
-        A validated scenario; ``scenario.exchange`` is the raw section (or ``None``).
+        A validated scenario (its ``exchange`` section already validated as a
+        :class:`ExchangeSpec`, or ``None``).
 
     Returns
     -------
     ExchangeSpec or None
-        ``None`` when the scenario has no exchange section.
+        A copy of the section with its people and category weights, ``None`` when the
+        scenario has no exchange section.
 
     Raises
     ------
@@ -660,15 +661,10 @@ def parse_exchange(scenario: Scenario) -> ExchangeSpec | None:
         Naming ``exchange.<field>`` and the problem; a roster error names the roster file,
         the row and the column.
     """
-    raw = scenario.exchange
-    if raw is None:
+    if scenario.exchange is None:
         return None
     src = scenario.source_name()
-    try:
-        spec = ExchangeSpec.model_validate(raw)
-    except ValidationError as err:
-        field, msg = validation_error_line(err)
-        raise ScenarioError(src, f"exchange.{field}" if field else "exchange", msg) from None
+    spec = scenario.exchange.model_copy(deep=True)
     parties = spec.party_ids
     spec.parties = [p if isinstance(p, PartySpec) else PartySpec(id=p) for p in spec.parties]
     _check_sites(spec, src)

@@ -266,8 +266,18 @@ def plan_json_schema() -> dict[str, Any]:
 SCHEMA_PATH = Path(__file__).with_name("plan.schema.json")
 
 
-def read_plan(path: str | Path) -> dict[str, Any]:
-    """Read a plan file as plain JSON (the verifier does not trust it to be well formed)."""
+def read_plan_json(path: str | Path) -> dict[str, Any]:
+    """Read a plan file as plain JSON data, not trusted to be a plan.
+
+    The verifier reads plans this way: it reports what is missing or mistyped in a plan as
+    ``format`` violations, field by field, where :func:`read_plan` refuses the file at its
+    first fault.
+
+    Raises
+    ------
+    PlanFormatError
+        The file is missing, unreadable or not JSON.
+    """
     p = Path(path)
     try:
         return json.loads(p.read_text(encoding="utf-8"))
@@ -277,6 +287,32 @@ def read_plan(path: str | Path) -> dict[str, Any]:
         raise PlanFormatError(f"{p}: not a JSON plan: {exc}") from None
 
 
+def read_plan(path: str | Path, scenario: Scenario | None = None) -> Plan:
+    """Read a plan file as a :class:`Plan`, validated against the plan schema.
+
+    Parameters
+    ----------
+    path
+        The ``plan.json`` file.
+    scenario
+        The scenario the plan must belong to (its name, timezone and sites), if known.
+
+    Raises
+    ------
+    PlanFormatError
+        One line naming the file and the field: not JSON, another scenario's plan, a field
+        of the wrong type or missing, a number that is not finite, a time without its
+        timezone.
+    """
+    return strict_plan(read_plan_json(path), path, scenario)
+
+
+def plan_data(plan: Plan) -> dict[str, Any]:
+    """The JSON data of ``plan.json`` for a plan: what the re-planner and the sweep work on
+    (plain mappings they may copy and cut, and ship to other processes)."""
+    return json.loads(plan.to_json())
+
+
 def write_atomic(path: str | Path, text: str | bytes, mode: int | None = None) -> None:
     """Write a file whole or not at all (see :func:`planner.files.write_atomic`)."""
     from planner.files import write_atomic as write_whole
@@ -284,8 +320,8 @@ def write_atomic(path: str | Path, text: str | bytes, mode: int | None = None) -
     write_whole(path, text, mode)
 
 
-def strict_plan(data: Any, path: str | Path, scenario: Scenario) -> Plan:
-    """A plan file that the re-planner, the sweep and the renderer may trust, as a :class:`Plan`.
+def strict_plan(data: Any, path: str | Path, scenario: Scenario | None = None) -> Plan:
+    """Plan data that the re-planner, the sweep and the renderer may trust, as a :class:`Plan`.
 
     Raises
     ------
@@ -293,7 +329,12 @@ def strict_plan(data: Any, path: str | Path, scenario: Scenario) -> Plan:
         Another scenario's plan, a field of the wrong type or missing, a number that is not
         finite, a time without its timezone.
     """
-    check_plan_scenario(data, path, scenario)
+    if scenario is not None:
+        check_plan_scenario(data, path, scenario)
+    elif not isinstance(data, dict):
+        raise PlanFormatError(
+            f"{path}: not a plan (the file holds a {type(data).__name__}, not a JSON object)"
+        )
     try:
         check_raw(data, path)
     except ScenarioError as exc:

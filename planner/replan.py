@@ -24,7 +24,7 @@ from shapely.geometry import LineString
 
 from planner.errors import ScenarioError, validation_error_line
 from planner.network import PreparedNetwork, line_length_m, load_layers, prepare_network
-from planner.plan import Leg, Plan, Reception, Stop, Totals, Unserved, Vehicle
+from planner.plan import Leg, Plan, Reception, Stop, Totals, Unserved, Vehicle, plan_data
 from planner.scenario import GROUPS, HazardItem, Scenario, location_lonlat, read_yaml
 from planner.validate import check_events
 
@@ -501,7 +501,7 @@ def _merged_plan(
 
 def replan(
     scenario: Scenario,
-    plan: dict[str, Any],
+    plan: Plan,
     events: list[Event],
     *,
     network: PreparedNetwork | None = None,
@@ -514,7 +514,7 @@ def replan(
     scenario
         The base scenario.
     plan
-        The plan being carried out (plan.json data).
+        The plan being carried out (as :func:`planner.plan.read_plan` reads it).
     events
         What happened.
     network
@@ -530,12 +530,13 @@ def replan(
     """
     from planner.evacuation import plan_evacuation
 
+    data = plan_data(plan)
     sit = _situation(scenario, events)
     received = {r.id: 0 for r in scenario.require_evacuation().reception_centres}
     kept: dict[str, tuple[list[dict], list[dict]]] = {}
     state: dict[str, tuple[str, datetime]] = {}
     notes: list[str] = []
-    for v in plan["vehicles"]:
+    for v in data["vehicles"]:
         vid = v["id"]
         k_legs, k_stops, site, avail = _keep_vehicle(v, sit, notes)
         for s in k_stops:
@@ -547,14 +548,14 @@ def replan(
         else:
             state[vid] = (site, avail)
     delivered = _delivered(scenario, kept)
-    rest = _rest(scenario, plan, sit, kept, delivered, received, state)
-    previous = _previous(plan, kept, state)
+    rest = _rest(scenario, data, sit, kept, delivered, received, state)
+    previous = _previous(data, kept, state)
     if network is not None:
         plan_kwargs = {**plan_kwargs, "network": prepare_network(rest, reuse=network)}
     new = plan_evacuation(rest, previous=previous, **plan_kwargs)
     notes.append(_kept_note(new, previous))
-    vehicles = _merge_vehicles(plan, kept, new)
-    return _merged_plan(scenario, plan, sit, new, vehicles, delivered, received, notes)
+    vehicles = _merge_vehicles(data, kept, new)
+    return _merged_plan(scenario, data, sit, new, vehicles, delivered, received, notes)
 
 
 def _boards(stops: list[dict]) -> dict[tuple[str, str], int]:

@@ -25,7 +25,7 @@ from pydantic import (
 
 from planner.corridor_refs import check_corridor_refs
 from planner.errors import ScenarioError, validation_error_line
-from planner.exchange_spec import parse_exchange
+from planner.exchange_spec import ExchangeSpec, parse_exchange
 from planner.households import (
     Household,
     household_totals,
@@ -618,8 +618,10 @@ class Scenario(_Model):
     frontline: FrontlineSpec | None = None
     hazards: list[HazardItem] = Field(default_factory=list)
     evacuation: Evacuation | None = None
-    # Sections of later features are accepted by name so files can carry them.
-    exchange: dict[str, Any] | None = None
+    exchange: ExchangeSpec | None = None
+    """The prisoner exchange (see :mod:`planner.exchange_spec`; its rosters are read by
+    :func:`planner.exchange_spec.parse_exchange`)."""
+    # Read by its own package (planner.repatriation.spec), which checks it at load time.
     repatriation: dict[str, Any] | None = None
     expect: Any = None
     variants: Any = None

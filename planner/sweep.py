@@ -11,7 +11,6 @@ same whatever the number of workers.
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 from collections.abc import Callable
@@ -23,6 +22,7 @@ import numpy as np
 
 from planner.disruptions import Disruptions, parse_disruptions
 from planner.errors import PlannerError
+from planner.plan import Plan, plan_data
 from planner.scenario import GROUPS, Scenario
 
 if TYPE_CHECKING:
@@ -278,6 +278,7 @@ def _replan_at_each_disruption(
     from planner.replan import apply_events, replan
 
     current, data, replans = scenario, plan, 0
+    typed = Plan.model_validate(plan)
     network = None  # the base scenario's roads, loaded at the first re-plan and kept for the rest
     k = 0
     while k < len(timed):
@@ -291,9 +292,9 @@ def _replan_at_each_disruption(
             continue
         if network is None:
             network = prepare_network(scenario)
-        new = replan(current, data, evs, network=network, **plan_kwargs)
+        typed = replan(current, typed, evs, network=network, **plan_kwargs)
         current = apply_events(current, evs)
-        data = json.loads(new.to_json())
+        data = plan_data(typed)
         replans += 1
     return current, data, replans
 
@@ -495,7 +496,7 @@ def connect_scheduler(address: str, timeout_s: float) -> Any:
 
 def run_sweep(
     scenario: Scenario,
-    plan: dict[str, Any],
+    plan: Plan,
     runs: int,
     *,
     seed: int = 0,
@@ -514,7 +515,8 @@ def run_sweep(
     scenario
         The scenario, with its ``disruptions`` section.
     plan
-        plan.json data.
+        The plan (as :func:`planner.plan.read_plan` reads it or
+        :func:`planner.evacuation.plan_evacuation` makes it).
     runs
         Number of runs.
     seed
@@ -550,7 +552,8 @@ def run_sweep(
     scenario.require_evacuation()
     dis = parse_disruptions(scenario)
     seg_km = dis.road_closure.segment_km if dis.road_closure else 10.0
-    sim = compact_plan(plan, scenario, seg_km)
+    data = plan_data(plan)
+    sim = compact_plan(data, scenario, seg_km)
     batches = [list(range(i, min(runs, i + batch_size))) for i in range(0, runs, batch_size)]
     cluster = None
     if scheduler:
@@ -574,7 +577,7 @@ def run_sweep(
             kw["workers"] = 1  # dask workers are daemons: no process pool inside
             sc_f, plan_f = (
                 client.scatter(scenario, broadcast=True),
-                client.scatter(plan, broadcast=True),
+                client.scatter(data, broadcast=True),
             )
             futures = [
                 client.submit(_replan_batch, sc_f, plan_f, sim_f, dis, seed, [r], kw, pure=False)

@@ -40,7 +40,7 @@ import yaml
 
 from planner.disruptions import parse_disruptions
 from planner.errors import PlanFormatError, ScenarioError
-from planner.scenario_base import PlaceRef, location_lonlat
+from planner.scenario_base import location_lonlat
 
 if TYPE_CHECKING:
     import geopandas as gpd
@@ -833,17 +833,16 @@ def scenario_sites(scenario: Scenario) -> list[tuple[str, tuple[float, float]]]:
             for i, v in enumerate(ev.fleet)
             if not isinstance(v.start, str)
         ]
-    ex = scenario.exchange if isinstance(scenario.exchange, dict) else {}
-    for key in ("facilities", "exchange_points"):
-        items = ex.get(key)
-        for i, item in enumerate(items if isinstance(items, list) else []):
-            loc = item.get("location") if isinstance(item, dict) else None
-            if isinstance(loc, dict):
-                out.append(
-                    (f"exchange.{key}.{i}.location", location_lonlat(PlaceRef.model_validate(loc)))
-                )
-            elif isinstance(loc, list | tuple) and len(loc) == 2:
-                out.append((f"exchange.{key}.{i}.location", (float(loc[0]), float(loc[1]))))
+    ex = scenario.exchange
+    if ex is not None:
+        out += [
+            (f"exchange.facilities.{i}.location", location_lonlat(f.location))
+            for i, f in enumerate(ex.facilities)
+        ]
+        out += [
+            (f"exchange.exchange_points.{i}.location", location_lonlat(p.location))
+            for i, p in enumerate(ex.exchange_points)
+        ]
     return out
 
 

@@ -194,29 +194,28 @@ def test_stale_driver_sheets_are_removed(planned, tmp_path):
 
 
 def test_no_roster_names_in_any_file(planned, tmp_path):
-    """An exchange's roster (in the scenario) reaches no export and not the map, and the
-    exchange schedule cannot carry one."""
+    """Names cannot ride in the scenario or in the exchange schedule, and the exports and the
+    map of a plan with an exchange carry none."""
     from conftest import GRID_SCENARIO, exchange_plan
     from pydantic import ValidationError
 
+    from planner.errors import ScenarioError
     from planner.exchange_result import ExchangePlan
     from planner.render import render_map
     from planner.scenario import parse_scenario
 
     data = json.loads(json.dumps(GRID_SCENARIO))
-    # a raw section carrying names, attached after validation (a real roster's names are
-    # dropped when it is read; here they sit in the scenario object itself)
-    sc = parse_scenario(data).model_copy(
-        update={
-            "exchange": {
-                "parties": ["A", "B"],
-                "rosters": {
-                    "A": [{"name": ROSTER[0], "category": "civilians"}],
-                    "B": [{"name": ROSTER[1]}, {"name": ROSTER[2]}],
-                },
-            }
-        }
-    )
+    # names given in the scenario itself, outside a roster file, are refused when it is read
+    inline = {
+        "parties": ["A", "B"],
+        "rosters": {
+            "A": [{"name": ROSTER[0], "category": "civilians"}],
+            "B": [{"name": ROSTER[1]}, {"name": ROSTER[2]}],
+        },
+    }
+    with pytest.raises(ScenarioError, match=r"exchange\."):
+        parse_scenario({**data, "exchange": inline})
+    sc = parse_scenario(data)
     _sc, net, plan = planned
     plan = plan.model_copy(deep=True)
     event = {

@@ -11,6 +11,7 @@ from synth import road_graph
 from planner.errors import ScenarioError
 from planner.evacuation import plan_evacuation
 from planner.network import prepare_network
+from planner.plan import Plan
 from planner.scenario import parse_scenario
 from planner.verify import verify_plan
 
@@ -254,7 +255,7 @@ def test_a_replan_keeps_households_whole_and_never_moves_one_twice(tmp_path, mon
     path.write_text(yaml.safe_dump({"events": [event]}))
     monkeypatch.setattr(network, "build_network", lambda _sc: NEAR)
     evs = load_events(path, sc)
-    data = json.loads(replan(sc, plan, evs, **FAST).to_json())
+    data = json.loads(replan(sc, Plan.model_validate(plan), evs, **FAST).to_json())
     assert verify_plan(apply_events(sc, evs), data, graph=NEAR) == []
     seen = _households_on(data)
     assert len(seen) >= 4

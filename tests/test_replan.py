@@ -10,6 +10,7 @@ import pytest
 import yaml
 
 from planner.errors import ScenarioError
+from planner.plan import Plan
 from planner.replan import apply_events, load_events, replan
 from planner.verify import verify_plan
 
@@ -48,7 +49,7 @@ def _replan_and_verify(sc, plan, path, monkeypatch):
 
     monkeypatch.setattr(network, "build_network", lambda _sc: grid_graph())
     evs = load_events(path, sc)
-    new = replan(sc, plan, evs, **FAST)
+    new = replan(sc, Plan.model_validate(plan), evs, **FAST)
     data = json.loads(new.to_json())
     violations = verify_plan(apply_events(sc, evs), data, graph=grid_graph())
     assert violations == [], "\n".join(map(str, violations))
@@ -227,9 +228,9 @@ def test_replan_on_the_prepared_network_gives_the_same_plan(base, tmp_path, monk
         ),
         sc,
     )
-    scratch = replan(sc, plan, evs, **FAST).to_json()
+    scratch = replan(sc, Plan.model_validate(plan), evs, **FAST).to_json()
     assert len(loads) == 1
     prepared = network.prepare_network(sc)
-    again = replan(sc, plan, evs, network=prepared, **FAST).to_json()
+    again = replan(sc, Plan.model_validate(plan), evs, network=prepared, **FAST).to_json()
     assert len(loads) == 2  # only for ``prepared``: the re-plan loaded no roads
     assert again == scratch

@@ -9,6 +9,7 @@ import pytest
 from planner.errors import ScenarioError
 from planner.evacuation import plan_evacuation
 from planner.network import prepare_network
+from planner.plan import Plan
 from planner.scenario import parse_scenario
 from planner.sweep import compact_plan, parse_disruptions, run_sweep, simulate_run, summarise
 
@@ -59,8 +60,8 @@ def test_unknown_disruption_is_a_clear_error(planned):
 
 def test_same_figures_with_one_or_two_dask_workers(planned):
     sc, plan = planned
-    one = run_sweep(sc, plan, 120, seed=7, workers=1, batch_size=25)
-    two = run_sweep(sc, plan, 120, seed=7, workers=2, batch_size=25)
+    one = run_sweep(sc, Plan.model_validate(plan), 120, seed=7, workers=1, batch_size=25)
+    two = run_sweep(sc, Plan.model_validate(plan), 120, seed=7, workers=2, batch_size=25)
     assert one == two
     assert one.runs == 120
     lo, hi = one.ci95["total"]
@@ -147,8 +148,24 @@ def test_replanning_recovers_what_a_breakdown_costs(on_file):
 @pytest.mark.slow
 def test_replanning_sweep_same_figures_with_one_or_two_dask_workers(on_file):
     _d, sc, plan = on_file
-    one = run_sweep(sc, plan, 4, seed=2, workers=1, replan=True, plan_kwargs={"budget": 100})
-    two = run_sweep(sc, plan, 4, seed=2, workers=2, replan=True, plan_kwargs={"budget": 100})
+    one = run_sweep(
+        sc,
+        Plan.model_validate(plan),
+        4,
+        seed=2,
+        workers=1,
+        replan=True,
+        plan_kwargs={"budget": 100},
+    )
+    two = run_sweep(
+        sc,
+        Plan.model_validate(plan),
+        4,
+        seed=2,
+        workers=2,
+        replan=True,
+        plan_kwargs={"budget": 100},
+    )
     assert one == two
     assert one.runs == 4
 
