@@ -175,12 +175,12 @@ def test_contracted_matrix_equals_plain_dijkstra_bit_for_bit(seed):
 def test_contraction_shrinks_the_graph_and_keeps_the_sites():
     from scipy.sparse.csgraph import dijkstra
 
-    from planner.network import _contract_graph
+    from planner._contraction import contract_graph
 
     roads = RoadNetwork(_random_city(30, 5))
     keep = np.zeros(len(roads.node_ids), dtype=bool)
     keep[::37] = True
-    core, nodes = _contract_graph(roads.csr, keep, runs=1e4)  # many runs: contract deep, prune
+    core, nodes = contract_graph(roads.csr, keep, runs=1e4)  # many runs: contract deep, prune
     assert set(np.flatnonzero(keep)) <= set(nodes.tolist())
     assert core.shape[0] < 0.6 * roads.csr.shape[0]
     label = {int(v): i for i, v in enumerate(nodes)}
@@ -198,19 +198,19 @@ def test_contraction_in_two_halves_keeps_every_distance(runs, monkeypatch):
 
     from scipy.sparse.csgraph import dijkstra
 
-    import planner.network
-    from planner.network import _contract_graph
+    import planner._contraction
+    from planner._contraction import contract_graph
 
-    monkeypatch.setattr(planner.network, "_SPLIT_NODES", 0)  # split this small city too
+    monkeypatch.setattr(planner._contraction, "SPLIT_NODES", 0)  # split this small city too
     roads = RoadNetwork(_random_city(30, 7))
     keep = np.zeros(len(roads.node_ids), dtype=bool)
     keep[::29] = True
     side = roads._halves()
     assert 0.4 < side.mean() < 0.6
     with mp.get_context("fork").Pool(2) as pool:
-        core, nodes = _contract_graph(roads.csr, keep, runs, side=side, pool=pool)
+        core, nodes = contract_graph(roads.csr, keep, runs, side=side, pool=pool)
     with mp.pool.ThreadPool(2) as threads:
-        again, _ = _contract_graph(roads.csr, keep, runs, side=side, pool=threads)
+        again, _ = contract_graph(roads.csr, keep, runs, side=side, pool=threads)
     assert (core != again).nnz == 0  # the same core, however the halves were run
     assert set(np.flatnonzero(keep)) <= set(nodes.tolist())
     assert core.shape[0] < 0.6 * roads.csr.shape[0]

@@ -470,7 +470,8 @@ def test_helsinki_pbf() -> None:
 def test_contracted_matrix_on_real_streets_equals_plain_dijkstra(name: str) -> None:
     from scipy.sparse.csgraph import dijkstra
 
-    from planner.network import RoadNetwork, _contract_graph
+    from planner._contraction import contract_graph
+    from planner.network import RoadNetwork
 
     path = SHARED / name
     if not path.is_file():
@@ -483,7 +484,7 @@ def test_contracted_matrix_on_real_streets_equals_plain_dijkstra(name: str) -> N
     assert np.isfinite(plain).all()  # sites on the largest strongly connected part reach each other
     keep = np.zeros(roads.csr.shape[0], dtype=bool)
     keep[sites] = True
-    core, nodes = _contract_graph(roads.csr, keep, runs=1e4)  # deep, with the final pruning
+    core, nodes = contract_graph(roads.csr, keep, runs=1e4)  # deep, with the final pruning
     assert len(nodes) < 0.2 * roads.csr.shape[0]
     at = {int(v): i for i, v in enumerate(nodes)}
     idx = [at[int(s)] for s in sites]
