@@ -13,7 +13,7 @@ exact and the core's distances equal the full graph's bit for bit.
 
 from __future__ import annotations
 
-import multiprocessing as mp
+from concurrent.futures import Executor
 
 import numpy as np
 from scipy.sparse import csr_array, csr_matrix
@@ -148,7 +148,7 @@ def contract_graph(
     runs: float = 1.0,
     *,
     side: np.ndarray | None = None,
-    pool: mp.pool.Pool | None = None,
+    pool: Executor | None = None,
 ) -> tuple[csr_matrix, np.ndarray]:
     """A smaller graph with the same shortest-path distances between the ``keep`` nodes.
 
@@ -209,7 +209,7 @@ _Edges = tuple[np.ndarray, np.ndarray, np.ndarray]  # tails, heads, weights
 
 
 def _contract_halves(
-    csr: csr_matrix, keep: np.ndarray, runs: float, side: np.ndarray, pool: mp.pool.Pool
+    csr: csr_matrix, keep: np.ndarray, runs: float, side: np.ndarray, pool: Executor
 ) -> tuple[_Edges, np.ndarray, _Edges]:
     """Contract each half of the graph in a process of its own; return the joined result.
 
@@ -234,11 +234,11 @@ def _contract_halves(
         label[mine] = np.arange(len(mine))
         inner = ~cross & (side[u] == half)
         args = (label[u[inner]], label[v[inner]], w[inner], (keep | border)[mine], runs)
-        jobs.append((mine, pool.apply_async(_contract_part, args)))
+        jobs.append((mine, pool.submit(_contract_part, *args)))
     gone = np.zeros(n, dtype=bool)
     edges: list[_Edges] = []
     for mine, job in jobs:  # in a fixed order: the result never depends on timing
-        (pu, pv, pw), alive = job.get()
+        (pu, pv, pw), alive = job.result()
         gone[mine[~alive]] = True
         edges.append((mine[pu], mine[pv], pw))
     hu, hv, hw = (np.concatenate([e[i] for e in edges]) for i in range(3))

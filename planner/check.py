@@ -17,12 +17,10 @@ from __future__ import annotations
 import csv
 import io
 import logging
-import multiprocessing as mp
 import os
 import re
 import time
 from collections.abc import Callable, Iterable
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -32,6 +30,7 @@ import typer
 
 from planner.errors import PlannerError, ScenarioError
 from planner.expect import Evidence, Outcome, evaluate
+from planner.processes import process_pool
 from planner.scenario import GROUPS, read_yaml
 from planner.variants import Case, load_cases
 
@@ -292,9 +291,7 @@ def run_cases(
     else:
         tasks = [(str(c.file), c.variant, time_limit_s, budget, seed) for c in cases]
         # spawn: the planner runs OR-Tools threads; forking a process that has threads is unsafe
-        with ProcessPoolExecutor(
-            max_workers=min(workers, len(cases)), mp_context=mp.get_context("spawn")
-        ) as pool:
+        with process_pool(min(workers, len(cases)), start="spawn") as pool:
             futures = {pool.submit(_run_task, t): i for i, t in enumerate(tasks)}
             from concurrent.futures import as_completed
 

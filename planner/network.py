@@ -13,8 +13,6 @@ import copy
 import functools
 import gc
 import logging
-import multiprocessing as mp
-import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -45,6 +43,7 @@ from planner.geofile import (
     select_features,
     union_parts,
 )
+from planner.processes import local_cores, process_pool
 from planner.scenario import Scenario, location_lonlat
 from planner.settings import get_settings
 from planner.validate import (
@@ -1010,14 +1009,13 @@ class RoadNetwork:
         csr = self.csr
         n = csr.shape[0]
         # a daemon process (a dask worker) may not start processes of its own
-        cores = 1 if mp.current_process().daemon else min(os.cpu_count() or 1, 2)
-        procs = cores if len(sources) * n > 5e6 else 1
+        procs = local_cores() if len(sources) * n > 5e6 else 1
         runs = len(sources) / procs
         if contract is None:  # contracting takes ~0.1-2 s: worth it when Dijkstra takes longer
             contract = runs * (DIJKSTRA_S_PER_NODE * n + DIJKSTRA_S_PER_EDGE * csr.nnz) > 0.5
         with contextlib.ExitStack() as stack:
             # one pool (forked before the work) serves the contraction and the Dijkstra runs
-            pool = stack.enter_context(mp.get_context("fork").Pool(procs)) if procs > 1 else None
+            pool = stack.enter_context(process_pool(procs)) if procs > 1 else None
             t0 = time.perf_counter()
             if contract:
                 keep = np.zeros(n, dtype=bool)
@@ -1038,7 +1036,9 @@ class RoadNetwork:
                     pool = None
             if pool is not None:
                 parts = np.array_split(sources, 4 * procs)  # small parts even out a busy core
-                rows = pool.starmap(_distances_of, [(csr, part, targets) for part in parts])
+                rows = list(
+                    pool.map(_distances_of, [csr] * len(parts), parts, [targets] * len(parts))
+                )
                 return np.vstack(rows)
             return _distances_of(csr, sources, targets)
 
@@ -1066,11 +1066,12 @@ class RoadNetwork:
         if not todo:
             return
         jobs = [(a, sorted(bs), self._search_limit(a, bs)) for a, bs in sorted(todo.items())]
-        cores = 1 if mp.current_process().daemon else min(os.cpu_count() or 1, 2)
+        cores = local_cores()
         if cores > 1 and len(jobs) >= 8 and len(jobs) * self.csr.shape[0] > _PATHS_POOL_WORK:
             parts = [jobs[i :: 4 * cores] for i in range(4 * cores)]
-            with mp.get_context("fork").Pool(cores) as pool:
-                found = pool.starmap(_paths_from, [(self.csr, part) for part in parts if part])
+            parts = [part for part in parts if part]
+            with process_pool(cores) as pool:
+                found = list(pool.map(_paths_from, [self.csr] * len(parts), parts))
         else:
             found = [_paths_from(self.csr, jobs)]
         for part in found:

@@ -21,7 +21,6 @@ import logging
 import multiprocessing as mp
 import time as _time
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -29,6 +28,7 @@ import numpy as np
 from ortools.constraint_solver import pywrapcp, routing_enums_pb2
 
 from planner.errors import PlannerError
+from planner.processes import can_start_processes, process_pool
 from planner.routing_pyvrp import (
     pyvrp_available,
     pyvrp_unsupported,
@@ -914,10 +914,9 @@ def _solve_ortools(problem: RoutingProblem, params: SolveParams) -> RoutingResul
     """OR-Tools: one search, or ``params.workers`` differently seeded searches in parallel."""
     if params.workers <= 1:
         return _solve_one(problem, params, 0)
-    ctx = mp.get_context("fork")
-    with ctx.Manager() as manager:
+    with mp.get_context("fork").Manager() as manager:
         queue = manager.Queue()
-        with ProcessPoolExecutor(max_workers=params.workers, mp_context=ctx) as pool:
+        with process_pool(params.workers) as pool:
             bare = SolveParams(**{**params.__dict__, "progress": None})  # callbacks do not pickle
             futures = [
                 pool.submit(_worker_entry, (problem, bare, w, queue)) for w in range(params.workers)
@@ -965,9 +964,8 @@ def _solve_best(problem: RoutingProblem, params: SolveParams) -> RoutingResult:
         log.info("solver 'best': OR-Tools alone (%s)", reason or "pyvrp is not installed")
         return _solve_ortools(problem, params)
     bare = replace(params, progress=None)
-    if params.workers >= 2 and not mp.current_process().daemon:
-        ctx = mp.get_context("fork")
-        with ProcessPoolExecutor(max_workers=1, mp_context=ctx) as pool:
+    if params.workers >= 2 and can_start_processes():
+        with process_pool(1) as pool:
             future = pool.submit(_pyvrp_entry, (problem, bare))
             ortools = _solve_ortools(problem, replace(params, workers=params.workers - 1))
             candidates = [ortools, _or_none(future.result)]

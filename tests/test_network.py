@@ -194,12 +194,13 @@ def test_contraction_shrinks_the_graph_and_keeps_the_sites():
 
 @pytest.mark.parametrize("runs", [50.0, 1e4])  # without and with pruning
 def test_contraction_in_two_halves_keeps_every_distance(runs, monkeypatch):
-    import multiprocessing as mp
+    from concurrent.futures import ThreadPoolExecutor
 
     from scipy.sparse.csgraph import dijkstra
 
     import planner._contraction
     from planner._contraction import contract_graph
+    from planner.processes import process_pool
 
     monkeypatch.setattr(planner._contraction, "SPLIT_NODES", 0)  # split this small city too
     roads = RoadNetwork(_random_city(30, 7))
@@ -207,9 +208,9 @@ def test_contraction_in_two_halves_keeps_every_distance(runs, monkeypatch):
     keep[::29] = True
     side = roads._halves()
     assert 0.4 < side.mean() < 0.6
-    with mp.get_context("fork").Pool(2) as pool:
+    with process_pool(2) as pool:
         core, nodes = contract_graph(roads.csr, keep, runs, side=side, pool=pool)
-    with mp.pool.ThreadPool(2) as threads:
+    with ThreadPoolExecutor(2) as threads:
         again, _ = contract_graph(roads.csr, keep, runs, side=side, pool=threads)
     assert (core != again).nnz == 0  # the same core, however the halves were run
     assert set(np.flatnonzero(keep)) <= set(nodes.tolist())

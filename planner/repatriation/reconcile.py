@@ -31,7 +31,6 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
-import multiprocessing as mp
 import os
 import secrets as pysecrets
 from collections.abc import Iterable
@@ -41,6 +40,7 @@ from pathlib import Path
 from typing import Any
 
 from planner.errors import PlannerError, ScenarioError
+from planner.processes import process_pool
 from planner.repatriation.keys import DEFAULT_KINDS, KEY_KINDS, record_keys
 
 FORMAT = "planner-reconcile"
@@ -295,8 +295,8 @@ def _run(fn: Any, head: tuple[Any, ...], items: list[Any], processes: int | None
         return fn((*head, items))
     n = max(1, -(-len(items) // (procs * 4)))
     chunks = [(*head, items[i : i + n]) for i in range(0, len(items), n)]
-    with mp.get_context("fork").Pool(procs) as pool:
-        parts = pool.map(fn, chunks, chunksize=1)
+    with process_pool(procs) as pool:
+        parts = list(pool.map(fn, chunks))
     return [x for part in parts for x in part]
 
 
