@@ -14,7 +14,19 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.table import Table
 
-from planner.cli_common import err, one_line_errors, out
+from planner.cli_common import (
+    BudgetOpt,
+    JsonOpt,
+    OutputOpt,
+    QuietOpt,
+    ScenarioArg,
+    SeedOpt,
+    TimeLimitOpt,
+    WorkersOpt,
+    err,
+    one_line_errors,
+    out,
+)
 from planner.errors import PlannerError
 from planner.files import check_output_folder
 from planner.validate import (
@@ -61,20 +73,11 @@ def _summary_table(plan: Any) -> Table:
 @one_line_errors
 def plan(
     scenario: Annotated[Path, typer.Argument(help="Scenario file (YAML).")],
-    output: Annotated[
-        Path | None,
-        typer.Option("-o", "--output", help="Output folder (default maps/<scenario>/)."),
-    ] = None,
-    time_limit: Annotated[
-        float | None, typer.Option("--time-limit", help="Search time cap in seconds.")
-    ] = None,
-    seed: Annotated[int | None, typer.Option("--seed", help="Search seed.")] = None,
-    budget: Annotated[
-        int | None, typer.Option("--budget", help="Deterministic search budget (solutions).")
-    ] = None,
-    workers: Annotated[
-        int | None, typer.Option("--workers", help="Parallel searches (default: cores, max 2).")
-    ] = None,
+    output: OutputOpt = None,
+    time_limit: TimeLimitOpt = None,
+    seed: SeedOpt = None,
+    budget: BudgetOpt = None,
+    workers: WorkersOpt = None,
     solver: Annotated[
         str | None,
         typer.Option(
@@ -92,15 +95,8 @@ def plan(
             "--online", help="map.html links Leaflet from CDNs (small file, needs a network)."
         ),
     ] = False,
-    quiet: Annotated[
-        bool, typer.Option("-q", "--quiet", help="No progress or 'wrote' lines.")
-    ] = False,
-    as_json: Annotated[
-        bool,
-        typer.Option(
-            "--json", help="Print one JSON document on stdout (the summary), nothing else there."
-        ),
-    ] = False,
+    quiet: QuietOpt = False,
+    as_json: JsonOpt = False,
 ) -> None:
     """Plan an evacuation and write plan.json, schedule.csv, schedule.xlsx, sites.csv,
     routes.gpx, plan.geojson, plan.gpkg, driver sheets, summary.md and map.html."""
@@ -335,7 +331,7 @@ class _NullContext:
 @app.command()
 @one_line_errors
 def verify(
-    scenario: Annotated[Path, typer.Argument(help="Scenario file.")],
+    scenario: ScenarioArg,
     plan_file: Annotated[Path, typer.Argument(metavar="PLAN.json", help="Plan to check.")],
     events: Annotated[
         Path | None,
@@ -344,12 +340,7 @@ def verify(
     quiet: Annotated[
         bool, typer.Option("-q", "--quiet", help="Print the violations only (nothing when clean).")
     ] = False,
-    as_json: Annotated[
-        bool,
-        typer.Option(
-            "--json", help="Print one JSON document on stdout (the summary), nothing else there."
-        ),
-    ] = False,
+    as_json: JsonOpt = False,
 ) -> None:
     """Check a plan against its scenario; exit 0 when clean, 1 with the violations."""
     from planner.plan import read_plan_json
@@ -434,7 +425,7 @@ def schema(
 @app.command()
 @one_line_errors
 def render(
-    scenario: Annotated[Path, typer.Argument(help="Scenario file.")],
+    scenario: ScenarioArg,
     plan_file: Annotated[Path, typer.Argument(metavar="PLAN.json", help="Plan to draw.")],
     output: Annotated[
         Path | None,
@@ -446,9 +437,7 @@ def render(
     png: Annotated[
         bool, typer.Option("--png/--no-png", help="Also write map.png (needs Chromium).")
     ] = True,
-    quiet: Annotated[
-        bool, typer.Option("-q", "--quiet", help="No progress or 'wrote' lines.")
-    ] = False,
+    quiet: QuietOpt = False,
 ) -> None:
     """Draw a plan again: map.html (works offline), map.png and the exports."""
     from planner.export import write_plan_files
@@ -472,7 +461,7 @@ def render(
 @app.command()
 @one_line_errors
 def replan(
-    scenario: Annotated[Path, typer.Argument(help="Scenario file.")],
+    scenario: ScenarioArg,
     plan_file: Annotated[
         Path, typer.Argument(metavar="PLAN.json", help="The plan being carried out.")
     ],
@@ -483,13 +472,11 @@ def replan(
         Path | None,
         typer.Option("-o", "--output", help="Output folder (default maps/<scenario>-replan/)."),
     ] = None,
-    time_limit: Annotated[float | None, typer.Option("--time-limit")] = None,
-    seed: Annotated[int | None, typer.Option("--seed")] = None,
-    budget: Annotated[int | None, typer.Option("--budget")] = None,
-    workers: Annotated[int | None, typer.Option("--workers")] = None,
-    quiet: Annotated[
-        bool, typer.Option("-q", "--quiet", help="No progress or 'wrote' lines.")
-    ] = False,
+    time_limit: TimeLimitOpt = None,
+    seed: SeedOpt = None,
+    budget: BudgetOpt = None,
+    workers: WorkersOpt = None,
+    quiet: QuietOpt = False,
 ) -> None:
     """Re-plan after events (a hazard, a window cut, a crossing closed, a vehicle lost)."""
     from planner.export import write_plan_files
@@ -566,12 +553,7 @@ def sweep(
         ),
     ] = 10.0,
     quiet: Annotated[bool, typer.Option("-q", "--quiet", help="No progress bar.")] = False,
-    as_json: Annotated[
-        bool,
-        typer.Option(
-            "--json", help="Print one JSON document on stdout (the summary), nothing else there."
-        ),
-    ] = False,
+    as_json: JsonOpt = False,
 ) -> None:
     """Simulate a plan under sampled truce violations and report how it holds up.
 
@@ -635,12 +617,9 @@ def sweep(
 @app.command()
 @one_line_errors
 def corridors(
-    scenario: Annotated[Path, typer.Argument(help="Scenario file.")],
+    scenario: ScenarioArg,
     max_corridors: Annotated[int, typer.Option("--max", help="Most corridors to negotiate.")] = 2,
-    output: Annotated[
-        Path | None,
-        typer.Option("-o", "--output", help="Output folder (default maps/<scenario>/)."),
-    ] = None,
+    output: OutputOpt = None,
     seed: Annotated[int, typer.Option("--seed")] = 0,
     online: Annotated[
         bool,
@@ -648,15 +627,8 @@ def corridors(
             "--online", help="corridors.html links Leaflet from CDNs instead of inlining it."
         ),
     ] = False,
-    quiet: Annotated[
-        bool, typer.Option("-q", "--quiet", help="No progress or 'wrote' lines.")
-    ] = False,
-    as_json: Annotated[
-        bool,
-        typer.Option(
-            "--json", help="Print one JSON document on stdout (the summary), nothing else there."
-        ),
-    ] = False,
+    quiet: QuietOpt = False,
+    as_json: JsonOpt = False,
 ) -> None:
     """Rank candidate corridors and choose the best set to negotiate."""
     from planner.corridors import choose_corridors, corridors_geojson, corridors_map

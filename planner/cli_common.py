@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import wraps
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -21,8 +22,35 @@ from planner.errors import PlannerError, one_line
 out = Console()
 err = Console(stderr=True)
 
+# Arguments and options that several commands share, declared once.
+
 #: ``-q`` / ``--quiet`` for commands whose only chatter is their "wrote FILE" lines.
 QuietOpt = Annotated[bool, typer.Option("-q", "--quiet", help="No progress or 'wrote' lines.")]
+#: ``--json``: the command's summary as one JSON document on stdout.
+JsonOpt = Annotated[
+    bool,
+    typer.Option(
+        "--json", help="Print one JSON document on stdout (the summary), nothing else there."
+    ),
+]
+#: The scenario file, the first argument of most commands.
+ScenarioArg = Annotated[Path, typer.Argument(help="Scenario file.")]
+#: ``-o`` / ``--output`` of the commands that write into ``maps/<scenario>/``.
+OutputOpt = Annotated[
+    Path | None,
+    typer.Option("-o", "--output", help="Output folder (default maps/<scenario>/)."),
+]
+#: The search settings of the commands that plan.
+TimeLimitOpt = Annotated[
+    float | None, typer.Option("--time-limit", help="Search time cap in seconds.")
+]
+SeedOpt = Annotated[int | None, typer.Option("--seed", help="Search seed.")]
+BudgetOpt = Annotated[
+    int | None, typer.Option("--budget", help="Deterministic search budget (solutions).")
+]
+WorkersOpt = Annotated[
+    int | None, typer.Option("--workers", help="Parallel searches (default: cores, max 2).")
+]
 
 
 def error_line(text: str) -> None:

@@ -835,14 +835,15 @@ def scenario_sites(scenario: Scenario) -> list[tuple[str, tuple[float, float]]]:
         ]
     ex = scenario.exchange
     if ex is not None:
-        out += [
-            (f"exchange.facilities.{i}.location", location_lonlat(f.location))
-            for i, f in enumerate(ex.facilities)
-        ]
-        out += [
-            (f"exchange.exchange_points.{i}.location", location_lonlat(p.location))
-            for i, p in enumerate(ex.exchange_points)
-        ]
+        located = {
+            "facilities": [f.location for f in ex.facilities],
+            "exchange_points": [p.location for p in ex.exchange_points],
+        }
+        for key, locations in located.items():
+            out += [
+                (f"exchange.{key}.{i}.location", location_lonlat(loc))
+                for i, loc in enumerate(locations)
+            ]
     return out
 
 

@@ -60,8 +60,8 @@ def test_unknown_disruption_is_a_clear_error(planned):
 
 def test_same_figures_with_one_or_two_dask_workers(planned):
     sc, plan = planned
-    one = run_sweep(sc, Plan.model_validate(plan), 120, seed=7, workers=1, batch_size=25)
-    two = run_sweep(sc, Plan.model_validate(plan), 120, seed=7, workers=2, batch_size=25)
+    typed = Plan.model_validate(plan)
+    one, two = (run_sweep(sc, typed, 120, seed=7, workers=w, batch_size=25) for w in (1, 2))
     assert one == two
     assert one.runs == 120
     lo, hi = one.ci95["total"]
@@ -148,23 +148,10 @@ def test_replanning_recovers_what_a_breakdown_costs(on_file):
 @pytest.mark.slow
 def test_replanning_sweep_same_figures_with_one_or_two_dask_workers(on_file):
     _d, sc, plan = on_file
-    one = run_sweep(
-        sc,
-        Plan.model_validate(plan),
-        4,
-        seed=2,
-        workers=1,
-        replan=True,
-        plan_kwargs={"budget": 100},
-    )
-    two = run_sweep(
-        sc,
-        Plan.model_validate(plan),
-        4,
-        seed=2,
-        workers=2,
-        replan=True,
-        plan_kwargs={"budget": 100},
+    typed = Plan.model_validate(plan)
+    one, two = (
+        run_sweep(sc, typed, 4, seed=2, workers=w, replan=True, plan_kwargs={"budget": 100})
+        for w in (1, 2)
     )
     assert one == two
     assert one.runs == 4
