@@ -25,7 +25,7 @@ from typing import Any
 import gpxpy
 import gpxpy.gpx
 
-from planner.fieldexport import safe_cell
+from planner.fieldexport import leg_records, safe_cell
 from planner.plan import Plan, Vehicle, write_atomic
 from planner.scenario import GROUPS, Scenario
 
@@ -312,36 +312,17 @@ def plan_geojson(plan: Plan, scenario: Scenario | None = None) -> dict[str, Any]
                 },
             }
         )
-    for v in plan.vehicles:
-        for seq, leg in enumerate(v.legs, start=1):
-            coords = [[p[0], p[1]] for p in leg.path]
-            if len(coords) == 1:
-                coords = coords * 2
-            if not coords:
-                continue
-            features.append(
-                {
-                    "type": "Feature",
-                    "geometry": {"type": "LineString", "coordinates": coords},
-                    "properties": {
-                        "feature": "leg",
-                        "vehicle": v.id,
-                        "type": v.type,
-                        "seq": seq,
-                        "from": leg.from_,
-                        "to": leg.to,
-                        "from_name": names.get(leg.from_, leg.from_),
-                        "to_name": names.get(leg.to, leg.to),
-                        "depart": leg.depart,
-                        "arrive": leg.arrive,
-                        "people": sum(leg.load.values()),
-                        **{f"load_{g}": leg.load.get(g, 0) for g in GROUPS},
-                        "length_m": round(leg.length_m, 1),
-                        "risk_km": round(leg.risk_km, 3),
-                        "crossings": ",".join(leg.crossings),
-                    },
-                }
-            )
+    for _vid, path, row in leg_records(plan, names):
+        properties = {"feature": "leg", **row}
+        properties["length_m"] = round(row["length_m"], 1)
+        properties["risk_km"] = round(row["risk_km"], 3)
+        features.append(
+            {
+                "type": "Feature",
+                "geometry": {"type": "LineString", "coordinates": [[p[0], p[1]] for p in path]},
+                "properties": properties,
+            }
+        )
     for e in exchange_events(plan):
         loc = e["location"]
         features.append(

@@ -441,6 +441,42 @@ GPKG_LAYERS = ("sites", "legs", "hazards", "corridors")
 """Layers of ``plan.gpkg``."""
 
 
+def leg_records(
+    plan: Plan, names: dict[str, str]
+) -> list[tuple[str, list[tuple[float, float]], dict[str, Any]]]:
+    """Every leg that can be drawn, as ``(vehicle id, path, properties)``.
+
+    The properties are those the GeoPackage's ``legs`` layer and ``plan.geojson`` share
+    (vehicle, type, seq, from and to with their names, times, people and load per group,
+    length, risk, crossings), unrounded; a path of one point is doubled so that it makes a
+    line, and a leg without a path is left out.
+    """
+    out = []
+    for v in plan.vehicles:
+        for seq, leg in enumerate(v.legs, start=1):
+            path = list(leg.path) if len(leg.path) >= 2 else list(leg.path) * 2
+            if not path:
+                continue
+            row = {
+                "vehicle": v.id,
+                "type": v.type,
+                "seq": seq,
+                "from": leg.from_,
+                "to": leg.to,
+                "from_name": names.get(leg.from_, leg.from_),
+                "to_name": names.get(leg.to, leg.to),
+                "depart": leg.depart,
+                "arrive": leg.arrive,
+                "people": sum(leg.load.values()),
+                **{f"load_{g}": leg.load.get(g, 0) for g in GROUPS},
+                "length_m": leg.length_m,
+                "risk_km": leg.risk_km,
+                "crossings": ",".join(leg.crossings),
+            }
+            out.append((v.id, path, row))
+    return out
+
+
 def gpkg_frames(plan: Plan, scenario: Scenario | None = None, layers: Any = None) -> dict[str, Any]:
     """The GeoDataFrames of ``plan.gpkg`` by layer name (WGS84).
 
@@ -481,38 +517,16 @@ def gpkg_frames(plan: Plan, scenario: Scenario | None = None, layers: Any = None
     legs_rows: list[dict[str, Any]] = []
     geoms: list[Any] = []
     carried: dict[tuple[str, str], dict[str, Any]] = {}
-    for v in plan.vehicles:
-        for seq, leg in enumerate(v.legs, start=1):
-            path = list(leg.path) if len(leg.path) >= 2 else list(leg.path) * 2
-            if not path:
-                continue
-            people = sum(leg.load.values())
-            legs_rows.append(
-                {
-                    "vehicle": v.id,
-                    "type": v.type,
-                    "seq": seq,
-                    "from": leg.from_,
-                    "to": leg.to,
-                    "from_name": names.get(leg.from_, leg.from_),
-                    "to_name": names.get(leg.to, leg.to),
-                    "depart": leg.depart,
-                    "arrive": leg.arrive,
-                    "people": people,
-                    **{f"load_{g}": leg.load.get(g, 0) for g in GROUPS},
-                    "length_m": leg.length_m,
-                    "risk_km": leg.risk_km,
-                    "crossings": ",".join(leg.crossings),
-                }
+    for vid, path, row in leg_records(plan, names):
+        legs_rows.append(row)
+        geoms.append(LineString(path))
+        if row["people"]:
+            entry = carried.setdefault(
+                (row["from"], row["to"]), {"path": path, "people": 0, "trips": 0, "vehicles": set()}
             )
-            geoms.append(LineString(path))
-            if people:
-                entry = carried.setdefault(
-                    (leg.from_, leg.to), {"path": path, "people": 0, "trips": 0, "vehicles": set()}
-                )
-                entry["people"] += people
-                entry["trips"] += 1
-                entry["vehicles"].add(v.id)
+            entry["people"] += row["people"]
+            entry["trips"] += 1
+            entry["vehicles"].add(vid)
     legs = gpd.GeoDataFrame(legs_rows, geometry=geoms, crs="EPSG:4326")
     corr_rows = [
         {
