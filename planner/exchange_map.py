@@ -93,15 +93,7 @@ def _point_marker(s: SiteInfo, plan: ExchangePlan, names: dict[str, str]) -> fol
     label = _label(s, names)
     n = sum(1 for e in plan.events if e.point == s.id)
     body = f"<b>{esc(label)}</b><br>exchange point, {n} events"
-    return folium.CircleMarker(
-        [lat, lon],
-        radius=10,
-        color="#4b0082",
-        fill=True,
-        fill_opacity=0.6,
-        popup=folium.Popup(body, max_width=320),
-        tooltip=esc(label),
-    )
+    return _point_circle(lat, lon, 10, 0.6, folium.Popup(body, max_width=320), esc(label))
 
 
 def _event_marker(
@@ -120,14 +112,24 @@ def _event_marker(
         f"<b>event {esc(e.id)}</b> at {esc(names.get(e.point, e.point))}<br>"
         f"{esc(e.start)} – {esc(e.end)}<br>released: {per}<br>" + "<br>".join(rows)
     )
+    tip = esc(f"event {e.id} {e.start}")
+    return _point_circle(lat, lon, 5, 1.0, folium.Popup(body, max_width=420), tip)
+
+
+def _point_circle(
+    lat: float, lon: float, radius: int, opacity: float, popup: folium.Popup, tip: str
+) -> folium.CircleMarker:
+    """An exchange point or event: a filled circle in the exchange's colour."""
+    import folium
+
     return folium.CircleMarker(
         [lat, lon],
-        radius=5,
+        radius=radius,
         color="#4b0082",
         fill=True,
-        fill_opacity=1.0,
-        popup=folium.Popup(body, max_width=420),
-        tooltip=esc(f"event {e.id} {e.start}"),
+        fill_opacity=opacity,
+        popup=popup,
+        tooltip=tip,
     )
 
 
