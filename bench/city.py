@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import logging
 import os
 import resource
@@ -323,7 +322,7 @@ def part2(args: argparse.Namespace, g: nx.MultiDiGraph) -> None:
         budget=args.budget or 10**9,
     )
     t_plan = time.perf_counter() - t0
-    violations = verify_plan(sc, json.loads(plan.to_json()), graph=g)
+    violations = verify_plan(sc, plan, graph=g)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     child = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     ev, bd = plan.evacuated_total(), plan.bound_total()

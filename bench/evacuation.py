@@ -91,9 +91,8 @@ def main() -> None:
         budget=args.budget,
     )
     t2 = time.perf_counter()
-    import json
 
-    violations = verify_plan(sc, json.loads(plan.to_json()))
+    violations = verify_plan(sc, plan)
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     child_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     ev, bd = plan.evacuated_total(), plan.bound_total()

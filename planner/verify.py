@@ -75,6 +75,7 @@ from typing import Any
 import networkx as nx
 
 from planner.errors import NetworkError, PlannerError
+from planner.plan import Plan, plan_data
 from planner.scenario import Scenario
 from planner.verify_context import Context
 from planner.verify_geometry import EARTH_RADIUS_M, read_geometry
@@ -156,20 +157,22 @@ def top_speed_kph(scenario: Scenario, graph: nx.MultiDiGraph | None = None) -> f
 
 
 def verify_plan(
-    scenario: Scenario, plan: dict[str, Any], *, graph: nx.MultiDiGraph | None = None
+    scenario: Scenario, plan: Plan | Any, *, graph: nx.MultiDiGraph | None = None
 ) -> list[Violation]:
     """Check a plan against its scenario and return every violation found.
 
-    The plan is read as raw JSON and not trusted: missing or mistyped fields become
-    ``format`` violations.  Hazards, the frontline and crossing points are read from the
-    scenario independently of the solver.
+    The plan is read as it stands in ``plan.json`` and not trusted: missing or mistyped
+    fields become ``format`` violations.  Hazards, the frontline and crossing points are read
+    from the scenario independently of the solver.
 
     Parameters
     ----------
     scenario
         The validated scenario the plan claims to satisfy.
     plan
-        ``plan.json`` as parsed by :func:`json.loads`.
+        A :class:`~planner.plan.Plan`, or the data of a ``plan.json`` as
+        :func:`planner.plan.read_plan_json` reads it (any JSON value: what is not a plan
+        is reported, not raised).
     graph
         The road graph the plan was made on, used only for the top speed of the network.
         When absent the scenario's network is loaded (see :func:`top_speed_kph`).
@@ -191,6 +194,8 @@ def verify_plan(
     hour, with one second of slack for rounded times, and for ``vehicles_per_hour`` below 1
     one leg in every ``1 / vehicles_per_hour`` hours.
     """
+    if isinstance(plan, Plan):
+        plan = plan_data(plan)
     ctx = Context(scenario, plan, top_speed_kph(scenario, graph), read_geometry(scenario))
     if not isinstance(plan, dict):
         ctx.add("format", "plan", "is not a JSON object")

@@ -18,6 +18,7 @@ from synth import grid_graph
 from planner.errors import NetworkError
 from planner.evacuation import plan_evacuation
 from planner.network import prepare_network
+from planner.plan import Plan
 from planner.scenario import Scenario, load_scenario
 from planner.verify import (
     FALLBACK_TOP_SPEED_KPH,
@@ -131,6 +132,21 @@ def test_good_plan_verifies_clean(
     assert violations == [], format_violations(violations)
     assert good_plan["totals"]["evacuated"]["total"] > 0
     assert "no violations" in format_violations(violations)
+
+
+def test_a_typed_plan_is_checked_as_its_file_would_be(
+    scenario: Scenario, good_plan: dict[str, Any], graph: nx.MultiDiGraph
+) -> None:
+    typed = Plan.model_validate(good_plan)
+    assert verify_plan(scenario, typed, graph=graph) == []
+    # the same fault in the object and in the file: the same violations
+    broken = copy.deepcopy(good_plan)
+    loaded = next(v for v in broken["vehicles"] if any(lg["load"] for lg in v["legs"]))
+    leg = next(lg for lg in loaded["legs"] if lg["load"])
+    leg["load"] = {g: n + 100 for g, n in leg["load"].items()}
+    from_file = verify_plan(scenario, broken, graph=graph)
+    assert from_file
+    assert verify_plan(scenario, Plan.model_validate(broken), graph=graph) == from_file
 
 
 def test_without_graph_loads_the_scenario_network(
