@@ -8,13 +8,14 @@ doubly blinded files.  No step writes or prints a name.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from planner.cli_common import QuietOpt, one_line_errors, out
+from planner.repatriation.result import RepatriationPlan
 
 reconcile_app = typer.Typer(
     no_args_is_help=True,
@@ -134,14 +135,12 @@ def match_cmd(
         out.print(f"wrote {output}", highlight=False)
 
 
-def print_repatriation(console: Console, part: Any) -> None:
+def print_repatriation(console: Console, part: RepatriationPlan) -> None:
     """The repatriation table (one row per group) and who waits, summed up by reason."""
     from planner.repatriation.model import REASONS
     from planner.repatriation.schedule import summary_rows
 
-    data = (
-        part.model_dump(mode="json", by_alias=True) if hasattr(part, "model_dump") else dict(part)
-    )
+    data = part.model_dump(mode="json", by_alias=True)
     rows = summary_rows(data)
     table = Table(
         title=f"repatriation: {data['returned']} of {data['children']} children home (bound {data['bound']}, {data['status']})"

@@ -16,6 +16,7 @@ from planner.repatriation.spec import lonlat, parse_repatriation
 if TYPE_CHECKING:
     import folium
 
+    from planner.repatriation.result import RepatriationPlan
     from planner.scenario import Scenario
 
 _ROUTE_COLOURS = ("#1f5fa8", "#b5004f", "#127a3f", "#8a5a00", "#5b2a86", "#00777a")
@@ -137,7 +138,7 @@ def _routes_layer(spec: Any, part: dict[str, Any]) -> tuple[Any, list[tuple[floa
 
 
 def repatriation_layers(
-    fmap: folium.Map, part: Any, scenario: Scenario, *, fit: bool = False
+    fmap: folium.Map, part: RepatriationPlan, scenario: Scenario, *, fit: bool = False
 ) -> None:
     """Add the repatriation layers to a folium map.
 
@@ -155,9 +156,7 @@ def repatriation_layers(
     spec = parse_repatriation(scenario)
     if spec is None:
         return
-    data = (
-        part.model_dump(mode="json", by_alias=True) if hasattr(part, "model_dump") else dict(part)
-    )
+    data = part.model_dump(mode="json", by_alias=True)
     routes, lls = _routes_layer(spec, data)
     for layer in (_children_layer(spec, data), _sites_layer(spec, data), routes):
         layer.add_to(fmap)

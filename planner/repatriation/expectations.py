@@ -30,10 +30,9 @@ from planner.repatriation.model import REASONS
 
 
 def _part(ev: Evidence) -> dict[str, Any] | None:
-    rp = getattr(ev.plan, "repatriation", None) if ev.plan is not None else None
-    if rp is None:
+    if ev.plan is None or ev.plan.repatriation is None:
         return None
-    return rp.model_dump(mode="json", by_alias=True) if hasattr(rp, "model_dump") else dict(rp)
+    return ev.plan.repatriation.model_dump(mode="json", by_alias=True)
 
 
 class ReturnedSpec(BaseModel):
