@@ -278,7 +278,7 @@ def _replan_at_each_disruption(
     from planner.replan import apply_events, replan
 
     current, data, replans = scenario, plan, 0
-    typed = Plan.model_validate(plan)
+    typed: Plan | None = None  # validated at the first re-plan: most runs need none
     network = None  # the base scenario's roads, loaded at the first re-plan and kept for the rest
     k = 0
     while k < len(timed):
@@ -292,6 +292,8 @@ def _replan_at_each_disruption(
             continue
         if network is None:
             network = prepare_network(scenario)
+        if typed is None:
+            typed = Plan.model_validate(plan)
         typed = replan(current, typed, evs, network=network, **plan_kwargs)
         current = apply_events(current, evs)
         data = plan_data(typed)
